@@ -1,0 +1,1 @@
+"""digitlab: a handwritten-digit recognition lab (MNIST models and a drawing app)."""

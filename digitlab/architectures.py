@@ -1,0 +1,197 @@
+"""Model definitions, by name.
+
+Every model takes a batch of (28, 28) float32 images in [0, 1] (white ink on black, as the
+preprocessing produces) and returns ten softmax probabilities. Ours (``mlp``, ``lenet``, ``cnn``)
+sit next to the tutorials' exact recipes so a user can reproduce the baselines and compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+from keras import layers
+
+NUM_CLASSES = 10
+INPUT_SHAPE = (28, 28)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The training settings an architecture is meant to be trained with."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str
+    learning_rate: float
+    schedule: str = "constant"  # "constant" | "cosine"
+    augment: bool = False
+    validation_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A named builder, its default hyperparameters and its training recipe."""
+
+    name: str
+    family: str
+    description: str
+    build_fn: Callable[..., keras.Model]
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    recipe: Recipe = Recipe(10, 128, "adam", 1e-3)
+    reference_accuracy: float | None = None  # what the tutorial reports, for baselines
+
+    def build(self, **overrides: Any) -> keras.Model:
+        """Build a fresh, uncompiled model; ``overrides`` replace named hyperparameters."""
+        unknown = set(overrides) - set(self.hyperparameters)
+        if unknown:
+            raise ValueError(f"{self.name} has no hyperparameter(s) {sorted(unknown)}")
+        return self.build_fn(**{**self.hyperparameters, **overrides})
+
+
+def _inputs() -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    return inputs, layers.Reshape((*INPUT_SHAPE, 1))(inputs)
+
+
+def build_mlp(units: int = 512, depth: int = 2, dropout: float = 0.2, name: str = "mlp") -> keras.Model:
+    """The Keras tutorial's multilayer perceptron: ``depth`` ReLU layers of ``units`` with dropout."""
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    x = layers.Flatten()(inputs)
+    for _ in range(depth):
+        x = layers.Dense(units, activation="relu")(x)
+        x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_lenet(
+    conv1_filters: int = 20,
+    conv2_filters: int = 50,
+    dense_units: int = 500,
+    dropout: float = 0.0,
+    name: str = "lenet",
+) -> keras.Model:
+    """LeNet-5 style: conv 20@5×5 → pool → conv 50@5×5 → pool → dense 500 → softmax."""
+    inputs, x = _inputs()
+    x = layers.Conv2D(conv1_filters, 5, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(conv2_filters, 5, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(dense_units, activation="relu")(x)
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _conv_bn(x: keras.KerasTensor, filters: int, kernel: int, strides: int = 1) -> keras.KerasTensor:
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+def build_cnn(
+    width: int = 32, dropout: float = 0.2, head_dropout: float = 0.3, name: str = "cnn"
+) -> keras.Model:
+    """Our small CNN: a strided 5×5 stem, conv-BN blocks, global pooling.
+
+    The strided stem keeps full-resolution activations out of the network, which is what
+    costs time on a CPU; batch norm and dropout let it train hard on augmented digits
+    without overfitting.
+    """
+    inputs, x = _inputs()
+    x = _conv_bn(x, width, 5, strides=2)
+    x = _conv_bn(x, width * 2, 3)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Dropout(dropout)(x)
+    x = _conv_bn(x, width * 4, 3)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(head_dropout)(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_keras_example_cnn(dropout: float = 0.5, name: str = "keras_cnn") -> keras.Model:
+    """keras-io ``mnist_convnet.py``: conv 32 → pool → conv 64 → pool → dropout → softmax."""
+    inputs, x = _inputs()
+    x = layers.Conv2D(32, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_small_cnn(name: str = "small_cnn") -> keras.Model:
+    """The classic blog tutorial's "simple CNN": conv 32@5×5 → pool → dropout → dense 128."""
+    inputs, x = _inputs()
+    x = layers.Conv2D(32, 5, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Dropout(0.2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    arch.name: arch
+    for arch in (
+        Architecture(
+            "mlp", "mlp", "512-512 multilayer perceptron with dropout, trained on augmented digits",
+            build_mlp, {"units": 512, "depth": 2, "dropout": 0.2},
+            Recipe(40, 128, "adam", 1e-3, "cosine", augment=True),
+        ),
+        Architecture(
+            "lenet", "lenet", "LeNet-5 style convnet (20@5×5, 50@5×5, dense 500), augmented",
+            build_lenet, {"conv1_filters": 20, "conv2_filters": 50, "dense_units": 500, "dropout": 0.3},
+            Recipe(20, 128, "adam", 1e-3, "cosine", augment=True),
+        ),
+        Architecture(
+            "cnn", "cnn", "Our small CNN: strided stem, conv-BN blocks, dropout, augmented",
+            build_cnn, {"width": 32, "dropout": 0.2, "head_dropout": 0.3},
+            Recipe(20, 128, "adam", 3e-3, "cosine", augment=True),
+        ),
+        Architecture(
+            "tutorial_mlp", "mlp", "Keras mnist_mlp tutorial: 512-512, dropout 0.2, RMSprop, 20 epochs",
+            build_mlp, {"units": 512, "depth": 2, "dropout": 0.2},
+            Recipe(20, 128, "rmsprop", 1e-3, validation_fraction=0.0), reference_accuracy=0.9840,
+        ),
+        Architecture(
+            "tutorial_lenet", "lenet", "LeNet-5 as usually taught: no augmentation, batch 32, Adam",
+            build_lenet, {"conv1_filters": 20, "conv2_filters": 50, "dense_units": 500, "dropout": 0.0},
+            Recipe(10, 32, "adam", 1e-3, validation_fraction=0.0), reference_accuracy=0.9900,
+        ),
+        Architecture(
+            "tutorial_small_cnn", "cnn", "Blog tutorial's simple CNN: conv 32@5×5, dense 128, 10 epochs",
+            build_small_cnn, {},
+            Recipe(10, 200, "adam", 1e-3, validation_fraction=0.0), reference_accuracy=0.9880,
+        ),
+        Architecture(
+            "keras_cnn", "cnn", "keras-io mnist_convnet example: conv 32/64, dropout, 15 epochs",
+            build_keras_example_cnn, {"dropout": 0.5},
+            Recipe(15, 128, "adam", 1e-3, validation_fraction=0.1), reference_accuracy=0.9919,
+        ),
+    )
+}
+
+
+def get_architecture(name: str) -> Architecture:
+    """Look an architecture up by name, with the list of valid names in the error."""
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}"
+        ) from None
+
+
+def build_model(name: str, **hyperparameters: Any) -> keras.Model:
+    """Build architecture ``name`` with its defaults, overridden by ``hyperparameters``."""
+    return get_architecture(name).build(**hyperparameters)

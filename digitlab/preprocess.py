@@ -1,0 +1,453 @@
+"""Turn any picture of a digit into the 28×28 input MNIST itself would have produced.
+
+MNIST's recipe (LeCun et al.): crop the digit to its ink, scale it so that its longer side is 20 px
+with anti-aliasing and the aspect ratio kept, then place it in a 28×28 field with its centre of
+mass at the centre. A model trained on MNIST has only ever seen digits made that way, so a drawing
+or a photo must go through the same steps; squashing a whole canvas to 28×28 (``squash``) gives the
+model something it never saw.
+
+Everything here is a pure function of numpy arrays and PIL images.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from digitlab.images import decode_image, to_standard_mode
+
+MNIST_SIZE = 28
+DIGIT_BOX = 20
+# MNIST's centres of mass lie at 14.0 ± 0.3 in pixel-index coordinates (measured on x_train).
+MNIST_CENTRE = 14.0
+# Pictures larger than this (longer side, px) are area-averaged down first, to stay fast.
+WORKING_MAX_SIDE = 512
+# Ink fainter than this (0..1 above the background) does not count: the picture is blank.
+MIN_INK_CONTRAST = 0.2
+# Pixels fainter than this fraction of the brightest ink are noise or anti-aliasing fringes.
+INK_FRACTION_OF_PEAK = 0.25
+# Brightness differences from the background below this are ignored when judging polarity.
+POLARITY_MARGIN = 0.1
+MIN_INK_PIXELS = 5
+MIN_DIGIT_SIDE = 4
+# A mark whose longer side is under this many stroke widths is a dot, not a digit.
+DOT_ELONGATION = 2.3
+# Stroke width over the longer side of the digit: MNIST's median is 0.125, its 10th percentile
+# 0.09 (measured on x_train). Thinner drawings are thickened to the median before downscaling.
+MNIST_STROKE_RATIO = 0.125
+# Strokes are widened at about this many times the 20 px box (enough detail, little work).
+THICKENING_SCALE = 3
+LUMINANCE_WEIGHTS = (0.299, 0.587, 0.114)
+# The alpha plane is taken as the ink when it varies this many times more than the colours do.
+ALPHA_PREFERENCE = 2.0
+FLOAT_TOLERANCE = 1e-3
+
+BLANK_MESSAGE = "draw a digit — the canvas is blank"
+TOO_LITTLE_INK_MESSAGE = "there is too little ink to read a digit — draw a whole digit"
+DOT_MESSAGE = "that is a single dot, not a digit — draw a whole digit"
+
+Picture = np.ndarray | Image.Image | bytes
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    """The MNIST-style input made from a picture, with the steps that led to it.
+
+    Attributes:
+        image: (28, 28) float32 in [0, 1], white digit on black; None when there is no digit.
+        inverted: the picture was dark ink on a light background and was inverted.
+        steps: ordered intermediate pictures for display, float32 in [0, 1]: "grayscale" (after
+            polarity), "cropped" (the ink's bounding box), "thickened" (only when thin strokes
+            were widened), "scaled" (longer side 20 px) and "centred" (the final 28×28).
+        message: "" when a digit was found, else why there is none, for a person.
+    """
+
+    image: np.ndarray | None
+    inverted: bool
+    steps: dict[str, np.ndarray] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def is_blank(self) -> bool:
+        """No digit was found; ``message`` says why."""
+        return self.image is None
+
+
+def preprocess(picture: Picture, *, blank_threshold: float = MIN_INK_CONTRAST) -> Preprocessed:
+    """Make the 28×28 MNIST-style input from a picture of one digit.
+
+    Crops to the ink, widens strokes much thinner than MNIST's, scales the longer side to 20 px
+    keeping the aspect ratio, and centres the centre of mass in the 28×28 field. A blank picture,
+    a dot or a speck gives ``image=None`` and a message rather than a guess.
+
+    Args:
+        picture: a numpy array ((H, W), (H, W, 3) RGB or (H, W, 4) RGBA; uint8, uint16, bool or
+            float in [0, 1]), a PIL image, or PNG/JPEG bytes.
+        blank_threshold: the least contrast (0..1) between ink and background that counts as ink.
+
+    Returns:
+        The result, with the intermediate steps for display.
+
+    Raises:
+        ValueError: the picture has the wrong shape or type of pixels, its bytes are not a
+            usable image (``images.ImageError``), or ``blank_threshold`` is outside (0, 1].
+    """
+    if not 0.0 < blank_threshold <= 1.0:
+        raise ValueError(f"blank_threshold must be in (0, 1]; got {blank_threshold}")
+    gray, inverted = fix_polarity(_shrink(brightness(picture), WORKING_MAX_SIDE))
+    steps = {"grayscale": gray}
+    peak = float(gray.max())
+    if peak < blank_threshold:
+        return Preprocessed(None, inverted, steps, BLANK_MESSAGE)
+    ink = np.where(gray >= INK_FRACTION_OF_PEAK * peak, gray, np.float32(0))
+    rows, cols = _ink_box(ink > 0)
+    cropped = ink[rows, cols]
+    steps["cropped"] = cropped
+    problem = _why_not_a_digit(cropped > 0)
+    if problem:
+        return Preprocessed(None, inverted, steps, problem)
+    thickened = _thicken(cropped)
+    if thickened is not cropped:
+        steps["thickened"] = thickened
+    steps["scaled"] = _peak_to_one(_render(thickened, (0.0, 0.0)))
+    steps["centred"] = _centre(thickened, steps["scaled"])
+    return Preprocessed(steps["centred"], inverted, steps, "")
+
+
+def squash(picture: Picture) -> np.ndarray:
+    """Resize the whole picture to 28×28, the naive way, for comparison with ``preprocess``.
+
+    Only the polarity is fixed: no cropping, no centring, no keeping of the aspect ratio. The app
+    shows it to explain why preprocessing matters.
+
+    Returns:
+        (28, 28) float32 in [0, 1], ink bright on black.
+    """
+    gray = to_grayscale(picture)
+    squashed = _resize(gray, (MNIST_SIZE, MNIST_SIZE))
+    return np.clip(squashed, 0.0, 1.0)
+
+
+def to_grayscale(picture: Picture) -> np.ndarray:
+    """The picture as ink brightness: float32 (H, W) in [0, 1], bright ink on a dark background.
+
+    Transparency is composited over black (the alpha plane is the ink when only it carries the
+    drawing), dark-on-light pictures are inverted, and the background is brought to 0.
+    """
+    return fix_polarity(brightness(picture))[0]
+
+
+def brightness(picture: Picture) -> np.ndarray:
+    """How bright each pixel is, composited over black: float32 (H, W) in [0, 1], no inversion.
+
+    A drawing canvas with a transparent background keeps its ink only in the alpha plane (the
+    colours may all be 0); when alpha varies much more than the composited colours, alpha is used.
+
+    Raises:
+        ValueError: wrong shape, empty, or unusable pixel values.
+    """
+    pixels = _pixel_array(picture)
+    channels = pixels.shape[2]
+    colour = pixels[..., 0] if channels <= 2 else _luminance(pixels)
+    colour = _to_unit(colour, pixels.dtype)
+    if channels in (1, 3):
+        return colour
+    alpha = _to_unit(pixels[..., -1], pixels.dtype)
+    composite = colour * alpha
+    if _spread(alpha) > ALPHA_PREFERENCE * _spread(composite):
+        return alpha
+    return composite
+
+
+def fix_polarity(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Make the ink bright and the background 0.
+
+    The background is the median of the picture's border. The ink is whichever side of it, brighter
+    or darker, holds more contrast mass, so a paper photo's stray bright speck does not flip it.
+
+    Args:
+        gray: float (H, W) in [0, 1], as from ``brightness``.
+
+    Returns:
+        (ink, inverted): float32 (H, W) in [0, 1], and whether the picture was dark on light.
+    """
+    background = _background_level(gray)
+    brighter = _mass_beyond(gray - np.float32(background + POLARITY_MARGIN))
+    darker = _mass_beyond(np.float32(background - POLARITY_MARGIN) - gray)
+    inverted = darker > brighter or (darker == brighter and background > 0.5)
+    if inverted:
+        gray, background = 1.0 - gray, 1.0 - background
+    if background == 0.0:  # the drawing canvas: nothing to do
+        return gray.astype(np.float32), inverted
+    if background >= 1.0 - FLOAT_TOLERANCE:
+        return np.zeros(gray.shape, np.float32), inverted
+    ink = (gray - np.float32(background)) * np.float32(1.0 / (1.0 - background))
+    return _clip_unit(ink.astype(np.float32, copy=False)), inverted
+
+
+def _pixel_array(picture: Picture) -> np.ndarray:
+    """Any accepted picture as a validated (H, W, C) array, C in 1..4, in its own dtype."""
+    if isinstance(picture, (bytes, bytearray, memoryview)):
+        picture = decode_image(picture)
+    if isinstance(picture, Image.Image):
+        picture = np.asarray(to_standard_mode(picture))
+    if not isinstance(picture, np.ndarray):
+        raise TypeError(
+            f"expected a numpy array, a PIL image or image bytes, got {type(picture).__name__}"
+        )
+    _check_shape(picture.shape)
+    _check_values(picture)
+    return picture if picture.ndim == 3 else picture[..., np.newaxis]
+
+
+def _check_shape(shape: tuple[int, ...]) -> None:
+    """Refuse shapes that are not a picture, such as a forged canvas payload."""
+    expected = "expected a picture of shape (H, W), (H, W, 3) RGB or (H, W, 4) RGBA"
+    if len(shape) not in (2, 3):
+        raise ValueError(f"{expected}; got an array with {len(shape)} dimensions, shape {shape}")
+    if len(shape) == 3 and shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"{expected}; got {shape[2]} channels, shape {shape}")
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(f"the picture is empty: shape {shape}")
+
+
+def _check_values(array: np.ndarray) -> None:
+    """Refuse pixel types and ranges whose meaning would be a guess."""
+    kind = array.dtype.kind
+    if kind == "f":
+        if not np.isfinite(array).all():
+            raise ValueError("the picture contains NaN or infinite values")
+        low, high = float(array.min()), float(array.max())
+        if low < -FLOAT_TOLERANCE or high > 1 + FLOAT_TOLERANCE:
+            raise ValueError(
+                f"float pixels must be in [0, 1]; got {low:g}..{high:g} (divide 0..255 by 255)"
+            )
+    elif kind in "iu" and array.dtype not in (np.uint8, np.uint16):
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 255:
+            raise ValueError(f"integer pixels must be in 0..255 (or uint16); got {low}..{high}")
+    elif kind not in "biu":
+        raise ValueError(f"unsupported pixel type {array.dtype}")
+
+
+def _luminance(pixels: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma of the first three channels, in the pixels' own scale."""
+    if pixels.dtype == np.uint8:
+        # PIL computes the same luma in C, several times faster than numpy on a canvas.
+        return np.asarray(Image.fromarray(pixels).convert("L"))
+    red, green, blue = (np.float32(weight) for weight in LUMINANCE_WEIGHTS)
+    return red * pixels[..., 0] + green * pixels[..., 1] + blue * pixels[..., 2]
+
+
+def _to_unit(plane: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Scale a plane of the given source dtype to float32 in [0, 1]."""
+    if dtype == np.uint8:
+        return plane / np.float32(255.0)  # exact: 255 becomes 1.0, no clipping needed
+    full_scale = 65535.0 if dtype == np.uint16 else 1.0 if dtype.kind in "fb" else 255.0
+    return _clip_unit(np.asarray(plane / np.float32(full_scale), dtype=np.float32))
+
+
+def _clip_unit(image: np.ndarray) -> np.ndarray:
+    """Clip a float32 array to [0, 1] in place (ufuncs: np.clip's wrapper costs more here)."""
+    np.maximum(image, 0.0, out=image)
+    return np.minimum(image, 1.0, out=image)
+
+
+def _mass_beyond(difference: np.ndarray) -> float:
+    """The summed positive part of a difference image."""
+    return float(np.maximum(difference, 0.0, out=difference).sum())
+
+
+def _spread(plane: np.ndarray) -> float:
+    """Standard deviation on a subsample: enough to tell which plane carries the drawing."""
+    step = max(1, max(plane.shape) // 128)
+    return float(plane[::step, ::step].std())
+
+
+def _shrink(gray: np.ndarray, max_side: int) -> np.ndarray:
+    """Area-average a large picture down so its longer side is at most ``max_side``."""
+    height, width = gray.shape
+    factor = -(-max(height, width) // max_side)
+    if factor <= 1:
+        return gray
+    return np.asarray(Image.fromarray(gray).reduce(factor), dtype=np.float32)
+
+
+def _background_level(gray: np.ndarray) -> float:
+    """The median of a thin frame along the picture's edges: the background is the majority."""
+    height, width = gray.shape
+    frame = max(1, min(height, width) // 32)
+    border = np.concatenate(
+        [
+            gray[:frame].ravel(),
+            gray[-frame:].ravel(),
+            gray[:, :frame].ravel(),
+            gray[:, -frame:].ravel(),
+        ]
+    )
+    return float(np.median(border))
+
+
+def _ink_box(mask: np.ndarray) -> tuple[slice, slice]:
+    """Row and column slices of the bounding box of the True pixels (the mask has some)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def _why_not_a_digit(mask: np.ndarray) -> str:
+    """A message when the cropped ink is a speck or a dot rather than a digit, else ""."""
+    if mask.sum() < MIN_INK_PIXELS or max(mask.shape) < MIN_DIGIT_SIDE:
+        return TOO_LITTLE_INK_MESSAGE
+    if max(mask.shape) < DOT_ELONGATION * _stroke_width(mask):
+        return DOT_MESSAGE
+    return ""
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels: twice the ink area over its perimeter.
+
+    A stroke of length L and width w has area L·w and perimeter about 2·L. Counting pixel edges
+    measures the perimeter in city-block length, 4/π times the true length on average over
+    directions (Crofton), hence the π/4.
+    """
+    padded = np.pad(mask, 1)
+    edges = np.count_nonzero(padded[1:] != padded[:-1]) + np.count_nonzero(
+        padded[:, 1:] != padded[:, :-1]
+    )
+    return 2.0 * np.count_nonzero(mask) / (edges * np.pi / 4.0)
+
+
+def _thicken(cropped: np.ndarray) -> np.ndarray:
+    """Widen strokes thinner than MNIST's, relative to the digit's size.
+
+    A 3 px pen on a 200 px digit would shrink to a faint 0.3 px line in the 20 px box; MNIST's
+    strokes are about an eighth of the box. Large crops are max-pooled first (which keeps thin
+    lines at full strength) so the dilation stays cheap. Returns ``cropped`` itself when the
+    strokes are thick enough.
+    """
+    if _growth_radius(cropped > 0) < 1.0:
+        return cropped
+    pooled = _max_pool(cropped, max(1, max(cropped.shape) // (THICKENING_SCALE * DIGIT_BOX)))
+    thickened = _dilate(pooled, _growth_radius(pooled > 0))
+    rows, cols = _ink_box(thickened > 0)  # pooling may have added empty margins
+    return thickened[rows, cols]
+
+
+def _growth_radius(mask: np.ndarray) -> float:
+    """How far to grow the strokes on each side (px) to reach MNIST's stroke ratio."""
+    longer_side = max(mask.shape)
+    width = _stroke_width(mask)
+    # Solve width + 2r = ratio · (longer_side + 2r) for r.
+    return (MNIST_STROKE_RATIO * longer_side - width) / (2.0 * (1.0 - MNIST_STROKE_RATIO))
+
+
+def _max_pool(image: np.ndarray, factor: int) -> np.ndarray:
+    """The maximum of each factor×factor block (the image is zero-padded to whole blocks)."""
+    if factor <= 1:
+        return image
+    height, width = (-(-side // factor) * factor for side in image.shape)
+    padded = np.pad(image, ((0, height - image.shape[0]), (0, width - image.shape[1])))
+    pooled = padded[::factor, ::factor].copy()
+    for row in range(factor):
+        for col in range(factor):
+            np.maximum(pooled, padded[row::factor, col::factor], out=pooled)
+    return pooled
+
+
+def _dilate(image: np.ndarray, radius: float) -> np.ndarray:
+    """Grey dilation by a near-octagon (alternating 3×3 cross and square steps).
+
+    A square alone would widen diagonal strokes 1.4 times more than straight ones. A fractional
+    radius blends the last two steps, so the width changes smoothly with the digit's size.
+    """
+    steps = max(0, math.ceil(radius))
+    grown = np.pad(image, steps)
+    before = grown
+    for step in range(steps):
+        before, grown = grown, _grow_one_pixel(grown, square=step % 2 == 1)
+    last_step_weight = np.float32(radius - (steps - 1)) if steps else np.float32(0)
+    return before + last_step_weight * (grown - before)
+
+
+def _grow_one_pixel(image: np.ndarray, *, square: bool) -> np.ndarray:
+    """One step of grey dilation by a 3×3 square or a 3×3 cross."""
+    grown = image.copy()
+    np.maximum(grown[1:], image[:-1], out=grown[1:])
+    np.maximum(grown[:-1], image[1:], out=grown[:-1])
+    # A square spreads the rows just grown sideways too; a cross spreads only the original.
+    source = grown.copy() if square else image
+    np.maximum(grown[:, 1:], source[:, :-1], out=grown[:, 1:])
+    np.maximum(grown[:, :-1], source[:, 1:], out=grown[:, :-1])
+    return grown
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a float (H, W) image to ``size`` = (height, width) with PIL, anti-aliased."""
+    source = Image.fromarray(np.ascontiguousarray(image, dtype=np.float32))
+    shrinking = size[0] <= image.shape[0] and size[1] <= image.shape[1]
+    resample = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
+    return np.asarray(source.resize(size[::-1], resample), dtype=np.float32)
+
+
+def _render(cropped: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
+    """Scale the crop so its longer side spans 20 px, moved down/right by a sub-pixel ``shift``.
+
+    The aspect ratio is kept exactly. Shrinking is exact area averaging (MNIST's anti-aliasing)
+    and enlarging a tiny digit is bilinear; both are weight matrices, so a fractional shift moves
+    the centre of mass by exactly that much (PIL's resize quantises fractional boxes).
+    """
+    scale = DIGIT_BOX / max(cropped.shape)
+    rows = _resampling_weights(cropped.shape[0], scale, shift[0])
+    cols = _resampling_weights(cropped.shape[1], scale, shift[1])
+    return (rows @ cropped.astype(np.float32, copy=False) @ cols.T).astype(np.float32)
+
+
+def _resampling_weights(source_length: int, scale: float, shift: float) -> np.ndarray:
+    """The (output, source) matrix that resamples one axis by ``scale``, then moves by ``shift``.
+
+    Output pixel j covers source coordinates [(j - shift) / scale, (j + 1 - shift) / scale).
+    """
+    output_length = math.ceil(source_length * scale + shift - 1e-9)
+    if scale <= 1.0:  # the share of each source pixel inside each output pixel
+        edges = (np.arange(output_length + 1) - shift) / scale
+        source = np.arange(source_length + 1)
+        overlap = np.minimum(edges[1:, None], source[None, 1:]) - np.maximum(
+            edges[:-1, None], source[None, :-1]
+        )
+        return (np.maximum(overlap, 0.0) * scale).astype(np.float32)
+    centres = (np.arange(output_length) + 0.5 - shift) / scale
+    distance = np.abs(centres[:, None] - (np.arange(source_length)[None, :] + 0.5))
+    return np.maximum(1.0 - distance, 0.0).astype(np.float32)
+
+
+def _centre(cropped: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+    """Render the digit in the 28×28 field with its centre of mass at MNIST's centre.
+
+    The digit is rendered again from the crop at the sub-pixel offset, so the result changes
+    smoothly with the drawing (whole-pixel shifts jump a pixel when the centre of mass crosses a
+    half pixel) without the blur of shifting the small image. It is kept inside the field.
+    """
+    extent = np.array(cropped.shape) * (DIGIT_BOX / max(cropped.shape))
+    total = float(scaled.sum())
+    centre_row = float(scaled.sum(axis=1) @ np.arange(scaled.shape[0])) / total
+    centre_col = float(scaled.sum(axis=0) @ np.arange(scaled.shape[1])) / total
+    top = min(max(MNIST_CENTRE - centre_row, 0.0), MNIST_SIZE - extent[0])
+    left = min(max(MNIST_CENTRE - centre_col, 0.0), MNIST_SIZE - extent[1])
+    rendered = _render(cropped, (top % 1.0, left % 1.0))
+    canvas = np.zeros((MNIST_SIZE + 1, MNIST_SIZE + 1), np.float32)
+    height, width = rendered.shape
+    canvas[int(top) : int(top) + height, int(left) : int(left) + width] = rendered
+    return np.minimum(_peak_to_one(canvas[:MNIST_SIZE, :MNIST_SIZE]), 1.0)
+
+
+def _peak_to_one(image: np.ndarray) -> np.ndarray:
+    """Divide by the brightest pixel (when there is one), as MNIST digits peak at 1.0.
+
+    This also keeps thin strokes from fading when a large drawing is shrunk.
+    """
+    peak = float(image.max())
+    return image / np.float32(peak) if peak > 0 else image

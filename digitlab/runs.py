@@ -1,0 +1,94 @@
+"""A whole run: train, evaluate on the test set, write the model and its card to the store.
+
+This is the one path the CLI's ``train`` and the web page's Train button both take.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from digitlab.data import Mnist
+from digitlab.evaluation import Evaluation, evaluate
+from digitlab.inference import Predictor
+from digitlab.progress import EventHandler, StopSignal
+from digitlab.store import ModelStore, validate_name
+from digitlab.training import TrainConfig, TrainResult, train
+
+
+def check_run(config: TrainConfig, data_size: int, store: ModelStore, name: str, *,
+              overwrite: bool = False) -> None:
+    """Raise ``ValueError`` for anything that would make the run fail or clobber a model."""
+    validate_name(name)
+    config.validate(data_size)
+    if store.card_path(name).exists() and not overwrite:
+        raise ValueError(f"a model named {name!r} already exists; pick another name")
+
+
+def build_card(result: TrainResult, evaluation: Evaluation, data: Mnist) -> dict[str, Any]:
+    """The JSON run card: what was trained, how, how long, and how it scores on the test set."""
+    config = result.config
+    return {
+        "architecture": config.architecture,
+        "config": asdict(config),
+        "seed": config.seed,
+        "parameters": int(result.model.count_params()),
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped,
+        "history": result.history,
+        "train_seconds": round(result.train_seconds, 2),
+        "train_samples": result.train_samples,
+        "validation_samples": result.validation_samples,
+        "test_samples": int(len(data.y_test)),
+        "test": evaluation.to_dict(),
+        "versions": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+        },
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def finish_run(result: TrainResult, data: Mnist, store: ModelStore, name: str, *,
+               overwrite: bool = False, allow_shipped: bool = False) -> dict[str, Any]:
+    """Evaluate a trained model on the test set and store it with its card; returns the card."""
+    evaluation = evaluate(Predictor(result.model), data.x_test, data.y_test)
+    card = build_card(result, evaluation, data)
+    store.save(name, result.model, card, overwrite=overwrite, allow_shipped=allow_shipped)
+    return store.read_card(name)
+
+
+def train_and_store(
+    config: TrainConfig,
+    data: Mnist,
+    store: ModelStore,
+    name: str,
+    *,
+    on_event: EventHandler | None = None,
+    stop: StopSignal | None = None,
+    keep_if_stopped: bool = True,
+    overwrite: bool = False,
+    allow_shipped: bool = False,
+    strategy: tf.distribute.Strategy | None = None,
+) -> dict[str, Any] | None:
+    """Train, evaluate and store under ``name``; returns the card, or ``None`` if discarded.
+
+    A run stopped by ``stop`` keeps its best finished epoch when ``keep_if_stopped``. A run
+    that fails (invalid settings, NaN loss, error) raises before anything is written.
+    """
+    if not allow_shipped:
+        check_run(config, len(data.x_train), store, name, overwrite=overwrite)
+    result = train(config, data, on_event=on_event, stop=stop, strategy=strategy)
+    if result.stopped and not keep_if_stopped:
+        return None
+    return finish_run(result, data, store, name, overwrite=overwrite or allow_shipped,
+                      allow_shipped=allow_shipped)

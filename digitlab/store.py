@@ -1,0 +1,261 @@
+"""The model store: a folder of ``.keras`` files, each described by a JSON run card.
+
+A model ``NAME`` is the card ``NAME.json``; the card names its weights file
+``NAME.<id>.keras``. Saving writes the new weights file under a fresh name, then replaces the
+card in one atomic rename — the commit point — and only then deletes the old weights. A
+process killed at any moment therefore leaves either the old model or the new one, whole.
+Listing reads only the small JSON cards; TensorFlow is imported only to load a model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SHIPPED_MODELS = frozenset({"mlp", "lenet", "cnn"})
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+CARD_SUFFIX = ".json"
+MODEL_SUFFIX = ".keras"
+TEMP_PREFIX = ".tmp-"
+ENV_VAR = "DIGITLAB_MODELS"
+
+
+class StoreError(Exception):
+    """A model cannot be saved or loaded; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model as listed: its card, or why it cannot be used."""
+
+    name: str
+    card: dict[str, Any] | None
+    error: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.error is None
+
+    @property
+    def shipped(self) -> bool:
+        return self.name in SHIPPED_MODELS
+
+    @property
+    def headline(self) -> str:
+        """e.g. ``cnn — cnn, 99.62 % test accuracy, 93,962 parameters``."""
+        if self.card is None:
+            return f"{self.name} — unusable: {self.error}"
+        accuracy = self.card.get("test", {}).get("accuracy")
+        accuracy_text = f"{accuracy * 100:.2f} % test accuracy" if accuracy is not None else "not evaluated"
+        return (f"{self.name} — {self.card.get('architecture', '?')}, {accuracy_text}, "
+                f"{self.card.get('parameters', 0):,} parameters")
+
+
+def validate_name(name: str, *, allow_shipped: bool = False) -> str:
+    """Return ``name`` if it is a safe model name, else raise ``ValueError`` saying why."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"invalid model name {name!r}: use 1–40 letters, digits, '-' or '_', starting with a "
+            "letter or digit (no slashes, dots or spaces)"
+        )
+    if name in SHIPPED_MODELS and not allow_shipped:
+        raise ValueError(f"{name!r} is a shipped model; pick another name")
+    return name
+
+
+def default_models_dir() -> Path:
+    """``$DIGITLAB_MODELS``, else the ``models/`` folder next to the package's project root."""
+    configured = os.environ.get(ENV_VAR)
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+class ModelStore:
+    """Read and write models in one folder. Safe to share between threads and processes."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root is not None else default_models_dir()
+
+    # -- reading ---------------------------------------------------------------------------
+    def card_path(self, name: str) -> Path:
+        return self.root / f"{validate_name(name, allow_shipped=True)}{CARD_SUFFIX}"
+
+    def list(self) -> list[ModelEntry]:
+        """Every model in the store, shipped ones first; broken ones carry their error."""
+        if not self.root.is_dir():
+            return []
+        entries = [self._entry(path) for path in self.root.glob(f"*{CARD_SUFFIX}")]
+        entries = [entry for entry in entries if entry is not None]
+        return sorted(entries, key=lambda e: (not e.shipped, e.name))
+
+    def _entry(self, card_path: Path) -> ModelEntry | None:
+        name = card_path.name[: -len(CARD_SUFFIX)]
+        if not NAME_PATTERN.fullmatch(name):
+            return None
+        try:
+            card = self.read_card(name)
+        except StoreError as error:
+            return ModelEntry(name, None, str(error))
+        model_path = self.root / card["model_file"]
+        if not model_path.is_file() or model_path.stat().st_size != card.get("model_bytes"):
+            return ModelEntry(name, card, "the model file is missing or does not match its card")
+        return ModelEntry(name, card)
+
+    def read_card(self, name: str) -> dict[str, Any]:
+        """The run card of ``name``; raises :class:`StoreError` when missing or malformed."""
+        path = self.card_path(name)
+        try:
+            card = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StoreError(f"no model named {name!r} in {self.root}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise StoreError(f"the run card of {name!r} is unreadable ({error})") from None
+        model_file = card.get("model_file") if isinstance(card, dict) else None
+        if not isinstance(model_file, str) or Path(model_file).name != model_file:
+            raise StoreError(f"the run card of {name!r} does not name a model file")
+        return card
+
+    def model_path(self, name: str) -> Path:
+        """Path of the weights file the card of ``name`` points to."""
+        return self.root / self.read_card(name)["model_file"]
+
+    def load(self, name: str):
+        """Load ``name`` with ``safe_mode=True`` and check it maps (N, 28, 28) to (N, 10).
+
+        Raises:
+            StoreError: missing, corrupt, truncated, unsafe (e.g. a ``Lambda`` layer) or the
+                wrong shape — the message says which model and what is wrong.
+        """
+        import keras  # late: listing the store must not pay for TensorFlow
+
+        path = self.model_path(name)
+        try:
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as error:  # noqa: BLE001 - Keras raises many types for a bad file
+            raise StoreError(f"model {name!r} cannot be loaded: {_short(error)}") from None
+        input_shape = tuple(getattr(model, "input_shape", ()) or ())
+        output_shape = tuple(getattr(model, "output_shape", ()) or ())
+        if input_shape[1:] != (28, 28) or output_shape[1:] != (10,):
+            raise StoreError(
+                f"model {name!r} has input {input_shape} and output {output_shape}; "
+                "expected (None, 28, 28) → (None, 10)"
+            )
+        return model
+
+    # -- writing ---------------------------------------------------------------------------
+    def save(self, name: str, model, card: dict[str, Any], *, overwrite: bool = False,
+             allow_shipped: bool = False) -> Path:
+        """Store ``model`` (without optimizer state) and its card under ``name``, atomically.
+
+        Raises:
+            ValueError: an invalid name, a shipped name, or a taken name without ``overwrite``.
+            StoreError: the folder is not writable or the disk is full; nothing is changed.
+        """
+        validate_name(name, allow_shipped=allow_shipped)
+        card_path = self.root / f"{name}{CARD_SUFFIX}"
+        if card_path.exists() and not overwrite:
+            raise ValueError(f"a model named {name!r} already exists; pick another name")
+        previous = self._previous_model_file(name)
+        model_file = f"{name}.{secrets.token_hex(4)}{MODEL_SUFFIX}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            size = self._write_model(model, self.root / model_file)
+            card = {**card, "name": name, "model_file": model_file, "model_bytes": size}
+            _atomic_write_text(card_path, json.dumps(card, indent=1))
+        except OSError as error:
+            (self.root / model_file).unlink(missing_ok=True)
+            raise StoreError(f"could not save {name!r} in {self.root}: {error.strerror or error}") from None
+        if previous and previous != model_file:
+            (self.root / previous).unlink(missing_ok=True)
+        return card_path
+
+    def _previous_model_file(self, name: str) -> str | None:
+        try:
+            return self.read_card(name)["model_file"]
+        except StoreError:
+            return None
+
+    @staticmethod
+    def _write_model(model, path: Path) -> int:
+        """Write an optimizer-free copy to a temporary ``.keras``, fsync, rename into place."""
+        import keras
+
+        # A new functional wrapper over the same layers is uncompiled, so no optimizer state
+        # is written (clone_model would compile the copy and triple the file size).
+        bare = keras.Model(model.inputs, model.outputs, name=model.name)
+        temp = path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(4)}{MODEL_SUFFIX}")
+        try:
+            bare.save(temp)
+            _fsync(temp)
+            os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+        return path.stat().st_size
+
+    def delete(self, name: str) -> None:
+        """Remove a user model (card first, so it disappears at once); shipped ones are kept."""
+        validate_name(name)
+        model_file = self._previous_model_file(name)
+        self.card_path(name).unlink(missing_ok=True)
+        if model_file:
+            (self.root / model_file).unlink(missing_ok=True)
+
+    def clean(self) -> list[str]:
+        """Delete temp files and weights no card points to (left by a killed save)."""
+        if not self.root.is_dir():
+            return []
+        referenced = {entry.card["model_file"] for entry in self.list() if entry.card}
+        removed = []
+        for path in self.root.iterdir():
+            stray_temp = path.name.startswith(TEMP_PREFIX)
+            orphan = path.suffix == MODEL_SUFFIX and path.name not in referenced
+            if path.is_file() and (stray_temp or orphan):
+                try:
+                    path.unlink()
+                    removed.append(path.name)
+                except OSError:
+                    pass
+        return removed
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    handle, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fchmod(file.fileno(), 0o644)
+            os.fsync(file.fileno())
+        os.replace(temp_name, path)
+    finally:
+        Path(temp_name).unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as file:
+        os.fsync(file.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _short(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:200]
