@@ -95,13 +95,14 @@ def _conv_bn(x: keras.KerasTensor, filters: int, kernel: int, strides: int = 1) 
 
 
 def build_cnn(
-    width: int = 32, dropout: float = 0.2, head_dropout: float = 0.3, name: str = "cnn"
+    width: int = 32, dense_units: int = 128, dropout: float = 0.25, head_dropout: float = 0.4,
+    name: str = "cnn",
 ) -> keras.Model:
-    """Our small CNN: a strided 5×5 stem, conv-BN blocks, global pooling.
+    """Our small CNN: a strided 5×5 stem, conv-BN blocks, a dense head over the 7×7 map.
 
     The strided stem keeps full-resolution activations out of the network, which is what
-    costs time on a CPU; batch norm and dropout let it train hard on augmented digits
-    without overfitting.
+    costs time on a CPU; flattening (not global pooling) keeps where each stroke is, which
+    tells a 6 from a 9. Batch norm and dropout let it train hard on augmented digits.
     """
     inputs, x = _inputs()
     x = _conv_bn(x, width, 5, strides=2)
@@ -109,7 +110,11 @@ def build_cnn(
     x = layers.MaxPooling2D()(x)
     x = layers.Dropout(dropout)(x)
     x = _conv_bn(x, width * 4, 3)
-    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(head_dropout)(x)
+    x = layers.Dense(dense_units, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
     x = layers.Dropout(head_dropout)(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
     return keras.Model(inputs, outputs, name=name)
@@ -146,17 +151,17 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture(
             "mlp", "mlp", "512-512 multilayer perceptron with dropout, trained on augmented digits",
             build_mlp, {"units": 512, "depth": 2, "dropout": 0.2},
-            Recipe(40, 128, "adam", 1e-3, "cosine", augment=True),
+            Recipe(40, 128, "adam", 1e-3, "cosine", augment=True, validation_fraction=0.05),
         ),
         Architecture(
             "lenet", "lenet", "LeNet-5 style convnet (20@5×5, 50@5×5, dense 500), augmented",
             build_lenet, {"conv1_filters": 20, "conv2_filters": 50, "dense_units": 500, "dropout": 0.3},
-            Recipe(20, 128, "adam", 1e-3, "cosine", augment=True),
+            Recipe(20, 128, "adam", 1e-3, "cosine", augment=True, validation_fraction=0.05),
         ),
         Architecture(
             "cnn", "cnn", "Our small CNN: strided stem, conv-BN blocks, dropout, augmented",
-            build_cnn, {"width": 32, "dropout": 0.2, "head_dropout": 0.3},
-            Recipe(20, 128, "adam", 3e-3, "cosine", augment=True),
+            build_cnn, {"width": 32, "dense_units": 128, "dropout": 0.25, "head_dropout": 0.4},
+            Recipe(24, 128, "adam", 3e-3, "cosine", augment=True, validation_fraction=0.05),
         ),
         Architecture(
             "tutorial_mlp", "mlp", "Keras mnist_mlp tutorial: 512-512, dropout 0.2, RMSprop, 20 epochs",

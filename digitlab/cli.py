@@ -50,7 +50,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from digitlab.data import load_mnist
     from digitlab.runs import train_and_store
     from digitlab.store import validate_name
-    from digitlab.training import TrainConfig
+    from digitlab.training import TrainConfig, strategy_from_environment
 
     config = TrainConfig(
         architecture=args.arch, epochs=args.epochs, batch_size=args.batch_size,
@@ -61,8 +61,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     name = args.name or args.arch
     validate_name(name, allow_shipped=args.ship)
     data = load_mnist(args.data)
+    strategy = strategy_from_environment() if args.distribute else None
     card = train_and_store(config, data, ModelStore(args.models), name, on_event=_print_progress,
-                           overwrite=args.overwrite, allow_shipped=args.ship)
+                           overwrite=args.overwrite, allow_shipped=args.ship, strategy=strategy)
     test = card["test"]
     summary = {"name": name, "test_accuracy": test["accuracy"], "test_loss": test["loss"],
                "epochs_run": card["epochs_run"], "train_seconds": card["train_seconds"],
@@ -84,7 +85,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     lines = [f"{args.name}: accuracy {result.accuracy * 100:.2f} %  loss {result.loss:.4f}  "
              f"correct {result.correct}  incorrect {result.incorrect}",
              "digit  precision  recall"]
-    lines += [f"  {d}     {p:.4f}    {r:.4f}" for d, (p, r) in enumerate(zip(result.precision, result.recall))]
+    rows = zip(result.precision, result.recall, strict=True)
+    lines += [f"  {digit}     {precision:.4f}    {recall:.4f}" for digit, (precision, recall) in enumerate(rows)]
     _emit(args, payload, "\n".join(lines))
     return 0
 
@@ -143,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="digitlab", description="Handwritten-digit lab on MNIST.")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--models", type=Path, default=None, help="model store folder (default: models/ or $DIGITLAB_MODELS)")
+    common.add_argument("--models", type=Path, default=None,
+                        help="model store folder (default: models/ or $DIGITLAB_MODELS)")
     common.add_argument("--data", default=None, help="MNIST .npz or IDX folder (default: $DIGITLAB_MNIST, Keras cache)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -162,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--overwrite", action="store_true", help="replace a model of the same name")
     train.add_argument("--ship", action="store_true", help="allow writing a shipped model's name")
+    train.add_argument("--distribute", action="store_true",
+                       help="train under tf.distribute: multi-worker if TF_CONFIG is set, else all local GPUs")
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("evaluate", parents=[common], help="test-set metrics of a stored model")

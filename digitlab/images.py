@@ -50,7 +50,7 @@ def decode_image(
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected the file's bytes, got {type(data).__name__}")
-    _check_file_size(len(data), max_bytes)
+    _check_file_size(data.nbytes if isinstance(data, memoryview) else len(data), max_bytes)
     image = _open(bytes(data))
     _check_pixel_count(image.size, max_pixels)
     try:
@@ -85,9 +85,7 @@ def _check_file_size(size: int, max_bytes: int) -> None:
     if size == 0:
         raise ImageError("empty file")
     if size > max_bytes:
-        raise ImageError(
-            f"the file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.1f} MB"
-        )
+        raise ImageError(f"the file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.1f} MB")
 
 
 def _open(data: bytes) -> Image.Image:
@@ -96,7 +94,7 @@ def _open(data: bytes) -> Image.Image:
         return Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         # PIL's own guard fired (its limit, or its warning turned into an error by a filter).
-        raise ImageError(f"the image is far too large to decode ({error})") from error
+        raise ImageError("the image is far too large to decode") from error
     except Image.UnidentifiedImageError as error:
         raise ImageError("not a PNG or JPEG image") from error
     except Exception as error:  # hostile headers can fail in any way

@@ -60,8 +60,10 @@ class Preprocessed:
         image: (28, 28) float32 in [0, 1], white digit on black; None when there is no digit.
         inverted: the picture was dark ink on a light background and was inverted.
         steps: ordered intermediate pictures for display, float32 in [0, 1]: "grayscale" (after
-            polarity), "cropped" (the ink's bounding box), "thickened" (only when thin strokes
-            were widened), "scaled" (longer side 20 px) and "centred" (the final 28×28).
+            polarity; shrunk to at most 512 px), "cropped" (the ink's bounding box), "thickened"
+            (only when thin strokes were widened), "scaled" (longer side 20 px) and "centred"
+            (the final 28×28, the same array as ``image``). A picture without a digit has only
+            the steps reached.
         message: "" when a digit was found, else why there is none, for a person.
     """
 
@@ -156,6 +158,8 @@ def brightness(picture: Picture) -> np.ndarray:
     if channels in (1, 3):
         return colour
     alpha = _to_unit(pixels[..., -1], pixels.dtype)
+    if alpha.min() == 1.0:  # opaque, like the canvas with a black background
+        return colour
     composite = colour * alpha
     if _spread(alpha) > ALPHA_PREFERENCE * _spread(composite):
         return alpha
@@ -195,9 +199,7 @@ def _pixel_array(picture: Picture) -> np.ndarray:
     if isinstance(picture, Image.Image):
         picture = np.asarray(to_standard_mode(picture))
     if not isinstance(picture, np.ndarray):
-        raise TypeError(
-            f"expected a numpy array, a PIL image or image bytes, got {type(picture).__name__}"
-        )
+        raise TypeError(f"expected a numpy array, a PIL image or image bytes, got {type(picture).__name__}")
     _check_shape(picture.shape)
     _check_values(picture)
     return picture if picture.ndim == 3 else picture[..., np.newaxis]
@@ -222,9 +224,7 @@ def _check_values(array: np.ndarray) -> None:
             raise ValueError("the picture contains NaN or infinite values")
         low, high = float(array.min()), float(array.max())
         if low < -FLOAT_TOLERANCE or high > 1 + FLOAT_TOLERANCE:
-            raise ValueError(
-                f"float pixels must be in [0, 1]; got {low:g}..{high:g} (divide 0..255 by 255)"
-            )
+            raise ValueError(f"float pixels must be in [0, 1]; got {low:g}..{high:g} (divide 0..255 by 255)")
     elif kind in "iu" and array.dtype not in (np.uint8, np.uint16):
         low, high = int(array.min()), int(array.max())
         if low < 0 or high > 255:
@@ -315,9 +315,7 @@ def _stroke_width(mask: np.ndarray) -> float:
     directions (Crofton), hence the π/4.
     """
     padded = np.pad(mask, 1)
-    edges = np.count_nonzero(padded[1:] != padded[:-1]) + np.count_nonzero(
-        padded[:, 1:] != padded[:, :-1]
-    )
+    edges = np.count_nonzero(padded[1:] != padded[:-1]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1])
     return 2.0 * np.count_nonzero(mask) / (edges * np.pi / 4.0)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import keras
@@ -54,7 +54,7 @@ def build_card(result: TrainResult, evaluation: Evaluation, data: Mnist) -> dict
             "keras": keras.__version__,
             "numpy": np.__version__,
         },
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -9,6 +9,7 @@ files: saving belongs to :mod:`digitlab.runs`.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -85,6 +86,16 @@ class TrainResult:
     train_seconds: float
     train_samples: int
     validation_samples: int
+
+
+def strategy_from_environment() -> tf.distribute.Strategy | None:
+    """A strategy for the hardware at hand: multi-worker when ``TF_CONFIG`` is set, mirrored over
+    several local GPUs, else ``None`` (the default single-device strategy)."""
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return None
 
 
 def _require(condition: bool, message: str) -> None:

@@ -44,9 +44,7 @@ def draw(
         return x * scale + offset[0], y * scale + offset[1]
 
     if digit == "7":
-        pen.line(
-            [place(70, 60), place(210, 60), place(120, 230)], fill=ink, width=width, joint="curve"
-        )
+        pen.line([place(70, 60), place(210, 60), place(120, 230)], fill=ink, width=width, joint="curve")
     elif digit == "0":
         pen.ellipse([place(90, 40), place(190, 240)], outline=ink, width=width)
     elif digit == "1":
@@ -389,7 +387,7 @@ def pictures(draw_from: st.DrawFn) -> np.ndarray:
 @settings(
     derandomize=True,
     database=None,
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

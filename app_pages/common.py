@@ -1,0 +1,125 @@
+"""What every page shares: the model store, cached models, MNIST, and the usual messages.
+
+Models and data are loaded once per process with ``st.cache_resource`` and shared by every
+session, so they are treated as read-only. The store listing is re-read whenever a file in the
+store folder changes (a cheap ``scandir`` per rerun), so a model trained in another session or
+from the command line appears without restarting the server, and a retrained model (a new
+weights file name) is loaded afresh.
+"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from digitlab.data import DataNotFoundError, Mnist, load_mnist
+from digitlab.store import ModelEntry, ModelStore, StoreError
+
+NO_MODELS_MESSAGE = (
+    "No models yet — train one on the **Train** page or run `python -m digitlab train`."
+)
+NO_DATA_HINT = (
+    "Set the environment variable `DIGITLAB_MNIST` to an `mnist.npz` (Keras layout) or a folder "
+    "with the four original IDX files, then restart the app, e.g. "
+    "`DIGITLAB_MNIST=../shared/data/mnist.npz streamlit run streamlit_app.py`."
+)
+
+
+def get_store() -> ModelStore:
+    """The model store: ``$DIGITLAB_MODELS`` or ``models/`` (a plain path holder, cheap to make)."""
+    return ModelStore()
+
+
+def list_models() -> list[ModelEntry]:
+    """Every model in the store, shipped first; re-read only when the folder's files change."""
+    store = get_store()
+    return _cached_listing(str(store.root), _folder_signature(store.root))
+
+
+def usable_models() -> list[ModelEntry]:
+    """The models that can be loaded, per their cards."""
+    return [entry for entry in list_models() if entry.usable]
+
+
+def _folder_signature(root) -> tuple:
+    """Names, sizes and modification times of the store's files: changes when any file does."""
+    try:
+        with os.scandir(root) as entries:
+            return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns)
+                                for e in entries if e.is_file()))
+    except OSError:
+        return ()
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _cached_listing(root: str, signature: tuple) -> list[ModelEntry]:
+    return ModelStore(root).list()
+
+
+@st.cache_resource(max_entries=16, show_spinner="Loading the model…")
+def _cached_predictor(root: str, name: str, model_file: str):
+    from digitlab.inference import Predictor  # late: TensorFlow is only needed once a model is
+
+    return Predictor(ModelStore(root).load(name))
+
+
+def load_predictor(name: str, model_file: str):
+    """The :class:`~digitlab.inference.Predictor` of ``name``, loaded once per weights file.
+
+    Raises:
+        StoreError: the model cannot be loaded (not cached: the next rerun tries again).
+    """
+    return _cached_predictor(str(get_store().root), name, model_file)
+
+
+def predictor_or_error(entry: ModelEntry):
+    """(predictor, None) or (None, why it cannot be used) for a listed model."""
+    if not entry.usable:
+        return None, entry.error
+    try:
+        return load_predictor(entry.name, entry.card["model_file"]), None
+    except StoreError as error:
+        return None, str(error)
+
+
+@st.cache_resource(show_spinner="Loading MNIST…")
+def _cached_mnist(path: str | None) -> Mnist:
+    return load_mnist(path, allow_download=False)
+
+
+def load_data() -> tuple[Mnist | None, str]:
+    """(MNIST, "") or (None, a message saying why there is no data and how to fix it)."""
+    try:
+        return _cached_mnist(os.environ.get("DIGITLAB_MNIST") or None), ""
+    except (DataNotFoundError, ValueError) as error:
+        return None, f"MNIST is not available: {error}\n\n{NO_DATA_HINT}"
+
+
+def show_unusable(entries: list[ModelEntry]) -> None:
+    """Warn about models whose card or file is broken; the others keep working."""
+    broken = [entry for entry in entries if not entry.usable]
+    if broken:
+        lines = "\n".join(f"- **{entry.name}**: {entry.error}" for entry in broken)
+        st.warning(f"{len(broken)} model(s) cannot be used:\n{lines}")
+
+
+def probability_chart(probabilities, *, height: int = 220, title: str | None = None):
+    """A bar chart of the ten class probabilities, the winner highlighted, y fixed to 0–100 %."""
+    import altair as alt
+    import pandas as pd
+
+    winner = int(max(range(len(probabilities)), key=lambda digit: probabilities[digit]))
+    frame = pd.DataFrame({
+        "digit": [str(digit) for digit in range(len(probabilities))],
+        "probability": [float(p) for p in probabilities],
+        "winner": [digit == winner for digit in range(len(probabilities))],
+    })
+    chart = alt.Chart(frame, height=height, title=title or "").mark_bar().encode(
+        x=alt.X("digit:N", sort=None, title="digit", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"),
+                title="probability"),
+        color=alt.condition("datum.winner", alt.value("#e4572e"), alt.value("#8a94a6")),
+        tooltip=["digit", alt.Tooltip("probability:Q", format=".1%")],
+    )
+    return chart

@@ -1,0 +1,284 @@
+"""Draw (the home page): draw, upload or pick a digit and see what the models make of it.
+
+The canvas and everything computed from it live in one fragment, so a stroke reruns only that
+part of the page: preprocess the picture, one direct model call per model, a saliency map.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from app_pages.common import (
+    NO_MODELS_MESSAGE,
+    list_models,
+    load_data,
+    predictor_or_error,
+    probability_chart,
+    show_unusable,
+)
+from digitlab.display import enlarge, heat_overlay
+from digitlab.explore import pixel_histogram
+from digitlab.images import ImageError, decode_image
+from digitlab.preprocess import preprocess, squash
+from digitlab.report import top_guesses
+from digitlab.saliency import saliency_map
+
+CANVAS_SIZE = 280
+# Wide enough that a digit drawn across most of the canvas keeps MNIST-like strokes at 28×28.
+DEFAULT_BRUSH = 22
+LOW_CONFIDENCE = 0.6
+DRAW, UPLOAD, SAMPLE = ":material/draw: Draw", ":material/upload: Upload", ":material/casino: MNIST sample"
+SOURCE_KEY, RAW_KEY, SAMPLE_KEY = "draw_source", "draw_feed_raw", "draw_sample_index"
+SALIENCY_METHODS = {"gradient × input": "gradient", "occlusion": "occlusion"}
+STEP_CAPTIONS = {
+    "grayscale": "1 · your picture (ink bright)",
+    "cropped": "2 · cropped to the ink",
+    "thickened": "2b · thin strokes widened",
+    "scaled": "3 · longer side → 20 px",
+    "centred": "4 · centred in 28×28",
+}
+
+
+def render() -> None:
+    st.title(":material/draw: Draw a digit")
+    st.caption(
+        "Draw a digit from 0 to 9 in the black square. The answer updates after every stroke: "
+        "your drawing is turned into a 28×28 picture like the MNIST digits the models learned from."
+    )
+    entries = list_models()
+    usable = [entry for entry in entries if entry.usable]
+    if not usable:
+        st.info(NO_MODELS_MESSAGE)
+        show_unusable(entries)
+        return
+    chosen, compare = model_controls(usable)
+    show_unusable(entries)
+    drawing_fragment(chosen, compare)
+
+
+def model_controls(usable) -> tuple[str, bool]:
+    """The model picker and the Compare switch; returns (model name, compare)."""
+    headlines = {entry.name: entry.headline for entry in usable}
+    accuracies = [(entry.card.get("test") or {}).get("accuracy") or 0.0 for entry in usable]
+    best = accuracies.index(max(accuracies))
+    pick, switch = st.columns([3, 1], vertical_alignment="bottom")
+    chosen = pick.selectbox("Model", list(headlines), index=best, format_func=headlines.get, key="draw_model",
+                            help="Every usable model in the store: shipped ones first, then yours.")
+    compare = switch.toggle("Compare all models", key="draw_compare",
+                            help="Run the same picture through every model at once.")
+    return chosen, compare
+
+
+@st.fragment
+def drawing_fragment(chosen: str, compare: bool) -> None:
+    entries = {entry.name: entry for entry in list_models() if entry.usable}
+    if chosen not in entries:
+        st.warning(f"The model {chosen!r} is gone from the store; pick another one.")
+        return
+    picture_column, answer_column = st.columns([1, 1.4], gap="large")
+    with picture_column:
+        picture, true_label = picture_ui()
+    if picture is None:
+        return
+    try:
+        prepared = preprocess(picture)
+        squashed = squash(picture)
+    except ValueError as error:
+        answer_column.error(f"This picture cannot be used: {error}")
+        return
+    feed_raw = st.session_state.get(RAW_KEY, False)  # the toggle itself is drawn further down
+    model_input = squashed if feed_raw else prepared.image
+    with answer_column:
+        if prepared.is_blank:
+            st.info(f"{prepared.message[:1].upper()}{prepared.message[1:]}.", icon=":material/draw:")
+            return
+        answer = answer_ui(entries[chosen], model_input, true_label)
+    if answer is None:
+        return
+    if compare:
+        compare_ui(list(entries.values()), model_input)
+    sees_column, why_column = st.columns([1.6, 1], gap="large")
+    with sees_column:
+        model_sees_ui(entries[chosen], prepared, squashed, feed_raw)
+    with why_column:
+        why_ui(entries[chosen], model_input, answer)
+
+
+# -- the picture ------------------------------------------------------------------------------
+def picture_ui():
+    """The input chooser and the chosen input; returns (picture or None, true label or None)."""
+    source = st.segmented_control("Input", [DRAW, UPLOAD, SAMPLE], default=DRAW, required=True,
+                                  key=SOURCE_KEY, label_visibility="collapsed")
+    if source == UPLOAD:
+        return upload_ui(), None
+    if source == SAMPLE:
+        return sample_ui()
+    return canvas_ui(), None
+
+
+def canvas_ui():
+    width = st.session_state.get("draw_brush", DEFAULT_BRUSH)  # the slider is drawn below
+    st.space("medium")  # room for the canvas toolbar, which floats above its top-right corner
+    result = st_canvas(
+        stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
+        height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw",
+        return_image_data=True, key="draw_canvas",
+    )
+    st.slider("Brush width", 6, 40, DEFAULT_BRUSH, key="draw_brush",
+              help="MNIST strokes are about an eighth of the digit's height; very thin strokes are "
+                   "widened by the preprocessing.")
+    st.caption("Undo, redo and clear are in the canvas toolbar (top right).")
+    random_button()
+    return result.image_data
+
+
+def upload_ui():
+    uploaded = st.file_uploader("Upload a picture of one digit (PNG or JPEG, any size, dark on "
+                                "light or light on dark)", type=["png", "jpg", "jpeg"], key="draw_upload")
+    if uploaded is None:
+        st.info("Upload a picture to see what the models make of it.")
+        return None
+    try:
+        picture = decode_image(uploaded.getvalue())
+    except ImageError as error:
+        st.error(f"**{uploaded.name}** cannot be used: {error}.")
+        return None
+    st.image(picture, caption=uploaded.name, width=CANVAS_SIZE)
+    return picture
+
+
+def sample_ui():
+    data, _ = load_data()
+    random_button()
+    index = st.session_state.get(SAMPLE_KEY)
+    if data is None or index is None or index >= len(data.x_test):
+        return None, None
+    label = int(data.y_test[index])
+    st.image(enlarge(data.x_test[index], CANVAS_SIZE), width=CANVAS_SIZE,
+             caption=f"MNIST test image #{index} — labelled {label}")
+    return data.x_test[index], label
+
+
+def random_button() -> None:
+    data, message = load_data()
+    st.button("Random MNIST test digit", icon=":material/casino:", key="draw_random", on_click=_pick_sample,
+              disabled=data is None, help=None if data is None else "Put a real MNIST test digit in.")
+    if data is None:
+        st.caption(f"The random digit needs MNIST. {message}")
+
+
+def _pick_sample() -> None:
+    data, _ = load_data()
+    if data is not None:
+        st.session_state[SAMPLE_KEY] = int(np.random.default_rng().integers(len(data.x_test)))
+        st.session_state[SOURCE_KEY] = SAMPLE
+
+
+# -- the answer -------------------------------------------------------------------------------
+def answer_ui(entry, model_input: np.ndarray, true_label: int | None):
+    """The chosen model's answer; returns (predictor, digit) or None when it cannot be used."""
+    predictor, error = predictor_or_error(entry)
+    if predictor is None:
+        st.error(f"**{entry.name}** cannot be used: {error}")
+        return None
+    digit, probabilities = predictor.predict_one(model_input)
+    confidence = float(probabilities[digit])
+    number, sure = st.columns(2)
+    number.metric("Prediction", str(digit), help=f"The most probable digit according to {entry.name}.")
+    sure.metric("Confidence", f"{confidence:.1%}", help="The probability the model gives its answer.")
+    if confidence < LOW_CONFIDENCE:
+        runner_up, runner_up_probability = top_guesses(probabilities, 2)[1]
+        st.warning(f"**Low confidence** — {entry.name} is not sure. Its second guess is "
+                   f"{runner_up} ({runner_up_probability:.0%}). Try a clearer, larger digit.")
+    if true_label is not None:
+        verdict = "correct" if digit == true_label else f"wrong, it is a {true_label}"
+        st.caption(f"MNIST says this is a {true_label}: {verdict}.")
+    st.altair_chart(probability_chart(probabilities, height=230), width="stretch")
+    return predictor, digit
+
+
+def compare_ui(entries, model_input: np.ndarray) -> None:
+    st.subheader(":material/compare: Every model on the same picture")
+    answers = {}
+    columns = st.columns(len(entries))
+    for entry, column in zip(entries, columns, strict=True):
+        with column:
+            st.markdown(f"**{entry.name}**")
+            st.caption(f"{entry.card.get('architecture', '?')} · "
+                       f"{entry.card.get('parameters', 0):,} parameters")
+            predictor, error = predictor_or_error(entry)
+            if predictor is None:
+                st.error(error)
+                continue
+            digit, probabilities = predictor.predict_one(model_input)
+            answers[entry.name] = digit
+            st.metric(f"{entry.name} says", str(digit), f"{probabilities[digit]:.0%} sure",
+                      delta_color="off", delta_arrow="off")
+            st.altair_chart(probability_chart(probabilities, height=150), width="stretch")
+    votes = Counter(answers.values()).most_common()
+    if len(votes) == 1 and len(answers) > 1:
+        st.success(f"All {len(answers)} models agree: it is a **{votes[0][0]}**.",
+                   icon=":material/check_circle:")
+    elif len(votes) > 1:
+        camps = "; ".join(
+            f"**{digit}** from {', '.join(name for name, said in answers.items() if said == digit)}"
+            for digit, _ in votes
+        )
+        st.warning(f"The models disagree: {camps}.", icon=":material/warning:")
+
+
+# -- what the model sees, and why ---------------------------------------------------------------
+def model_sees_ui(entry, prepared, squashed: np.ndarray, feed_raw: bool) -> None:
+    st.subheader(":material/visibility: What the model sees")
+    st.caption("MNIST's recipe: crop the digit to its ink, scale its longer side to 20 px, then put "
+               "its centre of mass in the middle of a 28×28 field.")
+    steps = list(prepared.steps.items())
+    for (name, step), column in zip(steps, st.columns(len(steps)), strict=True):
+        column.image(enlarge(step, 112), caption=STEP_CAPTIONS.get(name, name), width="stretch")
+    st.toggle("Feed the raw squashed picture instead (skip the preprocessing)", key=RAW_KEY,
+              help="Shrink the whole picture to 28×28 as it is — what a naive app would do.")
+    predictor, _ = predictor_or_error(entry)
+    fed, other = st.columns(2)
+    for column, image, label, is_fed in ((fed, prepared.image, "MNIST-style input", not feed_raw),
+                                         (other, squashed, "squashed canvas", feed_raw)):
+        digit, probabilities = predictor.predict_one(image)
+        marker = "fed to the model" if is_fed else "not used"
+        column.image(enlarge(image, 140), width=140,
+                     caption=f"{label}: {entry.name} says {digit} ({probabilities[digit]:.0%}) — {marker}")
+    histogram_ui(squashed if feed_raw else prepared.image)
+
+
+def histogram_ui(image: np.ndarray) -> None:
+    import altair as alt
+
+    histogram = pixel_histogram(image)
+    chart = alt.Chart(alt.Data(values=histogram["rows"]), height=140).mark_bar().encode(
+        x=alt.X("from:Q", bin="binned", title="pixel value (0 = black, 1 = white)"),
+        x2="to:Q", y=alt.Y("count:Q", title="pixels"),
+    )
+    st.altair_chart(chart, width="stretch")
+    st.caption(f"Pixel values of the model's input: {histogram['background']} of "
+               f"{histogram['pixels']} pixels are pure background (0) and not drawn.")
+
+
+def why_ui(entry, model_input: np.ndarray, answer) -> None:
+    predictor, digit = answer
+    st.subheader(":material/lightbulb: Why")
+    label = st.radio("Method", list(SALIENCY_METHODS), horizontal=True, key="draw_saliency",
+                     label_visibility="collapsed")
+    heat = saliency_map(predictor, model_input, digit, SALIENCY_METHODS[label])
+    st.image(heat_overlay(model_input, heat, 280), width=280,
+             caption=f"Pixels that pushed {entry.name} towards {digit} (yellow = most)")
+    if label == "occlusion":
+        st.caption("Occlusion: a 4×4 black patch slides over the picture; where hiding the ink "
+                   "lowers the probability of the answer most, the map is hottest.")
+    else:
+        st.caption("Gradient × input: how much the answer's score would rise if each pixel's ink "
+                   "grew, times the ink that is there.")
+
+
+render()

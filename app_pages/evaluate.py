@@ -1,0 +1,188 @@
+"""Evaluate: every model side by side, then one model's mistakes, digit by digit.
+
+The test-set results come from the run cards (computed once, when the model was trained); only
+the inference time is measured here, once per weights file.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from app_pages.common import NO_MODELS_MESSAGE, list_models, load_data, predictor_or_error, show_unusable
+from digitlab.display import confusion_styles, enlarge
+from digitlab.evaluation import Evaluation
+from digitlab.report import (
+    comparison_row,
+    inference_ms,
+    learning_curve_rows,
+    most_confused,
+    per_class_rows,
+    top_guesses,
+)
+
+GALLERY_LIMIT = 60
+THUMBNAIL = 84
+DIGITS = [str(digit) for digit in range(10)]
+MATRIX_COLUMNS = {"_index": st.column_config.TextColumn("true", width=48),
+                  **{digit: st.column_config.NumberColumn(digit, width=46) for digit in DIGITS}}
+PER_CLASS_COLUMNS = {
+    "precision": st.column_config.ProgressColumn(
+        format="%.3f", min_value=0.0, max_value=1.0,
+        help="Of the images the model called this digit, the share that were."),
+    "recall": st.column_config.ProgressColumn(
+        format="%.3f", min_value=0.0, max_value=1.0,
+        help="Of the test images of this digit, the share the model recognised."),
+}
+
+
+def render() -> None:
+    st.title(":material/analytics: Evaluate the models")
+    st.caption("How every model in the store does on MNIST's 10,000 test digits, which it never "
+               "saw while training.")
+    entries = list_models()
+    usable = [entry for entry in entries if entry.usable]
+    if not usable:
+        st.info(NO_MODELS_MESSAGE)
+        show_unusable(entries)
+        return
+    show_unusable(entries)
+    comparison_ui(usable)
+    curves_ui(usable)
+    st.divider()
+    model_ui(usable)
+
+
+def comparison_ui(usable) -> None:
+    st.subheader("All models")
+    rows = [comparison_row(entry.name, entry.card, _timing(entry)) for entry in usable]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+        "test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
+        "test loss": st.column_config.NumberColumn(format="%.4f"),
+        "parameters": st.column_config.NumberColumn(format="localized"),
+        "inference ms": st.column_config.NumberColumn(help="One drawing, direct model call (median)."),
+        "training s": st.column_config.NumberColumn(format="%.0f"),
+    })
+
+
+def _timing(entry) -> float | None:
+    """Milliseconds per single-image prediction, measured once per weights file."""
+    return _measured_ms(entry.name, entry.card["model_file"], entry)
+
+
+@st.cache_data(show_spinner="Timing the models…")
+def _measured_ms(name: str, model_file: str, _entry) -> float | None:
+    predictor, _ = predictor_or_error(_entry)
+    return None if predictor is None else inference_ms(predictor)
+
+
+def curves_ui(usable) -> None:
+    rows = learning_curve_rows({entry.name: entry.card for entry in usable})
+    if not rows:
+        return
+    st.subheader("Learning curves")
+    st.caption("From the run cards: solid lines are the held-out validation split, dashed the "
+               "training batches. A gap that widens means overfitting.")
+    frame = pd.DataFrame(rows)
+    accuracy_column, loss_column = st.columns(2)
+    for column, metric in ((accuracy_column, "accuracy"), (loss_column, "loss")):
+        lines = alt.Chart(frame[frame.metric == metric], height=320, title=metric).mark_line(point=True)
+        chart = lines.encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+            color=alt.Color("model:N"),
+            strokeDash=alt.StrokeDash("split:N", sort=["validation", "train"]),
+            tooltip=["model", "epoch", "split", alt.Tooltip("value:Q", format=".4f")],
+        ).configure_legend(orient="bottom", direction="horizontal")
+        column.altair_chart(chart, width="stretch")
+
+
+def model_ui(usable) -> None:
+    names = [entry.name for entry in usable]
+    accuracies = [(entry.card.get("test") or {}).get("accuracy") or 0.0 for entry in usable]
+    name = st.selectbox("Look closer at", names, index=accuracies.index(max(accuracies)),
+                        key="evaluate_model")
+    entry = next(entry for entry in usable if entry.name == name)
+    test = entry.card.get("test")
+    if not test:
+        st.warning(f"{name} has no test results in its card.")
+        return
+    accuracy, loss, correct, incorrect = st.columns(4)
+    accuracy.metric("Test accuracy", f"{test['accuracy']:.2%}")
+    loss.metric("Test loss", f"{test['loss']:.4f}")
+    correct.metric("Correct", f"{test['correct']:,}")
+    incorrect.metric("Incorrect", f"{test['incorrect']:,}")
+    matrix_column, classes_column = st.columns([3, 2], gap="large")
+    with matrix_column:
+        cell = confusion_ui(name, test["confusion"])
+    with classes_column:
+        st.markdown("**Per digit**")
+        st.dataframe(pd.DataFrame(per_class_rows(test)), hide_index=True, width="stretch",
+                     column_config=PER_CLASS_COLUMNS)
+    mistakes_ui(entry, cell)
+
+
+def confusion_ui(name: str, confusion) -> tuple[int, int] | None:
+    """The confusion matrix; returns the picked (true, predicted) cell or None."""
+    st.markdown("**Confusion matrix** — rows: true digit, columns: predicted. Click a cell to see "
+                "those test images.")
+    key = f"evaluate_confusion_{name}"
+    if key not in st.session_state:
+        worst = most_confused(confusion)
+        if worst is not None:  # start on the most common mistake
+            st.session_state[key] = {"selection": {"cells": [[worst[0], str(worst[1])]]}}
+    frame = pd.DataFrame(confusion, columns=DIGITS, index=pd.Index(DIGITS, name="true"))
+    styled = frame.style.apply(lambda _: pd.DataFrame(confusion_styles(confusion), index=frame.index,
+                                                      columns=frame.columns), axis=None)
+    event = st.dataframe(styled, key=key, on_select="rerun", selection_mode="single-cell",
+                         width="stretch", height=35 * 11 + 3, column_config=MATRIX_COLUMNS)
+    cells = event.selection.get("cells", []) if event else []
+    if not cells:
+        return None
+    row, column = cells[0]
+    return int(row), int(column)
+
+
+def mistakes_ui(entry, cell: tuple[int, int] | None) -> None:
+    if cell is None:
+        st.info("Click an off-diagonal cell of the confusion matrix to see those mistakes.")
+        return
+    true, predicted = cell
+    if true == predicted:
+        count = entry.card["test"]["confusion"][true][true]
+        st.success(f"{count:,} test images of {true} were recognised correctly. The gallery shows "
+                   "mistakes: pick a cell off the diagonal.")
+        return
+    mistakes = _evaluation(entry.name, entry.card["model_file"], entry.card).mistakes_for(true, predicted)
+    st.subheader(f"True {true}, predicted {predicted}: {len(mistakes)} test image(s)")
+    if not mistakes:
+        return
+    st.caption(f"Under each image: its number in the test set, what the model said ({predicted}) with "
+               f"its probability, then the probability it gave the true digit ({true}).")
+    data, message = load_data()
+    shown = mistakes[:GALLERY_LIMIT]
+    captions = [_caption(mistake) for mistake in shown]
+    if data is None:
+        st.error(message)
+        st.dataframe(pd.DataFrame({"test image": [m.index for m in shown], "what it said": captions}),
+                     hide_index=True)
+    else:
+        st.image([enlarge(data.x_test[m.index], THUMBNAIL) for m in shown], width=THUMBNAIL,
+                 caption=captions)
+    if len(mistakes) > GALLERY_LIMIT:
+        st.caption(f"Showing the first {GALLERY_LIMIT} of {len(mistakes)}.")
+
+
+def _caption(mistake) -> str:
+    (said, said_probability), *_ = top_guesses(mistake.probabilities, 1)
+    true_probability = mistake.probabilities[mistake.label]
+    return f"#{mistake.index}: {said} {said_probability:.0%}, {mistake.label} {true_probability:.0%}"
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _evaluation(name: str, model_file: str, _card) -> Evaluation:
+    return Evaluation.from_dict(_card["test"])
+
+
+render()

@@ -1,0 +1,74 @@
+"""Pictures for people: enlarge 28×28 inputs without blurring, lay saliency over a digit.
+
+A browser scales a 28×28 image up with smoothing, which hides the very pixels a learner should
+see; these helpers enlarge by repeating pixels instead. Everything returns ``uint8`` arrays ready
+for ``st.image`` or PIL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# How strongly the heat map covers the digit where saliency is highest (0..1).
+HEAT_OPACITY = 0.75
+# The digit under a heat map is dimmed so the colours stay readable.
+DIGIT_BRIGHTNESS = 0.6
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """A float [0, 1] (or uint8) picture as uint8 0..255."""
+    array = np.asarray(image)
+    if array.dtype == np.uint8:
+        return array
+    return np.rint(np.clip(array.astype(np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def enlarge(image: np.ndarray, size: int) -> np.ndarray:
+    """Scale a (H, W) or (H, W, C) picture so its longer side is about ``size`` pixels.
+
+    Small pictures are enlarged by repeating each pixel a whole number of times (crisp pixels);
+    pictures already larger than ``size`` are returned unchanged.
+    """
+    if size < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    pixels = to_uint8(image)
+    factor = max(1, size // max(pixels.shape[:2]))
+    return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
+
+
+def heat_overlay(image: np.ndarray, heat: np.ndarray, size: int = 280) -> np.ndarray:
+    """The digit in grey with ``heat`` (same shape, [0, 1]) on top in warm colours, RGB uint8.
+
+    Low heat is transparent, so the digit shows through; high heat is bright yellow over red.
+    """
+    gray = to_uint8(image).astype(np.float32) / 255.0
+    heat = np.clip(np.asarray(heat, np.float32), 0.0, 1.0)
+    if gray.shape != heat.shape:
+        raise ValueError(f"image {gray.shape} and heat map {heat.shape} differ in shape")
+    base = np.repeat((gray * DIGIT_BRIGHTNESS)[..., np.newaxis], 3, axis=2)
+    colour = np.stack([np.ones_like(heat), heat, np.zeros_like(heat)], axis=2)  # red → yellow
+    alpha = (HEAT_OPACITY * heat)[..., np.newaxis]
+    return enlarge(base * (1.0 - alpha) + colour * alpha, size)
+
+
+def confusion_styles(confusion: list[list[int]] | np.ndarray) -> list[list[str]]:
+    """CSS backgrounds for a confusion-matrix table: green diagonal, red mistakes by count.
+
+    Mistakes are shaded on a log scale, so a cell with 3 errors is visible next to one with 40.
+    """
+    matrix = np.asarray(confusion, dtype=np.float64)
+    off_diagonal = matrix * (1 - np.eye(len(matrix)))
+    peak = np.log1p(off_diagonal.max(initial=0.0))
+    styles = []
+    for row in range(len(matrix)):
+        line = []
+        for col in range(len(matrix)):
+            if row == col:
+                line.append("background-color: rgba(46, 160, 67, 0.35)")
+            elif matrix[row, col] > 0 and peak > 0:
+                strength = 0.12 + 0.78 * np.log1p(matrix[row, col]) / peak
+                line.append(f"background-color: rgba(228, 87, 46, {strength:.2f})")
+            else:
+                line.append("")
+        styles.append(line)
+    return styles

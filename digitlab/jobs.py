@@ -1,0 +1,493 @@
+"""Training runs in a child process, watched and stopped from the web page.
+
+A :class:`TrainingJob` starts ``python -c "…_child_main()"``: a fresh interpreter that calls
+:func:`digitlab.runs.train_and_store` — the CLI's own path — and writes one JSON line per
+progress event and a final result to its stdout; the parent sends a stop command on stdin.
+Training therefore never shares the web process's interpreter: a rerun, a page switch, the
+web process's garbage collection or a second visitor cannot stop or slow it, and a crash in
+TensorFlow cannot take the server down.
+
+Why not ``multiprocessing`` with "spawn": a spawned child re-runs ``sys.modules["__main__"]``,
+and inside ``streamlit run`` that is the app script, so the child would execute the whole app
+(measured). A plain subprocess starts clean wherever it is launched from.
+
+A :class:`JobRegistry` (one per web process) lets one run go at a time and hands every page
+session the same :class:`JobSnapshot`. The child also holds an ``flock`` on
+``<store>/.train.lock``, so a second server (or anything else using :func:`training_lock`)
+sees that a run is going on this machine.
+
+Nothing here imports TensorFlow at module level: the child takes the lock before loading it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from digitlab.store import default_models_dir
+
+if TYPE_CHECKING:
+    from digitlab.progress import TrainEvent
+    from digitlab.training import TrainConfig
+
+DEFAULT_RUNNER = "digitlab.jobs:run_train_and_store"
+LOCK_FILE = ".train.lock"
+LOCK_WAIT_SECONDS = 2.0  # a peek by lock_holder() can hold the lock for a moment
+BATCH_REPORT_SECONDS = 0.25  # batch events are throttled; epoch events always go through
+ACTIVE = ("starting", "running", "stopping")
+FINISHED = ("done", "stopped-kept", "stopped-discarded", "failed")
+EVENT_FIELDS = ("kind", "epoch", "epochs", "batch", "batches", "elapsed", "eta", "logs")
+
+
+class JobBusyError(RuntimeError):
+    """A training run is already going; ``job`` is it when this process started it."""
+
+    def __init__(self, message: str, job: TrainingJob | None = None, holder: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.job = job
+        self.holder = holder
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """What a page shows about a run, copied under the job's lock so it is consistent.
+
+    ``status`` is one of ``starting``, ``running``, ``stopping`` (active) or ``done``,
+    ``stopped-kept``, ``stopped-discarded``, ``failed`` (finished).
+    """
+
+    name: str
+    config: dict[str, Any]
+    status: str
+    started_at: float
+    finished_at: float | None = None
+    epochs: tuple[TrainEvent, ...] = ()  # one "epoch" event per finished epoch
+    last_batch: TrainEvent | None = None
+    card: dict[str, Any] | None = None  # summary of the stored run card (done / stopped-kept)
+    error: str | None = None  # why it failed, or a note on a stop
+    stop_requested: str | None = None  # "keep" or "discard"
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """Per-epoch metrics, e.g. ``{"epoch": 1, "loss": …, "val_accuracy": …}``."""
+        return [{"epoch": event.epoch, **event.logs} for event in self.epochs]
+
+    @property
+    def latest(self) -> TrainEvent | None:
+        """The most recent progress event (batch or epoch), for the progress bar."""
+        candidates = [e for e in (self.last_batch, self.epochs[-1] if self.epochs else None) if e]
+        return max(candidates, key=lambda e: e.elapsed, default=None)
+
+
+class TrainingJob:
+    """One training run in a child process; thread-safe to watch and stop.
+
+    Args:
+        config: the run's settings (validated by the caller, again by ``train_and_store``).
+        name: the model name to store the result under.
+        models_dir: the model store's folder.
+        data_path: MNIST file or folder for ``load_mnist``; ``None`` uses its usual search.
+        runner: ``"module:function"`` the child calls, with :func:`run_train_and_store`'s
+            signature (tests substitute fakes; the child can import whatever this process can).
+    """
+
+    def __init__(self, config: TrainConfig, name: str, models_dir: str | os.PathLike, *,
+                 data_path: str | os.PathLike | None = None,
+                 runner: str = DEFAULT_RUNNER):
+        self.config, self.name = config, name
+        self.models_dir = Path(models_dir)
+        self.data_path = None if data_path is None else str(data_path)
+        self.runner = runner
+        self._lock = threading.Lock()
+        self._snapshot = JobSnapshot(name, asdict(config), "starting", time.time())
+        self._done = threading.Event()
+        self._process: subprocess.Popen | None = None
+        self._stderr: IO[bytes] | None = None
+
+    # -- control ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Launch the child and a thread that follows its messages."""
+        spec = {"config": asdict(self.config), "name": self.name, "models_dir": str(self.models_dir),
+                "data_path": self.data_path, "runner": self.runner,
+                "sys_path": [entry or os.getcwd() for entry in sys.path]}
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _follow when the child ends
+        project_root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+               "PYTHONPATH": os.pathsep.join(filter(None, [project_root, os.environ.get("PYTHONPATH")]))}
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", "from digitlab.jobs import _child_main; _child_main()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            env=env, text=True, start_new_session=True,  # Ctrl-C on the server is not sent here
+        )
+        self._send({"command": "spec", **spec})
+        threading.Thread(target=self._follow, name=f"follow-{self.name}", daemon=True).start()
+
+    def stop(self, keep: bool) -> None:
+        """Ask the run to end after the current batch; ``keep`` stores its best finished epoch."""
+        with self._lock:
+            if not self._snapshot.active or self._snapshot.stop_requested:
+                return
+            self._snapshot = replace(self._snapshot, status="stopping",
+                                     stop_requested="keep" if keep else "discard")
+        self._send({"command": "stop", "keep": keep})
+
+    def kill(self) -> None:
+        """End the child at once (server shutdown, tests); the store is left as it was."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+
+    # -- watching --------------------------------------------------------------------------
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            return self._snapshot
+
+    @property
+    def active(self) -> bool:
+        return self.snapshot().active
+
+    def wait(self, timeout: float | None = None) -> JobSnapshot:
+        """Block until the run has finished (or ``timeout`` passed); returns the snapshot."""
+        self._done.wait(timeout)
+        return self.snapshot()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            self._process.stdin.write(json.dumps(message) + "\n")
+            self._process.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass  # the child is gone; _follow reports how it ended
+
+    def _follow(self) -> None:
+        """Apply the child's messages until it exits, then make sure the job is finished."""
+        for line in self._process.stdout:
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            self._apply(message)
+        code = self._process.wait()
+        with contextlib.suppress(OSError, ValueError):
+            self._process.stdin.close()
+        died = f"the training process died (exit code {code}){self._stderr_tail()}"
+        with self._lock:
+            if self._snapshot.active:
+                self._snapshot = replace(self._snapshot, status="failed", finished_at=time.time(), error=died)
+        self._stderr.close()
+        self._done.set()
+
+    def _apply(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        with self._lock:
+            snap = self._snapshot
+            if kind == "event":
+                event = _event_from_dict(message["event"])
+                status = "running" if snap.status == "starting" else snap.status
+                if event.kind == "epoch":
+                    snap = replace(snap, status=status, epochs=(*snap.epochs, event))
+                elif event.kind in ("batch", "start"):
+                    snap = replace(snap, status=status, last_batch=event)
+            elif kind == "result":
+                snap = replace(snap, status=message["status"], card=message.get("card"),
+                               error=message.get("error"), finished_at=time.time())
+            self._snapshot = snap
+
+    def _stderr_tail(self, limit: int = 600) -> str:
+        try:
+            self._stderr.seek(0)
+            text = self._stderr.read().decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
+        return f": …{text[-limit:]}" if text else ""
+
+
+class JobRegistry:
+    """The training runs of one process (a web server): one at a time, shared by all sessions.
+
+    Args:
+        models_dir: the model store's folder (default: ``$DIGITLAB_MODELS`` or ``models/``).
+        data_path: passed to ``load_mnist`` here (for validation) and in the child.
+        runner: see :class:`TrainingJob`.
+    """
+
+    def __init__(self, models_dir: str | os.PathLike | None = None, *,
+                 data_path: str | os.PathLike | None = None,
+                 runner: str = DEFAULT_RUNNER):
+        self.models_dir = Path(models_dir) if models_dir is not None else default_models_dir()
+        self.data_path = data_path
+        self.runner = runner
+        self._lock = threading.Lock()
+        self._job: TrainingJob | None = None
+        self._training_set_size: int | None = None
+
+    @property
+    def job(self) -> TrainingJob | None:
+        """The latest run started here, going or finished."""
+        with self._lock:
+            return self._job
+
+    def snapshot(self) -> JobSnapshot | None:
+        job = self.job
+        return job.snapshot() if job else None
+
+    def elsewhere(self) -> dict[str, Any] | None:
+        """Who holds the machine's training lock when it is not this registry's run."""
+        job = self.job
+        if job is not None and job.active:
+            return None
+        return lock_holder(self.models_dir)
+
+    def start(self, config: TrainConfig, name: str) -> TrainingJob:
+        """Validate, then start a run; the settings are checked before anything is launched.
+
+        Raises:
+            JobBusyError: a run is going (this registry's, or another process's lock).
+            ValueError: invalid settings, an illegal or taken name (the message says which).
+            DataNotFoundError: no MNIST to train on.
+        """
+        from digitlab.runs import check_run
+        from digitlab.store import ModelStore
+
+        with self._lock:
+            if self._job is not None and self._job.active:
+                raise JobBusyError(f"a training run is already going: {self._job.name!r}", job=self._job)
+            holder = lock_holder(self.models_dir)
+            if holder is not None:
+                raise JobBusyError(describe_holder(holder), holder=holder)
+            check_run(config, self._data_size(), ModelStore(self.models_dir), name)
+            job = TrainingJob(config, name, self.models_dir, data_path=self.data_path,
+                              runner=self.runner)
+            job.start()
+            self._job = job
+            return job
+
+    def _data_size(self) -> int:
+        if self._training_set_size is None:
+            from digitlab.data import load_mnist
+
+            self._training_set_size = len(load_mnist(self.data_path).y_train)
+        return self._training_set_size
+
+
+# -- the machine-wide lock -------------------------------------------------------------------
+@contextlib.contextmanager
+def training_lock(models_dir: str | os.PathLike, info: dict[str, Any],
+                  wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+    """Hold ``<models_dir>/.train.lock`` for a run, with ``info`` (who, what) written inside.
+
+    Raises:
+        JobBusyError: another process holds it (after waiting up to ``wait`` seconds).
+    """
+    path = Path(models_dir) / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _acquire(descriptor, wait, path)
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, json.dumps(info).encode())
+        try:
+            yield
+        finally:
+            os.ftruncate(descriptor, 0)
+    finally:
+        os.close(descriptor)  # closing releases the lock; the file stays (deleting it would race)
+
+
+def _acquire(descriptor: int, wait: float, path: Path) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = _read_holder(path)
+                raise JobBusyError(describe_holder(holder), holder=holder) from None
+            time.sleep(0.05)
+
+
+def lock_holder(models_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The info of the run holding the training lock of ``models_dir``, or ``None`` if free."""
+    path = Path(models_dir) / LOCK_FILE
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_holder(path)
+    finally:
+        os.close(descriptor)
+    return None
+
+
+def _read_holder(path: Path) -> dict[str, Any]:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, json.JSONDecodeError):
+        info = {}
+    return info if isinstance(info, dict) else {}
+
+
+def describe_holder(holder: dict[str, Any]) -> str:
+    """A sentence about the run holding the lock, e.g. for a second server's page."""
+    if not holder.get("name"):
+        return "another training run is going on this machine; wait for it to finish"
+    started = time.strftime("%H:%M:%S", time.localtime(holder.get("started_at", 0)))
+    return (f"another training run is going on this machine: {holder['name']!r} "
+            f"({holder.get('architecture', '?')}, process {holder.get('pid', '?')}, started {started})")
+
+
+# -- events and results ------------------------------------------------------------------------
+def _event_from_dict(data: dict[str, Any]) -> TrainEvent:
+    from digitlab.progress import TrainEvent
+
+    return TrainEvent(**{key: data[key] for key in EVENT_FIELDS})
+
+
+def card_summary(card: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of a stored run card (small enough to pass between processes)."""
+    test = card.get("test", {})
+    return {"name": card.get("name"), "architecture": card.get("architecture"),
+            "test_accuracy": test.get("accuracy"), "test_loss": test.get("loss"),
+            "epochs_run": card.get("epochs_run"), "best_epoch": card.get("best_epoch"),
+            "stopped_early": card.get("stopped_early"), "train_seconds": card.get("train_seconds"),
+            "parameters": card.get("parameters"), "history": card.get("history", [])}
+
+
+# -- the child process -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunSpec:
+    """What the child is asked to do; ``config`` holds :class:`TrainConfig` fields."""
+
+    config: dict[str, Any]
+    name: str
+    models_dir: str
+    data_path: str | None
+
+
+def run_train_and_store(spec: RunSpec, *, on_event: Any, stop: Any, keep_if_stopped: Any) -> dict | None:
+    """The child's default runner: the CLI's :func:`~digitlab.runs.train_and_store`, as is.
+
+    Returns the stored run card, or ``None`` when a stopped run was discarded.
+    """
+    from digitlab.data import load_mnist
+    from digitlab.runs import train_and_store
+    from digitlab.store import ModelStore
+    from digitlab.training import TrainConfig
+
+    return train_and_store(TrainConfig(**spec.config), load_mnist(spec.data_path), ModelStore(spec.models_dir),
+                           spec.name, on_event=on_event, stop=stop, keep_if_stopped=keep_if_stopped)
+
+
+@dataclass
+class _Controls:
+    """Stop requests arriving on stdin; end of input (the server went away) means discard."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    keep: bool = False
+
+    def listen(self, stream: IO[str]) -> None:
+        for line in stream:
+            with contextlib.suppress(json.JSONDecodeError):
+                command = json.loads(line)
+                if command.get("command") == "stop":
+                    self.keep = bool(command.get("keep"))
+                    self.stop.set()
+        if not self.stop.is_set():
+            self.keep = False
+            self.stop.set()
+
+
+class _KeepChoice:
+    """``keep_if_stopped`` that is decided when the user presses Stop, not at start.
+
+    ``train_and_store`` reads the flag only once training has ended, so its truth value by
+    then is the user's choice.
+    """
+
+    def __init__(self, controls: _Controls):
+        self.controls = controls
+
+    def __bool__(self) -> bool:
+        return self.controls.keep
+
+
+class _Channel:
+    """JSON lines to the parent; batch events throttled, write errors ignored (parent gone)."""
+
+    def __init__(self, stream: IO[str]):
+        self.stream = stream
+        self.last_batch = 0.0
+        self.lock = threading.Lock()
+
+    def send(self, message: dict[str, Any]) -> None:
+        with self.lock, contextlib.suppress(OSError, ValueError):
+            self.stream.write(json.dumps(message) + "\n")
+            self.stream.flush()
+
+    def event(self, event: Any) -> None:
+        if event.kind == "batch":
+            now = time.monotonic()
+            if now - self.last_batch < BATCH_REPORT_SECONDS and event.batch < event.batches:
+                return
+            self.last_batch = now
+        self.send({"type": "event", "event": {key: getattr(event, key) for key in EVENT_FIELDS}})
+
+
+def _child_main() -> None:
+    """Entry point of the child: read the spec, take the lock, train, report, exit."""
+    channel = _Channel(os.fdopen(os.dup(1), "w", encoding="utf-8"))
+    os.dup2(2, 1)  # anything printed by libraries goes to stderr, not into the message stream
+    spec = json.loads(sys.stdin.readline())
+    sys.path.extend(entry for entry in spec["sys_path"] if entry not in sys.path)
+    controls = _Controls()
+    threading.Thread(target=controls.listen, args=(sys.stdin,), daemon=True).start()
+    info = {"pid": os.getpid(), "name": spec["name"], "architecture": spec["config"]["architecture"],
+            "started_at": time.time()}
+    try:
+        with training_lock(spec["models_dir"], info):
+            result = _run(spec, controls, channel)
+    except JobBusyError as error:
+        result = {"status": "failed", "error": str(error)}
+    channel.send({"type": "result", **result})
+
+
+def _run(spec: dict[str, Any], controls: _Controls, channel: _Channel) -> dict[str, Any]:
+    """Call the runner; every outcome becomes a result message, never a traceback."""
+    try:
+        module_name, function_name = spec["runner"].split(":")
+        runner = getattr(importlib.import_module(module_name), function_name)
+        card = runner(RunSpec(spec["config"], spec["name"], spec["models_dir"], spec["data_path"]),
+                      on_event=channel.event, stop=controls.stop, keep_if_stopped=_KeepChoice(controls))
+    except Exception as error:  # noqa: BLE001 - reported to the page, which shows the message
+        if controls.stop.is_set():
+            return {"status": "stopped-discarded", "error": _describe(error)}
+        return {"status": "failed", "error": _describe(error)}
+    if card is None:
+        return {"status": "stopped-discarded"}
+    return {"status": "stopped-kept" if card.get("stopped_early") else "done", "card": card_summary(card)}
+
+
+def _describe(error: Exception) -> str:
+    """The message of a settings or training error (``TrainingError`` is a ``RuntimeError``);
+    other errors also say their type."""
+    if isinstance(error, (ValueError, RuntimeError)) and str(error):
+        return str(error)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -1,0 +1,18 @@
+"""digitlab's web app: ``streamlit run streamlit_app.py``.
+
+Wiring only: the page config and the navigation. Each page is a thin script in ``app_pages/``
+over the ``digitlab`` package; models and data are loaded once per process in
+``app_pages/common.py``.
+"""
+
+import streamlit as st
+
+st.set_page_config(page_title="digitlab — handwritten digits", page_icon=":material/draw:", layout="wide")
+
+pages = [
+    st.Page("app_pages/draw.py", title="Draw", icon=":material/draw:", default=True),
+    st.Page("app_pages/explore.py", title="Explore", icon=":material/grid_view:"),
+    st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,101 @@
+"""`python -m digitlab` end to end on small data: train, list, evaluate, predict, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from digitlab.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def trained_store(tmp_path_factory, mnist_path):
+    """A store holding one quick MLP trained through the CLI."""
+    store = tmp_path_factory.mktemp("store")
+    code = main(["train", "--arch", "mlp", "--epochs", "1", "--train-size", "3000", "--name", "quick",
+                 "--models", str(store), "--data", str(mnist_path), "--no-augment"])
+    assert code == 0
+    return store
+
+
+def _digit_png(path: Path, draw_one: bool = True) -> Path:
+    image = Image.new("L", (200, 200), 255)  # black ink on white paper: the polarity is detected
+    pen = ImageDraw.Draw(image)
+    if draw_one:
+        pen.line([(100, 30), (100, 170)], fill=0, width=14)
+    image.save(path)
+    return path
+
+
+def test_train_writes_model_and_card(trained_store, capsys):
+    card = json.loads((trained_store / "quick.json").read_text())
+    assert card["architecture"] == "mlp" and card["epochs_run"] == 1
+    assert card["test"]["accuracy"] > 0.8 and len(card["test"]["confusion"]) == 10
+    assert card["train_samples"] == 2700 and card["versions"]["keras"]
+
+
+def test_list_shows_the_headline_and_json(trained_store, capsys):
+    assert main(["list", "--models", str(trained_store)]) == 0
+    assert "quick — mlp" in capsys.readouterr().out
+    assert main(["list", "--models", str(trained_store), "--json"]) == 0
+    [entry] = json.loads(capsys.readouterr().out)
+    assert entry["name"] == "quick" and entry["usable"] and entry["test_accuracy"] > 0.8
+
+
+def test_evaluate_matches_the_card(trained_store, mnist_path, capsys):
+    assert main(["evaluate", "quick", "--models", str(trained_store), "--data", str(mnist_path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    card = json.loads((trained_store / "quick.json").read_text())
+    assert result["accuracy"] == pytest.approx(card["test"]["accuracy"], abs=1e-4)
+
+
+def test_predict_reads_image_files(trained_store, tmp_path, capsys):
+    one = _digit_png(tmp_path / "one.png")
+    blank = _digit_png(tmp_path / "blank.png", draw_one=False)
+    assert main(["predict", str(one), str(blank), "--model", "quick", "--models", str(trained_store), "--json"]) == 0
+    first, second = json.loads(capsys.readouterr().out)
+    assert first["digit"] == 1 and sum(first["probabilities"]) == pytest.approx(1, abs=1e-3)
+    assert second["digit"] is None and second["message"]
+
+
+def test_predict_reports_a_non_image_and_exits_non_zero(trained_store, tmp_path, capsys):
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"this is not a picture")
+    assert main(["predict", str(fake), "--model", "quick", "--models", str(trained_store)]) == 1
+    assert "not a PNG or JPEG" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--name", "../evil", "--epochs", "1"], "invalid model name"),
+        (["train", "--name", "cnn", "--epochs", "1"], "shipped model"),
+        (["train", "--name", "quick", "--epochs", "1", "--train-size", "500"], "already exists"),
+        (["train", "--name", "new", "--epochs", "0"], "epochs"),
+        (["train", "--name", "new", "--learning-rate", "nan", "--epochs", "1"], "learning rate"),
+        (["evaluate", "nothere"], "no model named"),
+    ],
+)
+def test_errors_go_to_stderr_with_exit_code_one(trained_store, mnist_path, capsys, argv, message):
+    code = main([*argv, "--models", str(trained_store), "--data", str(mnist_path)])
+    captured = capsys.readouterr()
+    assert code == 1 and message in captured.err and "Traceback" not in captured.err
+
+
+def test_missing_data_names_the_env_var(tmp_path, capsys):
+    code = main(["train", "--name", "x", "--epochs", "1", "--models", str(tmp_path),
+                 "--data", str(tmp_path / "nothing.npz")])
+    assert code == 1 and "DIGITLAB_MNIST" in capsys.readouterr().err
+
+
+def test_module_entry_point_runs(trained_store):
+    result = subprocess.run([sys.executable, "-m", "digitlab", "list", "--models", str(trained_store)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0 and "quick" in result.stdout

@@ -1,0 +1,242 @@
+"""The training job runner: a child process, its events, stop, failure, one run at a time.
+
+Most tests run fake training functions (defined here, imported by name in the child) on a tiny
+synthetic MNIST file, so a child starts in well under a second; one test runs the real
+``train_and_store`` and compares it with the CLI's run on the same settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digitlab.jobs import (
+    JobBusyError,
+    JobRegistry,
+    TrainingJob,
+    describe_holder,
+    lock_holder,
+    training_lock,
+)
+from digitlab.training import TrainConfig
+
+TIMEOUT = 60
+FAST = TrainConfig(architecture="mlp", epochs=2, batch_size=32, train_size=200, validation_fraction=0.1)
+
+
+# -- fake training functions (same signature as digitlab.runs.train_and_store) -----------------
+@dataclass(frozen=True)
+class FakeEvent:
+    """Stands in for TrainEvent so the child need not import TensorFlow."""
+
+    kind: str
+    epoch: int
+    epochs: int
+    batch: int
+    batches: int
+    elapsed: float = 0.0
+    eta: float | None = None
+    logs: dict = field(default_factory=dict)
+
+
+def _fake_card(name: str, epochs_run: int, stopped: bool) -> dict:
+    return {"name": name, "architecture": "mlp", "test": {"accuracy": 0.5, "loss": 1.0},
+            "epochs_run": epochs_run, "best_epoch": epochs_run, "stopped_early": stopped,
+            "train_seconds": 0.1, "parameters": 10, "history": []}
+
+
+def fake_train(config, data, store, name, *, on_event, stop, keep_if_stopped):
+    """Two batches per epoch, then a card; nothing written."""
+    epochs = config.epochs
+    on_event(FakeEvent("start", 0, epochs, 0, 2))
+    for epoch in range(1, epochs + 1):
+        for batch in (1, 2):
+            on_event(FakeEvent("batch", epoch, epochs, batch, 2, logs={"loss": 1.0 / epoch}))
+        on_event(FakeEvent("epoch", epoch, epochs, 2, 2, logs={"loss": 1.0 / epoch, "val_loss": 2.0 / epoch}))
+    on_event(FakeEvent("end", epochs, epochs, 2, 2))
+    return _fake_card(name, epochs, False)
+
+
+def fake_until_stopped(config, data, store, name, *, on_event, stop, keep_if_stopped):
+    """One epoch, then batches until stopped; keeps or discards as ``keep_if_stopped`` says then."""
+    on_event(FakeEvent("epoch", 1, 99, 10, 10, logs={"loss": 0.5}))
+    deadline = time.monotonic() + TIMEOUT
+    batch = 0
+    while not stop.is_set() and time.monotonic() < deadline:
+        batch = batch % 9 + 1
+        on_event(FakeEvent("batch", 2, 99, batch, 10, logs={"loss": 0.4}))
+        time.sleep(0.02)
+    return _fake_card(name, 1, True) if keep_if_stopped else None
+
+
+def fake_failing(config, data, store, name, *, on_event, stop, keep_if_stopped):
+    on_event(FakeEvent("epoch", 1, 3, 2, 2, logs={"loss": 0.5}))
+    raise RuntimeError("simulated failure in epoch 2")
+
+
+def fake_crash(config, data, store, name, *, on_event, stop, keep_if_stopped):
+    print("about to crash", file=sys.stderr, flush=True)
+    os._exit(3)
+
+
+# -- fixtures --------------------------------------------------------------------------------
+@pytest.fixture()
+def tiny_data(tmp_path: Path) -> Path:
+    """A 300/50-image MNIST-shaped file: the child loads it in milliseconds."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x_train=rng.integers(0, 255, (300, 28, 28), dtype=np.uint8),
+             y_train=np.arange(300, dtype=np.uint8) % 10,
+             x_test=rng.integers(0, 255, (50, 28, 28), dtype=np.uint8),
+             y_test=np.arange(50, dtype=np.uint8) % 10)
+    return path
+
+
+@pytest.fixture()
+def store_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "existing.json").write_text("{}")
+    return folder
+
+
+def registry(store_dir: Path, data: Path, function: str) -> JobRegistry:
+    return JobRegistry(store_dir, data_path=data, train_function=f"test_jobs:{function}")
+
+
+def store_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.name != ".train.lock"}
+
+
+def wait_for(predicate, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+# -- tests -----------------------------------------------------------------------------------
+def test_events_arrive_in_order_and_result_is_reported(store_dir, tiny_data):
+    job = registry(store_dir, tiny_data, "fake_train").start(FAST, "new-model")
+    snapshot = job.wait(TIMEOUT)
+    assert snapshot.status == "done", snapshot.error
+    assert [e.epoch for e in snapshot.epochs] == [1, 2]
+    assert snapshot.history == [{"epoch": 1, "loss": 1.0, "val_loss": 2.0},
+                                {"epoch": 2, "loss": 0.5, "val_loss": 1.0}]
+    assert snapshot.card["name"] == "new-model" and snapshot.card["test_accuracy"] == 0.5
+    assert snapshot.finished_at >= snapshot.started_at
+    assert not job.active
+
+
+@pytest.mark.parametrize(("keep", "status"), [(True, "stopped-kept"), (False, "stopped-discarded")])
+def test_stop_is_honoured_with_the_choice_made_at_stop_time(store_dir, tiny_data, keep, status):
+    job = registry(store_dir, tiny_data, "fake_until_stopped").start(FAST, "stoppable")
+    wait_for(lambda: job.snapshot().last_batch is not None)
+    assert job.snapshot().status == "running"
+    job.stop(keep=keep)
+    assert job.snapshot().status == "stopping"
+    snapshot = job.wait(TIMEOUT)
+    assert snapshot.status == status
+    assert snapshot.stop_requested == ("keep" if keep else "discard")
+    assert (snapshot.card is not None) == keep
+
+
+def test_failure_in_training_is_reported_and_store_untouched(store_dir, tiny_data):
+    before = store_files(store_dir)
+    snapshot = registry(store_dir, tiny_data, "fake_failing").start(FAST, "doomed").wait(TIMEOUT)
+    assert snapshot.status == "failed"
+    assert "RuntimeError: simulated failure in epoch 2" in snapshot.error
+    assert len(snapshot.epochs) == 1
+    assert store_files(store_dir) == before
+
+
+def test_a_dead_child_is_reported_with_its_last_words(store_dir, tiny_data):
+    snapshot = registry(store_dir, tiny_data, "fake_crash").start(FAST, "crashy").wait(TIMEOUT)
+    assert snapshot.status == "failed"
+    assert "the training process died (exit code 3)" in snapshot.error
+    assert "about to crash" in snapshot.error
+
+
+def test_one_run_at_a_time_per_registry_and_per_machine(store_dir, tiny_data):
+    first = registry(store_dir, tiny_data, "fake_until_stopped")
+    job = first.start(FAST, "first")
+    wait_for(lambda: job.snapshot().last_batch is not None)
+    with pytest.raises(JobBusyError, match="already going: 'first'") as busy:
+        first.start(FAST, "second")
+    assert busy.value.job is job
+    second_server = registry(store_dir, tiny_data, "fake_train")
+    with pytest.raises(JobBusyError, match="another training run is going on this machine: 'first'"):
+        second_server.start(FAST, "second")
+    assert second_server.elsewhere()["name"] == "first"
+    assert first.elsewhere() is None  # its own run is shown as its own, not as someone else's
+    job.stop(keep=False)
+    job.wait(TIMEOUT)
+    assert lock_holder(store_dir) is None
+    assert second_server.start(FAST, "second").wait(TIMEOUT).status == "done"
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"epochs": 0}, "epochs must be 1–500"),
+    ({"learning_rate": float("nan")}, "learning rate must be a finite number"),
+    ({"learning_rate": -0.1}, "learning rate must be a finite number"),
+    ({"batch_size": 1000}, "batch size must be 1–"),
+])
+def test_invalid_settings_are_refused_before_a_process_starts(store_dir, tiny_data, changes, message):
+    jobs = registry(store_dir, tiny_data, "fake_train")
+    config = replace(FAST, **changes)
+    with pytest.raises(ValueError, match=message):
+        jobs.start(config, "fine-name")
+    assert jobs.job is None
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("../evil", "invalid model name"), ("cnn", "shipped model"), ("existing", "already exists")])
+def test_illegal_or_taken_names_are_refused(store_dir, tiny_data, name, message):
+    with pytest.raises(ValueError, match=message):
+        registry(store_dir, tiny_data, "fake_train").start(FAST, name)
+
+
+def test_training_lock_describes_its_holder(tmp_path):
+    info = {"pid": 1, "name": "x", "architecture": "cnn", "started_at": 0}
+    with training_lock(tmp_path, info):
+        assert lock_holder(tmp_path) == info
+        with pytest.raises(JobBusyError, match="'x' \\(cnn"), training_lock(tmp_path, {}, wait=0.1):
+            pass
+    assert lock_holder(tmp_path) is None
+    assert "wait for it" in describe_holder({})
+
+
+def test_the_real_run_matches_the_cli_and_lands_in_the_store(tmp_path, mnist_path):
+    """The child runs train_and_store exactly as ``python -m digitlab train`` does."""
+    settings = {"architecture": "mlp", "epochs": 1, "train_size": 1000, "batch_size": 64, "seed": 3}
+    cli_store = tmp_path / "cli"
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "digitlab", "train", "--arch", "mlp", "--epochs", "1", "--train-size", "1000",
+         "--batch-size", "64", "--seed", "3", "--name", "same", "--models", str(cli_store),
+         "--data", str(mnist_path)],
+        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    page_store = tmp_path / "page"
+    job = TrainingJob(TrainConfig(**settings), "same", page_store, data_path=mnist_path)
+    job.start()
+    snapshot = job.wait(120)
+    _, cli_errors = cli.communicate(timeout=120)
+    assert snapshot.status == "done", snapshot.error
+    assert cli.returncode == 0, cli_errors.decode()
+    page_card = json.loads((page_store / "same.json").read_text())
+    cli_card = json.loads((cli_store / "same.json").read_text())
+    assert snapshot.card["test_accuracy"] == page_card["test"]["accuracy"] > 0.7
+    assert page_card["config"] == cli_card["config"]
+    for page_row, cli_row in zip(page_card["history"], cli_card["history"], strict=True):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert page_row[key] == pytest.approx(cli_row[key], abs=1e-6)
+    assert page_card["test"]["accuracy"] == pytest.approx(cli_card["test"]["accuracy"], abs=1e-4)
+    assert [e.kind for e in snapshot.epochs] == ["epoch"]
+    assert snapshot.last_batch.batch == snapshot.last_batch.batches  # the last batch always goes through

@@ -1,0 +1,117 @@
+"""Training: learns, reports progress in order, stops on request, is reproducible, refuses bad settings."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pytest
+
+from digitlab import training
+from digitlab.training import TrainConfig, TrainingError, train
+
+QUICK = dict(epochs=1, batch_size=64, train_size=3000, validation_fraction=0.1, augment=False)
+
+
+def _accuracy(model, data) -> float:
+    probabilities = model(data.x_test.astype(np.float32) / 255.0, training=False).numpy()
+    return float((probabilities.argmax(axis=1) == data.y_test).mean())
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "lenet"])
+def test_one_epoch_on_a_few_thousand_digits_beats_chance_clearly(small_data, architecture):
+    result = train(TrainConfig(architecture, learning_rate=1e-3, **QUICK), small_data)
+    assert _accuracy(result.model, small_data) > 0.8
+    assert result.history[0]["val_accuracy"] > 0.8
+    assert result.train_samples == 2700 and result.validation_samples == 300
+
+
+def test_progress_events_arrive_in_order(small_data):
+    events = []
+    train(TrainConfig("mlp", **{**QUICK, "epochs": 2}), small_data, on_event=events.append)
+    kinds = [event.kind for event in events]
+    assert kinds[0] == "start" and kinds[-1] == "end"
+    assert kinds.count("epoch") == 2
+    batches_per_epoch = math.ceil(2700 / 64)
+    assert kinds.count("batch") == 2 * batches_per_epoch
+    epoch_events = [event for event in events if event.kind == "epoch"]
+    assert [event.epoch for event in epoch_events] == [1, 2]
+    assert "val_accuracy" in epoch_events[0].logs and epoch_events[-1].fraction_done == 1.0
+    assert epoch_events[0].eta > 0 and epoch_events[-1].eta == 0
+
+
+class _StopAfter:
+    """A stop signal that becomes set after ``count`` batches."""
+
+    def __init__(self, count: int):
+        self.count, self.seen = count, 0
+
+    def observe(self, event) -> None:
+        self.seen += event.kind == "batch"
+
+    def is_set(self) -> bool:
+        return self.seen >= self.count
+
+
+def test_stop_request_ends_the_run_at_the_next_batch_and_keeps_the_best_epoch(small_data):
+    batches_per_epoch = math.ceil(2700 / 64)
+    stop = _StopAfter(batches_per_epoch + 3)
+    result = train(TrainConfig("mlp", **{**QUICK, "epochs": 5}), small_data, on_event=stop.observe, stop=stop)
+    assert result.stopped
+    assert stop.seen == batches_per_epoch + 3  # not one batch more
+    assert len(result.history) == 1 and result.best_epoch == 1
+
+
+def test_stop_before_the_first_epoch_leaves_no_model(small_data):
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(TrainingError, match="before the first epoch"):
+        train(TrainConfig("mlp", **QUICK), small_data, stop=stop)
+
+
+def test_same_seed_same_model_different_seed_different_model(small_data):
+    config = TrainConfig("mlp", **{**QUICK, "train_size": 1000, "augment": True})
+    first = train(config, small_data).model.get_weights()
+    second = train(config, small_data).model.get_weights()
+    third = train(TrainConfig("mlp", **{**QUICK, "train_size": 1000, "augment": True, "seed": 1}),
+                  small_data).model.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    assert not all(np.array_equal(a, c) for a, c in zip(first, third, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"learning_rate": float("nan")}, "learning rate"),
+        ({"learning_rate": -0.1}, "learning rate"),
+        ({"learning_rate": float("inf")}, "learning rate"),
+        ({"batch_size": 5000}, "batch size"),
+        ({"batch_size": 0}, "batch size"),
+        ({"validation_fraction": 0.9}, "validation"),
+        ({"train_size": 10}, "training-set size"),
+        ({"optimizer": "adagrad"}, "optimizer"),
+        ({"architecture": "resnet"}, "architecture"),
+        ({"hyperparameters": {"units": 3, "colour": 1}}, "hyperparameter"),
+    ],
+)
+def test_invalid_settings_are_refused_before_any_work(small_data, change, message):
+    with pytest.raises(ValueError, match=message):
+        train(TrainConfig(**{"architecture": "mlp", **QUICK, **change}), small_data)
+
+
+def test_nan_loss_fails_the_run(small_data, monkeypatch):
+    original = training.make_dataset
+
+    def poisoned(images, labels, batch_size, seed, augment):
+        return original(images, labels, batch_size, seed, augment).map(lambda x, y: (x * np.nan, y))
+
+    monkeypatch.setattr(training, "make_dataset", poisoned)
+    with pytest.raises(TrainingError, match="NaN"):
+        train(TrainConfig("mlp", **QUICK), small_data)
+
+
+def test_recipe_fills_unset_settings():
+    config = TrainConfig("keras_cnn").resolved()
+    assert (config.epochs, config.batch_size, config.optimizer) == (15, 128, "adam")
