@@ -64,6 +64,18 @@ def _cached_predictor(root: str, name: str, model_file: str):
     return Predictor(ModelStore(root).load(name))
 
 
+@st.cache_resource(max_entries=16, show_spinner="Preparing the saliency map…")
+def _cached_explainer(root: str, name: str, model_file: str):
+    from digitlab.saliency import Explainer
+
+    return Explainer(_cached_predictor(root, name, model_file))
+
+
+def load_explainer(name: str, model_file: str):
+    """The :class:`~digitlab.saliency.Explainer` of ``name``, built once per weights file."""
+    return _cached_explainer(str(get_store().root), name, model_file)
+
+
 def load_predictor(name: str, model_file: str):
     """The :class:`~digitlab.inference.Predictor` of ``name``, loaded once per weights file.
 
@@ -104,22 +116,38 @@ def show_unusable(entries: list[ModelEntry]) -> None:
         st.warning(f"{len(broken)} model(s) cannot be used:\n{lines}")
 
 
-def probability_chart(probabilities, *, height: int = 220, title: str | None = None):
-    """A bar chart of the ten class probabilities, the winner highlighted, y fixed to 0–100 %."""
-    import altair as alt
-    import pandas as pd
+def probability_chart(probabilities, *, height: int = 220) -> dict:
+    """A Vega-Lite bar chart of the ten class probabilities, the winner highlighted, y fixed 0–100 %.
 
-    winner = int(max(range(len(probabilities)), key=lambda digit: probabilities[digit]))
-    frame = pd.DataFrame({
-        "digit": [str(digit) for digit in range(len(probabilities))],
-        "probability": [float(p) for p in probabilities],
-        "winner": [digit == winner for digit in range(len(probabilities))],
-    })
-    chart = alt.Chart(frame, height=height, title=title or "").mark_bar().encode(
-        x=alt.X("digit:N", sort=None, title="digit", axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"),
-                title="probability"),
-        color=alt.condition("datum.winner", alt.value("#e4572e"), alt.value("#8a94a6")),
-        tooltip=["digit", alt.Tooltip("probability:Q", format=".1%")],
-    )
-    return chart
+    A plain spec, not Altair: Altair validates every chart against its schema (~50 ms each),
+    which a drawing page redrawing several charts per stroke cannot afford.
+    """
+    values = [float(p) for p in probabilities]
+    winner = values.index(max(values))
+    return {
+        "height": height,
+        "data": {"values": [{"digit": str(digit), "probability": value, "winner": digit == winner}
+                            for digit, value in enumerate(values)]},
+        "mark": {"type": "bar", "tooltip": True},
+        "encoding": {
+            "x": {"field": "digit", "type": "nominal", "sort": None, "axis": {"labelAngle": 0}},
+            "y": {"field": "probability", "type": "quantitative", "scale": {"domain": [0, 1]},
+                  "axis": {"format": "%"}},
+            "color": {"condition": {"test": "datum.winner", "value": "#e4572e"}, "value": "#8a94a6"},
+        },
+    }
+
+
+def histogram_chart(rows: list[dict], *, height: int = 160) -> dict:
+    """A Vega-Lite histogram of pre-binned rows {from, to, count} (see digitlab.explore)."""
+    return {
+        "height": height,
+        "data": {"values": rows},
+        "mark": {"type": "bar", "tooltip": True},
+        "encoding": {
+            "x": {"field": "from", "type": "quantitative", "bin": "binned",
+                  "title": "pixel value (0 = black, 1 = white)"},
+            "x2": {"field": "to"},
+            "y": {"field": "count", "type": "quantitative", "title": "pixels"},
+        },
+    }

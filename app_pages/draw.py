@@ -14,8 +14,10 @@ from streamlit_drawable_canvas import st_canvas
 
 from app_pages.common import (
     NO_MODELS_MESSAGE,
+    histogram_chart,
     list_models,
     load_data,
+    load_explainer,
     predictor_or_error,
     probability_chart,
     show_unusable,
@@ -25,7 +27,6 @@ from digitlab.explore import pixel_histogram
 from digitlab.images import ImageError, decode_image
 from digitlab.preprocess import preprocess, squash
 from digitlab.report import top_guesses
-from digitlab.saliency import saliency_map
 
 CANVAS_SIZE = 280
 # Wide enough that a digit drawn across most of the canvas keeps MNIST-like strokes at 28×28.
@@ -58,6 +59,11 @@ def render() -> None:
     chosen, compare = model_controls(usable)
     show_unusable(entries)
     drawing_fragment(chosen, compare)
+    # Load the model (and TensorFlow) now, after the page is on screen, rather than on the first
+    # stroke: a stroke made meanwhile is answered as soon as this finishes.
+    entry = next(entry for entry in usable if entry.name == chosen)
+    if predictor_or_error(entry)[0] is not None:
+        load_explainer(entry.name, entry.card["model_file"])
 
 
 def model_controls(usable) -> tuple[str, bool]:
@@ -83,6 +89,9 @@ def drawing_fragment(chosen: str, compare: bool) -> None:
     with picture_column:
         picture, true_label = picture_ui()
     if picture is None:
+        if st.session_state.get(SOURCE_KEY, DRAW) == DRAW:
+            answer_column.info("Draw a digit in the black square: the answer appears after each stroke.",
+                               icon=":material/draw:")
         return
     try:
         prepared = preprocess(picture)
@@ -154,9 +163,11 @@ def upload_ui():
 def sample_ui():
     data, _ = load_data()
     random_button()
-    index = st.session_state.get(SAMPLE_KEY)
-    if data is None or index is None or index >= len(data.x_test):
+    if data is None:
         return None, None
+    if st.session_state.get(SAMPLE_KEY, len(data.x_test)) >= len(data.x_test):
+        _new_sample_index()  # arriving here without one
+    index = st.session_state[SAMPLE_KEY]
     label = int(data.y_test[index])
     st.image(enlarge(data.x_test[index], CANVAS_SIZE), width=CANVAS_SIZE,
              caption=f"MNIST test image #{index} — labelled {label}")
@@ -172,10 +183,15 @@ def random_button() -> None:
 
 
 def _pick_sample() -> None:
+    """The random button's callback: a new sample, and switch the input to it."""
+    _new_sample_index()
+    st.session_state[SOURCE_KEY] = SAMPLE
+
+
+def _new_sample_index() -> None:
     data, _ = load_data()
     if data is not None:
         st.session_state[SAMPLE_KEY] = int(np.random.default_rng().integers(len(data.x_test)))
-        st.session_state[SOURCE_KEY] = SAMPLE
 
 
 # -- the answer -------------------------------------------------------------------------------
@@ -197,7 +213,9 @@ def answer_ui(entry, model_input: np.ndarray, true_label: int | None):
     if true_label is not None:
         verdict = "correct" if digit == true_label else f"wrong, it is a {true_label}"
         st.caption(f"MNIST says this is a {true_label}: {verdict}.")
-    st.altair_chart(probability_chart(probabilities, height=230), width="stretch")
+    st.vega_lite_chart(probability_chart(probabilities, height=230), width="stretch")
+    st.caption("The model's last layer is a softmax: one probability per digit, adding up to 100 %. "
+               "The answer is the tallest bar.")
     return predictor, digit
 
 
@@ -218,7 +236,7 @@ def compare_ui(entries, model_input: np.ndarray) -> None:
             answers[entry.name] = digit
             st.metric(f"{entry.name} says", str(digit), f"{probabilities[digit]:.0%} sure",
                       delta_color="off", delta_arrow="off")
-            st.altair_chart(probability_chart(probabilities, height=150), width="stretch")
+            st.vega_lite_chart(probability_chart(probabilities, height=150), width="stretch")
     votes = Counter(answers.values()).most_common()
     if len(votes) == 1 and len(answers) > 1:
         st.success(f"All {len(answers)} models agree: it is a **{votes[0][0]}**.",
@@ -253,32 +271,27 @@ def model_sees_ui(entry, prepared, squashed: np.ndarray, feed_raw: bool) -> None
 
 
 def histogram_ui(image: np.ndarray) -> None:
-    import altair as alt
-
     histogram = pixel_histogram(image)
-    chart = alt.Chart(alt.Data(values=histogram["rows"]), height=140).mark_bar().encode(
-        x=alt.X("from:Q", bin="binned", title="pixel value (0 = black, 1 = white)"),
-        x2="to:Q", y=alt.Y("count:Q", title="pixels"),
-    )
-    st.altair_chart(chart, width="stretch")
+    st.vega_lite_chart(histogram_chart(histogram["rows"], height=140), width="stretch")
     st.caption(f"Pixel values of the model's input: {histogram['background']} of "
                f"{histogram['pixels']} pixels are pure background (0) and not drawn.")
 
 
 def why_ui(entry, model_input: np.ndarray, answer) -> None:
-    predictor, digit = answer
+    _, digit = answer
     st.subheader(":material/lightbulb: Why")
     label = st.radio("Method", list(SALIENCY_METHODS), horizontal=True, key="draw_saliency",
                      label_visibility="collapsed")
-    heat = saliency_map(predictor, model_input, digit, SALIENCY_METHODS[label])
+    explainer = load_explainer(entry.name, entry.card["model_file"])
+    heat = explainer.saliency(model_input, digit, SALIENCY_METHODS[label])
     st.image(heat_overlay(model_input, heat, 280), width=280,
              caption=f"Pixels that pushed {entry.name} towards {digit} (yellow = most)")
     if label == "occlusion":
         st.caption("Occlusion: a 4×4 black patch slides over the picture; where hiding the ink "
-                   "lowers the probability of the answer most, the map is hottest.")
+                   "lowers the model's score for its answer most, the map is hottest.")
     else:
-        st.caption("Gradient × input: how much the answer's score would rise if each pixel's ink "
-                   "grew, times the ink that is there.")
+        st.caption("Gradient × input: how much the model's score for its answer would rise if each "
+                   "pixel's ink grew, times the ink that is there.")
 
 
 render()

@@ -94,7 +94,7 @@ def curves_ui(usable) -> None:
             color=alt.Color("model:N"),
             strokeDash=alt.StrokeDash("split:N", sort=["validation", "train"]),
             tooltip=["model", "epoch", "split", alt.Tooltip("value:Q", format=".4f")],
-        ).configure_legend(orient="bottom", direction="horizontal")
+        )
         column.altair_chart(chart, width="stretch")
 
 

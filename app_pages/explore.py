@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from app_pages.common import load_data
+from app_pages.common import histogram_chart, load_data
 from digitlab.display import enlarge
 from digitlab.explore import class_count_rows, mean_images, page_of, pixel_histogram
 
@@ -66,11 +66,7 @@ def close_up_ui(data, indices: list[int]) -> None:
     image = data.x_train[index]
     picked.image(enlarge(image, 196), width=196, caption=f"#{index}: labelled {data.y_train[index]}")
     histogram = pixel_histogram(image)
-    chart = alt.Chart(alt.Data(values=histogram["rows"]), height=220).mark_bar().encode(
-        x=alt.X("from:Q", bin="binned", title="pixel value (0 = black, 1 = white)"),
-        x2="to:Q", y=alt.Y("count:Q", title="pixels"),
-    )
-    histogram_column.altair_chart(chart, width="stretch")
+    histogram_column.vega_lite_chart(histogram_chart(histogram["rows"], height=220), width="stretch")
     histogram_column.caption(
         f"{histogram['background']} of {histogram['pixels']} pixels are pure background (0, not "
         "drawn). The ink is mostly saturated (near 1) with a soft anti-aliased edge."

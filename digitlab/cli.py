@@ -7,10 +7,13 @@ non-zero with one readable line instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from digitlab.store import ModelStore
@@ -46,6 +49,26 @@ def _print_progress(event) -> None:
               end="", file=sys.stderr, flush=True)
 
 
+@contextlib.contextmanager
+def _interrupt_as_stop() -> Iterator[threading.Event]:
+    """The first Ctrl-C asks training to stop after the current batch and keep the best finished
+    epoch (as the page's Stop does); a second one aborts without saving."""
+    stop = threading.Event()
+
+    def handle(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after this batch; the best finished epoch is kept (Ctrl-C again to abort)",
+              file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from digitlab.data import load_mnist
     from digitlab.runs import train_and_store
@@ -62,8 +85,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     validate_name(name, allow_shipped=args.ship)
     data = load_mnist(args.data)
     strategy = strategy_from_environment() if args.distribute else None
-    card = train_and_store(config, data, ModelStore(args.models), name, on_event=_print_progress,
-                           overwrite=args.overwrite, allow_shipped=args.ship, strategy=strategy)
+    with _interrupt_as_stop() as stop:
+        card = train_and_store(config, data, ModelStore(args.models), name, on_event=_print_progress,
+                               stop=stop, overwrite=args.overwrite, allow_shipped=args.ship, strategy=strategy)
     test = card["test"]
     summary = {"name": name, "test_accuracy": test["accuracy"], "test_loss": test["loss"],
                "epochs_run": card["epochs_run"], "train_seconds": card["train_seconds"],
@@ -183,7 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", parents=[common], help="measure accuracy, speed and memory")
     bench.add_argument("--quick", action="store_true", help="a small, fast run")
-    bench.add_argument("--parts", default="inference,training", help="comma-separated: training,inference,app,browser")
+    bench.add_argument("--parts", default="training,inference",
+                       help="comma-separated: training,inference,app,browser,load (default: %(default)s)")
+    bench.add_argument("--families", default="mlp,lenet,cnn",
+                       help="training part: the model families to compare (default: %(default)s)")
+    bench.add_argument("--load", action="store_true",
+                       help="also run the load test: browser sessions drawing while a model trains")
     bench.add_argument("--output", type=Path, default=Path("bench.json"))
     bench.set_defaults(handler=cmd_bench)
     return parser

@@ -14,7 +14,8 @@ and inside ``streamlit run`` that is the app script, so the child would execute 
 A :class:`JobRegistry` (one per web process) lets one run go at a time and hands every page
 session the same :class:`JobSnapshot`. The child also holds an ``flock`` on
 ``<store>/.train.lock``, so a second server (or anything else using :func:`training_lock`)
-sees that a run is going on this machine.
+sees that a run is going on this machine. When the web server goes away the child's stdin
+closes, and the run stops after the current batch and is discarded: nothing half-written.
 
 Nothing here imports TensorFlow at module level: the child takes the lock before loading it.
 """
@@ -39,7 +40,7 @@ from typing import IO, TYPE_CHECKING, Any
 from digitlab.store import default_models_dir
 
 if TYPE_CHECKING:
-    from digitlab.progress import TrainEvent
+    from digitlab.progress import EventHandler, StopSignal, TrainEvent
     from digitlab.training import TrainConfig
 
 DEFAULT_RUNNER = "digitlab.jobs:run_train_and_store"
@@ -47,7 +48,6 @@ LOCK_FILE = ".train.lock"
 LOCK_WAIT_SECONDS = 2.0  # a peek by lock_holder() can hold the lock for a moment
 BATCH_REPORT_SECONDS = 0.25  # batch events are throttled; epoch events always go through
 ACTIVE = ("starting", "running", "stopping")
-FINISHED = ("done", "stopped-kept", "stopped-discarded", "failed")
 EVENT_FIELDS = ("kind", "epoch", "epochs", "batch", "batches", "elapsed", "eta", "logs")
 
 
@@ -146,11 +146,6 @@ class TrainingJob:
             self._snapshot = replace(self._snapshot, status="stopping",
                                      stop_requested="keep" if keep else "discard")
         self._send({"command": "stop", "keep": keep})
-
-    def kill(self) -> None:
-        """End the child at once (server shutdown, tests); the store is left as it was."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
 
     # -- watching --------------------------------------------------------------------------
     def snapshot(self) -> JobSnapshot:
@@ -280,7 +275,7 @@ class JobRegistry:
         if self._training_set_size is None:
             from digitlab.data import load_mnist
 
-            self._training_set_size = len(load_mnist(self.data_path).y_train)
+            self._training_set_size = len(load_mnist(self.data_path, allow_download=False).y_train)
         return self._training_set_size
 
 
@@ -382,7 +377,8 @@ class RunSpec:
     data_path: str | None
 
 
-def run_train_and_store(spec: RunSpec, *, on_event: Any, stop: Any, keep_if_stopped: Any) -> dict | None:
+def run_train_and_store(spec: RunSpec, *, on_event: EventHandler, stop: StopSignal,
+                        keep_if_stopped: bool) -> dict[str, Any] | None:
     """The child's default runner: the CLI's :func:`~digitlab.runs.train_and_store`, as is.
 
     Returns the stored run card, or ``None`` when a stopped run was discarded.

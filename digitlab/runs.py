@@ -5,6 +5,7 @@ This is the one path the CLI's ``train`` and the web page's Train button both ta
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -29,6 +30,17 @@ def check_run(config: TrainConfig, data_size: int, store: ModelStore, name: str,
     config.validate(data_size)
     if store.card_path(name).exists() and not overwrite:
         raise ValueError(f"a model named {name!r} already exists; pick another name")
+    _check_writable(store)
+
+
+def _check_writable(store: ModelStore) -> None:
+    """Refuse now, not after an hour of training, a store folder that cannot take a new model."""
+    folder = store.root
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the folder that would be created is as writable as this one
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"the model store {store.root} is not a writable folder; "
+                         "point --models or $DIGITLAB_MODELS at one")
 
 
 def build_card(result: TrainResult, evaluation: Evaluation, data: Mnist) -> dict[str, Any]:
@@ -87,6 +99,7 @@ def train_and_store(
     """
     if not allow_shipped:
         check_run(config, len(data.x_train), store, name, overwrite=overwrite)
+    store.clean()  # leftovers of saves killed earlier (old enough not to be a save in progress)
     result = train(config, data, on_event=on_event, stop=stop, strategy=strategy)
     if result.stopped and not keep_if_stopped:
         return None

@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,16 +209,21 @@ class ModelStore:
         if model_file:
             (self.root / model_file).unlink(missing_ok=True)
 
-    def clean(self) -> list[str]:
-        """Delete temp files and weights no card points to (left by a killed save)."""
+    def clean(self, min_age_seconds: float = 600.0) -> list[str]:
+        """Delete temp files and weights no card points to, left behind by a killed save.
+
+        Only files older than ``min_age_seconds`` go: a younger one may belong to a save that
+        another process is making right now.
+        """
         if not self.root.is_dir():
             return []
+        cutoff = time.time() - min_age_seconds
         referenced = {entry.card["model_file"] for entry in self.list() if entry.card}
         removed = []
         for path in self.root.iterdir():
             stray_temp = path.name.startswith(TEMP_PREFIX)
             orphan = path.suffix == MODEL_SUFFIX and path.name not in referenced
-            if path.is_file() and (stray_temp or orphan):
+            if path.is_file() and (stray_temp or orphan) and path.stat().st_mtime <= cutoff:
                 try:
                     path.unlink()
                     removed.append(path.name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -72,6 +73,8 @@ class TrainConfig:
                  f"batch size must be 1–{train_count} (the number of training images)")
         unknown = set(config.hyperparameters) - set(arch.hyperparameters)
         _require(not unknown, f"{arch.name} has no hyperparameter(s) {sorted(unknown)}")
+        for key, value in config.hyperparameters.items():
+            _check_hyperparameter(key, value, arch.hyperparameters[key])
 
 
 @dataclass
@@ -101,6 +104,16 @@ def strategy_from_environment() -> tf.distribute.Strategy | None:
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
+
+
+def _check_hyperparameter(name: str, value: Any, default: Any) -> None:
+    """Sizes (integer defaults) must be whole numbers ≥ 1; rates (float defaults) in [0, 1)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    _require(number, f"{name} must be a finite number, got {value!r}")
+    if isinstance(default, int):
+        _require(isinstance(value, int) and value >= 1, f"{name} must be a whole number ≥ 1, got {value!r}")
+    elif isinstance(default, float):
+        _require(0.0 <= value < 1.0, f"{name} must be in [0, 1), got {value!r}")
 
 
 def make_optimizer(name: str, learning_rate: float, schedule: str, total_steps: int) -> keras.optimizers.Optimizer:
@@ -142,6 +155,7 @@ def train(
     on_event: EventHandler | None = None,
     stop: StopSignal | None = None,
     strategy: tf.distribute.Strategy | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainResult:
     """Train ``config.architecture`` on ``data`` and return the best finished epoch's model.
 
@@ -151,6 +165,8 @@ def train(
         on_event: receives a :class:`~digitlab.progress.TrainEvent` per batch and per epoch.
         stop: when it ``is_set()``, training ends after the current batch.
         strategy: a ``tf.distribute`` strategy to build and train under (default: none).
+        callbacks: extra Keras callbacks, called after the built-in ones (the benchmark's
+            per-epoch test-accuracy clock).
 
     Raises:
         ValueError: invalid settings, before any work starts.
@@ -180,7 +196,7 @@ def train(
         make_dataset(x_train, y_train, config.batch_size, config.seed, bool(config.augment)),
         epochs=config.epochs,
         validation_data=validation,
-        callbacks=[keras.callbacks.TerminateOnNaN(), best, history, reporter],
+        callbacks=[keras.callbacks.TerminateOnNaN(), best, history, reporter, *callbacks],
         shuffle=False,  # the dataset shuffles itself, seeded
         verbose=0,
     )

@@ -40,3 +40,65 @@ def small_data(mnist: Mnist) -> Mnist:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+# ---- app fixtures (Draw / Explore / Evaluate pages) ------------------------------------------
+# A session store of quickly trained models for the AppTests and the browser tests, and an AppTest
+# factory with a long timeout and clean Streamlit caches.
+
+APP_FILE = PROJECT_ROOT / "streamlit_app.py"
+APP_TIMEOUT = 60  # seconds: the first run imports TensorFlow and loads models
+
+
+@pytest.fixture(scope="session")
+def app_models(tmp_path_factory, mnist: Mnist) -> Path:
+    """A model store with 'quick-mlp' (~95 %, reads drawn digits) and 'quick-lenet' (rough).
+
+    Cards are evaluated on the first 1,000 test images, so their mistake indices are valid in
+    the full MNIST too. Takes about 15 s once per session.
+    """
+    from digitlab.runs import train_and_store
+    from digitlab.store import ModelStore
+    from digitlab.training import TrainConfig
+
+    root = tmp_path_factory.mktemp("app-models")
+    store = ModelStore(root)
+    data = mnist.subset(None, 1000)
+    train_and_store(TrainConfig("mlp", epochs=2, augment=False, train_size=12000, seed=1), data,
+                    store, "quick-mlp")
+    train_and_store(TrainConfig("lenet", epochs=1, augment=False, train_size=2000, seed=1), data,
+                    store, "quick-lenet")
+    return root
+
+
+@pytest.fixture()
+def app_env(monkeypatch, app_models: Path, mnist_path: Path) -> Path:
+    """Point the app at the session store and MNIST; returns the store folder."""
+    monkeypatch.setenv("DIGITLAB_MODELS", str(app_models))
+    monkeypatch.setenv("DIGITLAB_MNIST", str(mnist_path))
+    return app_models
+
+
+@pytest.fixture()
+def make_app():
+    """``make_app(page=None)``: a fresh AppTest of streamlit_app.py, run once, on ``page``.
+
+    Streamlit's caches live in this process, so they are cleared before and after each test.
+    """
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    def clear() -> None:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+    def factory(page: str | None = None) -> AppTest:
+        app = AppTest.from_file(str(APP_FILE), default_timeout=APP_TIMEOUT)
+        if page is not None:  # our pages keep their file names as URL paths, so no first run
+            app.switch_page(page)
+        return app.run()
+
+    clear()
+    yield factory
+    clear()
+# ---- end of app fixtures ---------------------------------------------------------------------

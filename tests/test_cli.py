@@ -99,3 +99,21 @@ def test_module_entry_point_runs(trained_store):
     result = subprocess.run([sys.executable, "-m", "digitlab", "list", "--models", str(trained_store)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0 and "quick" in result.stdout
+
+
+def test_ctrl_c_stops_training_and_keeps_the_best_finished_epoch(tmp_path, mnist_path):
+    import os
+    import signal
+
+    command = [sys.executable, "-m", "digitlab", "train", "--arch", "mlp", "--epochs", "50", "--train-size",
+               "2000", "--no-augment", "--name", "interrupted", "--models", str(tmp_path), "--data", str(mnist_path)]
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    for line in process.stderr:
+        if line.startswith("epoch 1/50"):
+            process.send_signal(signal.SIGINT)
+            break
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    card = json.loads((tmp_path / "interrupted.json").read_text())
+    assert card["stopped_early"] and 1 <= card["epochs_run"] < 50

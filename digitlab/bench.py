@@ -1,0 +1,238 @@
+"""``python -m digitlab bench``: accuracy, speed and memory, measured on this machine.
+
+Parts (``--parts``, comma-separated):
+
+- ``training``: per family, our recipe against the tutorial's, as time to a test accuracy
+  (:mod:`digitlab.bench_training`);
+- ``inference``: preprocessing and each model on one drawing, against ``model.predict``
+  (:mod:`digitlab.bench_inference`);
+- ``app`` and ``browser``: cold start, memory, and mouse-up → Prediction in real Chromium
+  (:mod:`digitlab.bench_browser`);
+- ``load`` (or ``--load``): many browser sessions while a model trains (:mod:`digitlab.bench_load`).
+
+``--quick`` shrinks everything to a smoke run of a few minutes; its figures say that the
+benchmark works, not how fast digitlab is. A table goes to stdout (``--json``: the JSON), the
+JSON to ``--output``. The exit code is 1 when a part could not run; missed targets are reported
+in the table and the JSON, not in the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from digitlab.bench_report import format_report
+
+PARTS = ("training", "inference", "app", "browser", "load")
+FAMILY_NAMES = ("mlp", "lenet", "cnn")
+FULL = {"repeats": 200, "baseline_repeats": 30, "browser_trials": 30, "load_sessions": 8, "load_seconds": 120.0,
+        "load_train_size": 10_000, "load_idle_epochs": 3}
+QUICK = {"repeats": 50, "baseline_repeats": 10, "browser_trials": 5, "load_sessions": 2, "load_seconds": 20.0,
+         "load_train_size": 2_000, "load_idle_epochs": 2}
+# (what, where in the results, the most it may be, unit) — from the issue "Prove it".
+TARGETS = (
+    ("our CNN reaches 99.0 % test accuracy", ("training", "cnn", "ours", "time_to_target"), 60, "s"),
+    ("all models + preprocessing, p50", ("inference", "compare", "ours", "p50"), 20, "ms"),
+    ("cold start to first prediction", ("app", "cold_start", "first_prediction_s"), 15, "s"),
+    ("memory with all models loaded", ("app", "cold_start", "rss_all_models_mb"), 1536, "MB"),
+    ("mouse-up → Prediction, p50", ("app", "mouse_up_to_prediction_ms", "p50"), 300, "ms"),
+    ("load: errors", ("load", "errors"), 0, ""),
+    ("load: mouse-up → Prediction, p95", ("load", "mouse_up_to_prediction_ms", "p95"), 1000, "ms"),
+    ("load: epoch time vs idle", ("load", "training", "slowdown"), 2.0, "×"),
+)
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What to measure and how much of it."""
+
+    quick: bool
+    parts: tuple[str, ...]
+    families: tuple[str, ...]
+    repeats: int
+    baseline_repeats: int
+    browser_trials: int
+    load_sessions: int
+    load_seconds: float
+    load_train_size: int
+    load_idle_epochs: int
+
+    @classmethod
+    def create(cls, *, quick: bool, parts: str, families: str = ",".join(FAMILY_NAMES),
+               load: bool = False) -> BenchSettings:
+        """Settings from the command line's strings; raises ``ValueError`` for unknown names."""
+        chosen = _names(parts, PARTS, "part") + (("load",) if load else ())
+        return cls(quick, tuple(dict.fromkeys(chosen)), _names(families, FAMILY_NAMES, "family"),
+                   **(QUICK if quick else FULL))
+
+
+def _names(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in (text or "").split(",") if name.strip())
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        raise ValueError(f"unknown {what}(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(allowed)}")
+    return names
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """The ``bench`` sub-command: measure the chosen parts, print a table, write the JSON."""
+    settings = BenchSettings.create(quick=args.quick, parts=args.parts, families=getattr(args, "families", None)
+                                    or ",".join(FAMILY_NAMES), load=getattr(args, "load", False))
+    data_path = _data_path(args.data)
+    results: dict[str, Any] = {"machine": machine_info(), "settings": asdict(settings)}
+    with tempfile.TemporaryDirectory(prefix="digitlab-bench-") as scratch:
+        if "training" in settings.parts:
+            results["training"] = _guarded(_training, settings, data_path, scratch)
+        models_dir = None
+        if set(settings.parts) & {"inference", "app", "browser", "load"}:
+            models_dir = _guarded(bench_models_dir, args.models, settings, data_path, scratch)
+        models_error = models_dir if isinstance(models_dir, dict) else None
+        for part, measure in (("inference", _inference), ("app", _app), ("load", _load)):
+            wanted = part in settings.parts or (part == "app" and "browser" in settings.parts)
+            if wanted:
+                results[part] = models_error or _guarded(measure, models_dir, settings, data_path)
+    results["targets"] = check_targets(results, settings.quick)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    print(json.dumps(results, indent=1) if args.json else format_report(results))
+    print(f"bench: results written to {args.output}", file=sys.stderr)
+    failed = [part for part in PARTS if isinstance(results.get(part), dict) and "error" in results[part]]
+    return 1 if failed else 0
+
+
+def _data_path(given: str | None) -> str | None:
+    """The MNIST path the children should use: the argument, else ``$DIGITLAB_MNIST``."""
+    from digitlab.data import ENV_VAR
+
+    return given or os.environ.get(ENV_VAR) or None
+
+
+def _guarded(function, *arguments) -> Any:
+    """Run one part; an error becomes ``{"error": …}`` so the other parts still run."""
+    try:
+        return function(*arguments)
+    except Exception as error:  # noqa: BLE001 - reported in the table and the JSON
+        message = f"{type(error).__name__}: {error}"
+        print(f"bench: {message}", file=sys.stderr)
+        return {"error": message}
+
+
+def _progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine and software the figures belong to, and how busy the machine was at the start."""
+    import psutil
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "load_average_1min": round(load, 2) if load is not None else None, "nice": os.nice(0),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+# -- the parts ---------------------------------------------------------------------------------
+def _training(settings: BenchSettings, data_path: str | None, scratch: str) -> dict[str, Any]:
+    from digitlab.bench_training import compare_family, family_specs, measure_run
+
+    specs = family_specs(list(settings.families), quick=settings.quick, data_path=data_path,
+                         save_to=str(Path(scratch) / "models") if settings.quick else None)
+    runs = {}
+    for spec in specs:
+        _progress(f"training {spec.architecture} ({spec.way} recipe)…")
+        runs[(spec.family, spec.way)] = measure_run(spec)
+    results = {}
+    for family in settings.families:
+        ours, tutorial = runs[(family, "ours")], runs[(family, "tutorial")]
+        if "error" in ours or "error" in tutorial:
+            results[family] = {"error": ours.get("error") or tutorial.get("error"), "ours": ours, "tutorial": tutorial}
+        else:
+            results[family] = compare_family(ours, tutorial)
+    return results
+
+
+def bench_models_dir(models: Path | None, settings: BenchSettings, data_path: str | None, scratch: str) -> str:
+    """The store to time: ``--models`` (or ``models/``); for ``--quick`` with no usable model,
+    small models trained for the purpose (the training part's, when it ran)."""
+    from digitlab.store import ModelStore
+
+    store = ModelStore(models)
+    if any(entry.usable for entry in store.list()):
+        return str(store.root)
+    if not settings.quick:
+        raise ValueError(f"no usable model in {store.root}: train the shipped models first "
+                         "(python -m digitlab train --arch cnn --ship …) or pass --models")
+    quick_store = ModelStore(Path(scratch) / "models")
+    if not any(entry.usable for entry in quick_store.list()):
+        from digitlab.bench_training import family_specs, measure_run
+
+        for spec in family_specs(list(FAMILY_NAMES), quick=True, data_path=data_path, save_to=str(quick_store.root)):
+            if spec.way == "ours":
+                _progress(f"no models in {store.root}: training a quick {spec.architecture} to time…")
+                measure_run(replace(spec, epochs=1))
+    _progress(f"{store.root} has no usable model: timing quick models from {quick_store.root}")
+    return str(quick_store.root)
+
+
+def _timed_models(models_dir: str) -> dict[str, Any]:
+    """The shipped models of the store if it has any usable, else every usable one, loaded."""
+    from digitlab.store import ModelStore
+
+    store = ModelStore(models_dir)
+    usable = [entry for entry in store.list() if entry.usable]
+    chosen = [entry for entry in usable if entry.shipped] or usable
+    return {entry.name: store.load(entry.name) for entry in chosen}
+
+
+def _inference(models_dir: str, settings: BenchSettings, data_path: str | None) -> dict[str, Any]:
+    from digitlab.bench_inference import measure_inference
+
+    _progress("timing inference…")
+    return {"models_dir": models_dir, **measure_inference(_timed_models(models_dir), settings.repeats,
+                                                          settings.baseline_repeats)}
+
+
+def _app(models_dir: str, settings: BenchSettings, data_path: str | None) -> dict[str, Any]:
+    from digitlab.bench_browser import measure_app
+
+    trials = settings.browser_trials if "browser" in settings.parts else 0
+    _progress(f"starting the app cold, then {trials} strokes in Chromium…")
+    return {"models_dir": models_dir, **measure_app(models_dir, data_path, trials)}
+
+
+def _load(models_dir: str, settings: BenchSettings, data_path: str | None) -> dict[str, Any]:
+    from digitlab.bench_load import measure_load
+
+    _progress(f"load: idle training epochs, then {settings.load_sessions} sessions for {settings.load_seconds:.0f} s…")
+    return measure_load(models_dir, data_path, sessions=settings.load_sessions, seconds=settings.load_seconds,
+                        train_size=settings.load_train_size, idle_epochs=settings.load_idle_epochs)
+
+
+# -- targets and the report ----------------------------------------------------------------------
+def lookup(results: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """``results[a][b]…`` or None when any step is missing."""
+    value: Any = results
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def check_targets(results: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
+    """Each target with its measured value and ``met``: True, False, or None (not measured / quick)."""
+    checked = []
+    for what, path, limit, unit in TARGETS:
+        if path[0] not in results:
+            continue
+        value = lookup(results, path)
+        met = None if quick or value is None else value <= limit
+        checked.append({"target": what, "value": value, "limit": limit, "unit": unit, "met": met})
+    return checked

@@ -1,0 +1,104 @@
+"""The inference benchmark: how long one drawing takes, against ``model.predict``.
+
+Times preprocessing of a canvas-sized drawing, each model on it through
+:class:`~digitlab.inference.Predictor` (the app's path), and all models on it (the Draw page's
+Compare mode), each against ``model.predict`` on the same input — what most tutorials call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+CANVAS_SIZE = 280
+BRUSH_WIDTH = 22
+# A "4" in two strokes, in canvas coordinates, the way the Draw page's canvas delivers it.
+FOUR_STROKES = (((190, 40), (70, 170), (220, 170)), ((175, 90), (175, 250)))
+
+
+def canvas_drawing(size: int = CANVAS_SIZE, brush: int = BRUSH_WIDTH) -> np.ndarray:
+    """An (H, W, 4) uint8 RGBA canvas: a white "4" on opaque black, like the Draw page's."""
+    picture = Image.new("RGBA", (size, size), (0, 0, 0, 255))
+    pen = ImageDraw.Draw(picture)
+    scale = size / CANVAS_SIZE
+    for stroke in FOUR_STROKES:
+        points = [(x * scale, y * scale) for x, y in stroke]
+        pen.line(points, fill=(255, 255, 255, 255), width=max(1, round(brush * scale)), joint="curve")
+    return np.asarray(picture)
+
+
+def time_calls(function: Callable[[], Any], repeats: int, warmup: int = 3) -> list[float]:
+    """Milliseconds of each of ``repeats`` calls, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        function()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        samples.append((time.perf_counter() - started) * 1000.0)
+    return samples
+
+
+def percentiles(samples: list[float]) -> dict[str, float | int | None]:
+    """p50, p95, mean and count of a list of timings (linear interpolation, like numpy)."""
+    if not samples:
+        return {"p50": None, "p95": None, "mean": None, "n": 0}
+    values = np.asarray(samples, dtype=np.float64)
+    return {"p50": round(float(np.percentile(values, 50)), 3), "p95": round(float(np.percentile(values, 95)), 3),
+            "mean": round(float(values.mean()), 3), "n": len(samples)}
+
+
+def ratio(baseline: dict[str, Any], ours: dict[str, Any]) -> float | None:
+    """How many times faster ours is at the median (None when either is missing)."""
+    if not baseline.get("p50") or not ours.get("p50"):
+        return None
+    return round(baseline["p50"] / ours["p50"], 1)
+
+
+def measure_inference(models: dict[str, Any], repeats: int, baseline_repeats: int) -> dict[str, Any]:
+    """Time preprocessing, each model and all models on one drawing, and ``model.predict`` likewise.
+
+    Args:
+        models: name → loaded Keras model (e.g. from ``ModelStore.load``).
+        repeats: timed calls per measurement of our path.
+        baseline_repeats: timed calls of ``model.predict`` (50–150 ms each, so fewer).
+
+    Returns:
+        JSON-ready timings in milliseconds, with the baseline/ours ratios.
+    """
+    from digitlab.inference import Predictor
+    from digitlab.preprocess import preprocess
+
+    drawing = canvas_drawing()
+    image = preprocess(drawing).image
+    if image is None:
+        raise RuntimeError("the benchmark drawing was not recognised as a digit")
+    batch = image[np.newaxis]
+    predictors = {name: Predictor(model) for name, model in models.items()}
+    result: dict[str, Any] = {"drawing": f"{CANVAS_SIZE}×{CANVAS_SIZE} RGBA canvas, a two-stroke 4",
+                              "preprocess": percentiles(time_calls(lambda: preprocess(drawing), repeats)),
+                              "models": {}}
+    for name, predictor in predictors.items():
+        ours = percentiles(time_calls(lambda p=predictor: p.predict_one(image), repeats))
+        baseline = percentiles(time_calls(lambda m=models[name]: m.predict(batch, verbose=0), baseline_repeats))
+        result["models"][name] = {"predictor": ours, "predict": baseline, "ratio": ratio(baseline, ours),
+                                  "digit": predictor.predict_one(image)[0]}
+
+    def compare_ours() -> None:
+        prepared = preprocess(drawing).image
+        for predictor in predictors.values():
+            predictor.predict_one(prepared)
+
+    def compare_baseline() -> None:
+        prepared = preprocess(drawing).image[np.newaxis]
+        for model in models.values():
+            model.predict(prepared, verbose=0)
+
+    ours = percentiles(time_calls(compare_ours, repeats))
+    baseline = percentiles(time_calls(compare_baseline, baseline_repeats))
+    result["compare"] = {"models": list(models), "ours": ours, "predict": baseline, "ratio": ratio(baseline, ours)}
+    return result

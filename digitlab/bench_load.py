@@ -1,0 +1,225 @@
+"""The load benchmark: many Chromium sessions drawing while a model trains.
+
+First a training run's epoch time is measured on an idle machine. Then the app is started, N
+headless Chromium sessions open the Draw page and draw, read the Prediction and clear the canvas
+in a loop for the given time, while the same training runs again in its own process. Reported:
+errors, mouse-up → Prediction p50/p95 under load, and the training's epoch time under load
+against idle.
+
+The training runs in ``python -m digitlab.bench_load SPEC``, which prints one JSON line per
+finished epoch with its wall-clock start and end, so epochs can be matched to the load window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from digitlab.bench_browser import (
+    PREDICTION_TIMEOUT_MS,
+    PROJECT_ROOT,
+    STROKES,
+    VIEWPORT,
+    AppServer,
+    clear_canvas,
+    launch_browser,
+    open_draw_page,
+    page_errors,
+    time_stroke,
+)
+from digitlab.bench_inference import percentiles
+
+EPOCH_PREFIX = "BENCH-EPOCH "
+WARM_UP_TIMEOUT_MS = 300_000  # the first answer loads the model, on a busy machine
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """The training whose epoch time is watched."""
+
+    architecture: str = "cnn"
+    train_size: int = 10_000
+    epochs: int = 500  # far more than fit in the window: the probe is stopped from outside
+    data_path: str | None = None
+
+
+class TrainingProbe:
+    """The training child, with a thread collecting the epochs it reports as they finish."""
+
+    def __init__(self, spec: ProbeSpec):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        self.process = subprocess.Popen([sys.executable, "-m", "digitlab.bench_load", json.dumps(asdict(spec))],
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+                                        cwd=PROJECT_ROOT, start_new_session=True)
+        self.epochs: list[dict[str, float]] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            if line.startswith(EPOCH_PREFIX):
+                self.epochs.append(json.loads(line[len(EPOCH_PREFIX):]))
+
+    def wait_epochs(self, count: int, timeout: float = 1800.0) -> None:
+        """Block until ``count`` epochs have finished; raises when the child died or it took too long."""
+        deadline = time.monotonic() + timeout
+        while len(self.epochs) < count:
+            if self.process.poll() is not None and not self.reader.is_alive():
+                raise RuntimeError(f"the training child ended (exit {self.process.returncode}) "
+                                   f"after {len(self.epochs)} epoch(s)")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"training did not finish {count} epoch(s) within {timeout:.0f} s")
+            time.sleep(0.2)
+
+    def stop(self) -> list[dict[str, float]]:
+        """Stop the child (if still running) and return every epoch it reported."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        self.process.wait(timeout=60)
+        self.reader.join(timeout=10)
+        return list(self.epochs)
+
+
+def idle_epoch_seconds(spec: ProbeSpec, epochs: int) -> list[float]:
+    """Epoch times of ``epochs`` epochs (after the first, which includes tracing) on an idle machine."""
+    probe = TrainingProbe(spec)
+    try:
+        probe.wait_epochs(epochs + 1)
+    finally:
+        rows = probe.stop()
+    return [row["seconds"] for row in rows[1:]]
+
+
+def epochs_within(rows: list[dict[str, float]], start: float, end: float) -> list[float]:
+    """Seconds of the epochs that began and ended inside [start, end] (wall-clock times).
+
+    The first epoch is left out: it also traces the model.
+    """
+    return [row["seconds"] for row in rows if row["epoch"] > 1 and row["start"] >= start and row["end"] <= end]
+
+
+def _first_line(error: Exception) -> str:
+    return f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:160]}"
+
+
+async def _open_warm(browser, url: str, errors: list[str]):
+    """Open the Draw page and get one answer (loading the model) before the clock starts."""
+    context = await browser.new_context(viewport=VIEWPORT)
+    page, box = await open_draw_page(context, url)
+    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    await time_stroke(page, box, STROKES[0], timeout_ms=WARM_UP_TIMEOUT_MS)
+    await clear_canvas(page, timeout_ms=WARM_UP_TIMEOUT_MS)
+    return context, page, box
+
+
+@dataclass
+class _Window:
+    """Shared by the sessions: how many are warmed up, when to start drawing, when to stop."""
+
+    warmed: int = 0
+    start: asyncio.Event = field(default_factory=asyncio.Event)
+    deadline: float = 0.0
+
+
+async def _session(browser, url: str, window: _Window, offset: int) -> dict[str, Any]:
+    """One visitor: draw, wait for the Prediction, clear, again, until the window closes."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    context = None
+    try:
+        context, page, box = await _open_warm(browser, url, errors)
+    except Exception as error:  # noqa: BLE001 - the page never became usable: that is an error too
+        errors.append(f"warm-up: {_first_line(error)}")
+    window.warmed += 1
+    await window.start.wait()
+    strokes = 0
+    while context is not None and time.time() < window.deadline:
+        try:
+            timing = await time_stroke(page, box, STROKES[(offset + strokes) % len(STROKES)])
+            latencies.append(timing["prediction"])
+            await clear_canvas(page)
+        except Exception as error:  # noqa: BLE001 - a timeout or a lost page is what we count
+            errors.append(_first_line(error))
+            await asyncio.sleep(1)
+        strokes += 1
+    if context is not None:
+        errors += await page_errors(page)
+        await context.close()
+    return {"latencies": latencies, "errors": errors}
+
+
+async def _drive(url: str, sessions: int, seconds: float, probe_spec: ProbeSpec) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await launch_browser(playwright)
+        window = _Window()
+        tasks = [asyncio.create_task(_session(browser, url, window, index)) for index in range(sessions)]
+        while window.warmed < sessions:
+            await asyncio.sleep(0.2)
+        probe = TrainingProbe(probe_spec)
+        try:
+            await asyncio.to_thread(probe.wait_epochs, 1)  # past tracing: steady epochs from here
+            started = time.time()
+            window.deadline = started + seconds
+            window.start.set()
+            results = await asyncio.gather(*tasks)
+            ended = time.time()
+        finally:
+            rows = await asyncio.to_thread(probe.stop)
+        await browser.close()
+    return {"results": results, "window": (started, ended), "epochs": rows}
+
+
+def measure_load(models_dir: str | os.PathLike, data_path: str | None, *, sessions: int, seconds: float,
+                 train_size: int, idle_epochs: int) -> dict[str, Any]:
+    """Idle epoch time first, then ``sessions`` browsers drawing for ``seconds`` while training runs."""
+    spec = ProbeSpec(train_size=train_size, data_path=data_path)
+    idle = idle_epoch_seconds(spec, idle_epochs)
+    with AppServer(models_dir, data_path) as server:
+        server.wait_healthy()
+        driven = asyncio.run(_drive(server.url, sessions, seconds, spec))
+        rss_mb = round(server.rss_bytes() / 2**20)
+    latencies = [ms for result in driven["results"] for ms in result["latencies"]]
+    errors = [error for result in driven["results"] for error in result["errors"]]
+    loaded = epochs_within(driven["epochs"], *driven["window"])
+    idle_median, loaded_median = percentiles(idle)["p50"], percentiles(loaded)["p50"]
+    return {
+        "sessions": sessions, "seconds": seconds, "strokes": len(latencies), "errors": len(errors),
+        "error_samples": errors[:10], "mouse_up_to_prediction_ms": percentiles(latencies),
+        "training": {"architecture": spec.architecture, "train_size": train_size,
+                     "idle_epoch_s": idle, "loaded_epoch_s": loaded,
+                     "slowdown": round(loaded_median / idle_median, 2) if idle_median and loaded_median else None},
+        "server_rss_mb": rss_mb, "timeout_ms": PREDICTION_TIMEOUT_MS,
+    }
+
+
+def probe_main(spec: ProbeSpec) -> None:
+    """Child: train and print each finished epoch's wall-clock start, end and length."""
+    from digitlab.data import load_mnist
+    from digitlab.training import TrainConfig, train
+
+    data = load_mnist(spec.data_path, allow_download=False)
+    last = {"end": time.time()}
+
+    def report(event) -> None:
+        if event.kind == "start":
+            last["end"] = time.time()
+        elif event.kind == "epoch":
+            now = time.time()
+            row = {"epoch": event.epoch, "start": last["end"], "end": now, "seconds": round(now - last["end"], 3)}
+            last["end"] = now
+            print(EPOCH_PREFIX + json.dumps(row), flush=True)
+
+    train(TrainConfig(spec.architecture, epochs=spec.epochs, train_size=spec.train_size), data, on_event=report)
+
+
+if __name__ == "__main__":
+    probe_main(ProbeSpec(**json.loads(sys.argv[1])))

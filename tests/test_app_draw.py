@@ -1,0 +1,158 @@
+"""The Draw page under AppTest: every input path and message, without a browser.
+
+AppTest cannot draw on the canvas (its image is None there), so the prediction paths go through
+the upload and the random MNIST digit; drawing itself is tested in tests/test_browser_draw.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import numpy as np
+from PIL import Image
+
+UPLOAD = ":material/upload: Upload"
+
+
+def png_bytes(image: np.ndarray, size: int = 200, dark_on_light: bool = True) -> bytes:
+    """A large PNG of a 28×28 uint8 digit, the way a photo or a paint program would give it."""
+    picture = Image.fromarray(255 - image if dark_on_light else image).resize((size, size))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def metric(app, label: str) -> str | None:
+    return next((m.value for m in app.metric if m.label == label), None)
+
+
+def texts(elements) -> str:
+    return "\n".join(str(element.value) for element in elements)
+
+
+def upload(app, name: str, data: bytes):
+    app.segmented_control(key="draw_source").set_value(UPLOAD).run()
+    app.file_uploader(key="draw_upload").set_value((name, data, "image/png")).run()
+    return app
+
+
+def test_blank_canvas_asks_for_a_digit_and_lists_the_models(app_env, make_app):
+    app = make_app()
+    assert not app.exception
+    assert "Draw a digit" in app.title[0].value
+    assert "Draw a digit in the black square" in texts(app.info)
+    assert metric(app, "Prediction") is None  # never a guess without a drawing
+    picker = app.selectbox(key="draw_model")
+    assert picker.value == "quick-mlp"  # the most accurate model is the default
+    assert any("quick-lenet — lenet" in option and "parameters" in option for option in picker.options)
+
+
+def test_uploaded_digit_is_predicted_and_explained(app_env, make_app, mnist):
+    image, label = mnist.x_test[0], int(mnist.y_test[0])
+    app = upload(make_app(), "seven.png", png_bytes(image))
+    assert not app.exception
+    assert metric(app, "Prediction") == str(label)
+    assert metric(app, "Confidence").endswith("%")
+    assert "What the model sees" in texts(app.subheader)
+    assert "Pixel values of the model's input" in texts(app.caption)
+    app.radio(key="draw_saliency").set_value("occlusion").run()
+    assert not app.exception
+    assert "Occlusion" in texts(app.caption)
+    app.toggle(key="draw_feed_raw").set_value(True).run()
+    assert not app.exception
+    assert metric(app, "Prediction") is not None
+
+
+def test_unreadable_and_blank_uploads_explain_themselves(app_env, make_app):
+    app = upload(make_app(), "digit.png", b"this is not a picture")
+    assert not app.exception
+    assert "not a PNG or JPEG" in texts(app.error)
+    assert metric(app, "Prediction") is None
+    blank = png_bytes(np.zeros((28, 28), np.uint8))
+    app.file_uploader(key="draw_upload").set_value(("white.png", blank, "image/png")).run()
+    assert not app.exception
+    assert "draw a digit" in texts(app.info).lower()
+    assert metric(app, "Prediction") is None  # never a guess without a digit
+
+
+def test_mnist_samples_are_put_in_by_the_input_choice_and_the_button(app_env, make_app):
+    app = make_app()
+    app.segmented_control(key="draw_source").set_value(":material/casino: MNIST sample").run()
+    assert not app.exception
+    first = app.session_state["draw_sample_index"]
+    assert metric(app, "Prediction") is not None
+    assert "MNIST says this is a" in texts(app.caption)
+    app.button(key="draw_random").click().run()
+    assert not app.exception
+    assert app.segmented_control(key="draw_source").value.endswith("MNIST sample")
+    assert metric(app, "Prediction") is not None
+    assert app.image[0].captions[0].startswith(f"MNIST test image #{app.session_state['draw_sample_index']}")
+    assert first is not None
+
+
+def test_low_confidence_is_called_out(app_env, make_app, tmp_path, monkeypatch, mnist):
+    import keras
+
+    from digitlab.store import ModelStore
+
+    inputs = keras.Input((28, 28))
+    outputs = keras.layers.Dense(10, activation="softmax", kernel_initializer="zeros")(
+        keras.layers.Flatten()(inputs))
+    ModelStore(tmp_path).save("uniform", keras.Model(inputs, outputs), {"architecture": "mlp",
+                                                                       "parameters": 7850})
+    monkeypatch.setenv("DIGITLAB_MODELS", str(tmp_path))
+    app = upload(make_app(), "digit.png", png_bytes(mnist.x_test[0]))
+    assert not app.exception
+    assert metric(app, "Confidence") == "10.0%"
+    assert "Low confidence" in texts(app.warning)
+
+
+def test_empty_store_says_how_to_get_a_model(app_env, make_app, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_MODELS", str(tmp_path / "nothing-here"))
+    app = make_app()
+    assert not app.exception
+    assert "No models yet" in texts(app.info)
+    assert "python -m digitlab train" in texts(app.info)
+
+
+def test_corrupt_models_are_flagged_and_compare_mode_still_answers(app_env, make_app, tmp_path,
+                                                                    monkeypatch, mnist):
+    store = tmp_path / "store"
+    shutil.copytree(app_env, store)
+    (store / "broken.json").write_text("{not json", encoding="utf-8")
+    garbage = b"PK\x03\x04 definitely not a keras file" * 10
+    (store / "garbled.0000.keras").write_bytes(garbage)
+    (store / "garbled.json").write_text(json.dumps({
+        "architecture": "mlp", "parameters": 1, "model_file": "garbled.0000.keras",
+        "model_bytes": len(garbage)}), encoding="utf-8")
+    monkeypatch.setenv("DIGITLAB_MODELS", str(store))
+    app = upload(make_app(), "digit.png", png_bytes(mnist.x_test[0]))
+    assert not app.exception
+    assert "broken" in texts(app.warning) and "cannot be used" in texts(app.warning)
+    assert metric(app, "Prediction") == str(mnist.y_test[0])
+    app.toggle(key="draw_compare").set_value(True).run()
+    assert not app.exception
+    assert "garbled" in texts(app.error)  # its column says why; the other columns answer
+    assert {"quick-mlp says", "quick-lenet says"} <= {m.label for m in app.metric}
+    verdict = texts(app.success) + texts(app.warning)
+    assert "models agree" in verdict or "models disagree" in verdict
+
+
+def test_draw_works_without_mnist_but_the_random_digit_says_why(app_env, make_app, tmp_path,
+                                                                monkeypatch, mnist):
+    monkeypatch.setenv("DIGITLAB_MNIST", str(tmp_path / "missing.npz"))
+    app = make_app()
+    assert not app.exception
+    assert app.button(key="draw_random").disabled
+    assert "DIGITLAB_MNIST" in texts(app.caption)
+    upload(app, "digit.png", png_bytes(mnist.x_test[0]))
+    assert metric(app, "Prediction") == str(mnist.y_test[0])
+
+
+def test_navigation_reaches_the_train_page(app_env, make_app):
+    app = make_app("app_pages/train.py")
+    assert not app.exception
+    assert app.title
+

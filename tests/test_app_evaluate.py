@@ -1,0 +1,71 @@
+"""The Evaluate page under AppTest: the comparison table, curves, confusion cells, mistakes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+
+EVALUATE_PAGE = "app_pages/evaluate.py"
+
+
+def card(store, name: str) -> dict:
+    return json.loads((store / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def test_comparison_table_has_every_model_and_measured_speed(app_env, make_app):
+    app = make_app(EVALUATE_PAGE)
+    assert not app.exception
+    table = app.dataframe[0].value
+    assert list(table["model"]) == ["quick-lenet", "quick-mlp"]
+    for column in ("test accuracy", "test loss", "parameters", "file MB", "training s",
+                   "inference ms", "correct", "incorrect"):
+        assert table[column].notna().all(), column
+    assert (table["inference ms"] > 0).all()
+    mlp = card(app_env, "quick-mlp")
+    row = table[table.model == "quick-mlp"].iloc[0]
+    assert row["incorrect"] == mlp["test"]["incorrect"]
+    assert "Learning curves" in [header.value for header in app.subheader]
+
+
+def test_most_confused_cell_is_picked_first_and_cells_can_be_picked(app_env, make_app):
+    app = make_app(EVALUATE_PAGE)
+    assert app.selectbox(key="evaluate_model").value == "quick-mlp"  # the most accurate
+    test = card(app_env, "quick-mlp")["test"]
+    matrix = np.array(test["confusion"])
+    np.fill_diagonal(matrix, 0)
+    true, predicted = np.unravel_index(matrix.argmax(), matrix.shape)
+    gallery_title = [h.value for h in app.subheader if h.value.startswith("True")]
+    assert gallery_title == [f"True {true}, predicted {predicted}: {matrix[true, predicted]} test image(s)"]
+
+    # Pick another off-diagonal cell with mistakes, as a click on the table would.
+    matrix[true, predicted] = 0
+    true, predicted = (int(v) for v in np.unravel_index(matrix.argmax(), matrix.shape))
+    app.session_state["evaluate_confusion_quick-mlp"] = {"selection": {"cells": [[true, str(predicted)]]}}
+    app.run()
+    assert not app.exception
+    expected = [m["index"] for m in test["mistakes"] if m["label"] == true and m["predicted"] == predicted]
+    gallery = app.image[0].captions
+    assert [int(caption.split(":")[0][1:]) for caption in gallery] == expected[:60]
+
+
+def test_a_corrupt_model_is_flagged_and_missing_mnist_is_explained(app_env, make_app, tmp_path,
+                                                                    monkeypatch):
+    store = tmp_path / "store"
+    shutil.copytree(app_env, store)
+    (store / "broken.json").write_text("[1, 2", encoding="utf-8")
+    monkeypatch.setenv("DIGITLAB_MODELS", str(store))
+    monkeypatch.setenv("DIGITLAB_MNIST", str(tmp_path / "missing.npz"))
+    app = make_app(EVALUATE_PAGE)
+    assert not app.exception
+    assert "broken" in app.warning[0].value
+    assert len(app.dataframe[0].value) == 2
+    assert any("DIGITLAB_MNIST" in error.value for error in app.error)  # the gallery needs images
+
+
+def test_empty_store(app_env, make_app, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_MODELS", str(tmp_path))
+    app = make_app(EVALUATE_PAGE)
+    assert not app.exception
+    assert "No models yet" in app.info[0].value

@@ -1,0 +1,169 @@
+"""The Draw page in real headless Chromium: draw with the mouse, see the models answer.
+
+One ``streamlit run`` server per module (a subprocess on a free port) and one browser; each test
+gets a fresh page, which is a fresh Streamlit session. Run with ``pytest -m browser -s`` to see
+the measured mouse-up → answer latencies.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SERVER_START_TIMEOUT = 60  # seconds
+FIRST_ANSWER_TIMEOUT = 60_000  # ms: the first run of a session loads TensorFlow and the model
+ANSWER_TIMEOUT = 20_000  # ms
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"streamlit exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"streamlit did not answer within {SERVER_START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(app_models: Path, mnist_path: Path, tmp_path_factory) -> str:
+    """``streamlit run streamlit_app.py`` on a free port, with the session's quick models."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    env = {**os.environ, "DIGITLAB_MODELS": str(app_models), "DIGITLAB_MNIST": str(mnist_path),
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
+               "--server.port", str(port), "--server.address", "127.0.0.1",
+               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=output,
+                                   stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(browser, server):
+    """A fresh session on the Draw page, its canvas ready."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(server)
+    page.locator("canvas").first.wait_for(timeout=FIRST_ANSWER_TIMEOUT)
+    yield page
+    context.close()
+
+
+def prediction(page):
+    """The value of the metric labelled Prediction."""
+    card = page.get_by_test_id("stMetric").filter(has=page.get_by_text("Prediction", exact=True))
+    return card.get_by_test_id("stMetricValue")
+
+
+def stroke(page, points: list[tuple[float, float]]) -> float:
+    """Draw through ``points`` (canvas pixels, 0–280); returns the time of mouse-up."""
+    box = page.locator("canvas").first.bounding_box()
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y)
+    page.mouse.up()
+    return time.perf_counter()
+
+
+def answer_after(page, released: float, expected: str, timeout: int) -> float:
+    """Wait for Prediction to read ``expected``; returns the seconds since mouse-up."""
+    from playwright.sync_api import expect
+
+    expect(prediction(page)).to_have_text(expected, timeout=timeout)
+    return time.perf_counter() - released
+
+
+def vertical_line() -> list[tuple[float, float]]:
+    return [(140, 40 + 8 * step) for step in range(26)]
+
+
+def loop() -> list[tuple[float, float]]:
+    return [(140 + 70 * math.sin(2 * math.pi * step / 40), 140 - 100 * math.cos(2 * math.pi * step / 40))
+            for step in range(42)]
+
+
+def test_a_vertical_stroke_is_a_one(page):
+    latency = answer_after(page, stroke(page, vertical_line()), "1", FIRST_ANSWER_TIMEOUT)
+    print(f"\nfirst stroke of a session: mouse-up → Prediction 1 in {latency * 1000:.0f} ms")
+    page.get_by_role("button", name="Reset canvas & history").click()
+    page.get_by_text("the canvas is blank").wait_for(timeout=ANSWER_TIMEOUT)
+    latency = answer_after(page, stroke(page, vertical_line()), "1", ANSWER_TIMEOUT)
+    print(f"warm stroke: mouse-up → Prediction 1 in {latency * 1000:.0f} ms")
+
+
+def test_a_loop_is_a_zero(page):
+    latency = answer_after(page, stroke(page, loop()), "0", FIRST_ANSWER_TIMEOUT)
+    print(f"\nloop: mouse-up → Prediction 0 in {latency * 1000:.0f} ms")
+
+
+def test_compare_shows_a_column_per_model(page):
+    answer_after(page, stroke(page, vertical_line()), "1", FIRST_ANSWER_TIMEOUT)
+    page.get_by_text("Compare all models").click()
+    page.get_by_text("Every model on the same picture").wait_for(timeout=ANSWER_TIMEOUT)
+    for name in ("quick-mlp", "quick-lenet"):
+        page.get_by_test_id("stMetric").filter(has=page.get_by_text(f"{name} says")).wait_for(
+            timeout=ANSWER_TIMEOUT)
+    assert page.get_by_test_id("stMetric").filter(has_text=" says").count() == 2
+
+
+def test_an_uploaded_png_is_predicted(page, mnist):
+    image, label = mnist.x_test[0], int(mnist.y_test[0])
+    buffer = io.BytesIO()
+    Image.fromarray(255 - image).resize((240, 240)).save(buffer, format="PNG")  # dark ink on white
+    page.get_by_role("radio", name="Upload").click()
+    page.locator("input[type=file]").set_input_files(
+        files=[{"name": "digit.png", "mimeType": "image/png", "buffer": buffer.getvalue()}])
+    answer_after(page, time.perf_counter(), str(label), FIRST_ANSWER_TIMEOUT)

@@ -1,0 +1,160 @@
+"""The Train page in real headless Chromium: a run from the page, live curves, stop and discard.
+
+One ``streamlit run`` server on a free port with a private copy of the session's quick models.
+The page is never reloaded while a run goes on: what changes on screen comes from the fragment
+that refreshes itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SERVER_START_TIMEOUT = 60  # seconds
+PAGE_TIMEOUT = 60_000  # ms: the first run of a session imports TensorFlow
+RUN_TIMEOUT = 150_000  # ms: a child process imports TensorFlow, trains, evaluates, saves
+PROGRESS = re.compile(r"batch \d+/\d+ of epoch \d+/\d+ — ETA")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"streamlit exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"streamlit did not answer within {SERVER_START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def store(app_models: Path, tmp_path_factory) -> Path:
+    """A private copy of the session's quick models: the runs here add to it."""
+    folder = tmp_path_factory.mktemp("train-browser") / "models"
+    shutil.copytree(app_models, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(store: Path, mnist_path: Path, tmp_path_factory) -> str:
+    """``streamlit run streamlit_app.py`` on a free port over ``store``."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("streamlit-train") / "server.log"
+    env = {**os.environ, "DIGITLAB_MODELS": str(store), "DIGITLAB_MNIST": str(mnist_path),
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
+               "--server.port", str(port), "--server.address", "127.0.0.1",
+               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=output,
+                                   stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()  # a run still going sees its stdin close, stops and discards
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=PAGE_TIMEOUT)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(browser, server):
+    """A fresh session on the Train page."""
+    context = browser.new_context(viewport={"width": 1300, "height": 1400})
+    page = context.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT)
+    page.goto(f"{server}/train")
+    page.get_by_role("button", name="Start training").wait_for()
+    yield page
+    context.close()
+
+
+def start_run(page, name: str, epochs: int, images: int) -> None:
+    page.get_by_role("spinbutton", name="Epochs").fill(str(epochs))
+    page.get_by_role("spinbutton", name="Training-set size").fill(str(images))
+    page.get_by_role("textbox", name="Model name").fill(name)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text(f"Started training '{name}'.").wait_for()
+
+
+def charts(page):
+    return page.get_by_test_id("stVegaLiteChart")
+
+
+def model_files(folder: Path) -> dict[str, int]:
+    return {path.name: path.stat().st_size for path in folder.iterdir() if path.name != ".train.lock"}
+
+
+def test_a_run_from_the_page_grows_its_chart_and_reaches_the_draw_picker(page, store):
+    from playwright.sync_api import expect
+
+    start_run(page, "browser-run", epochs=2, images=3000)
+    expect(page.get_by_text("The curves appear when the first epoch finishes.")).to_be_visible()
+    expect(charts(page)).to_have_count(0)
+    page.get_by_text(PROGRESS).wait_for(timeout=RUN_TIMEOUT)  # the bar counts batches, no reload
+    page.get_by_text("Epoch 2/2 finished").wait_for(timeout=RUN_TIMEOUT)
+    expect(charts(page)).to_have_count(2)  # loss and accuracy
+    page.get_by_text("is in the store with").wait_for(timeout=RUN_TIMEOUT)
+    assert (store / "browser-run.json").exists()
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)  # vs the others
+
+    page.get_by_role("link", name="Draw").click()
+    page.get_by_role("combobox", name="Model").click()
+    options = page.get_by_role("option").all_inner_texts()
+    assert any(option.startswith("browser-run — mlp") for option in options), options
+
+
+def test_a_stopped_and_discarded_run_leaves_the_store_unchanged(page, store):
+    from playwright.sync_api import expect
+
+    before = model_files(store)
+    start_run(page, "stop-me", epochs=100, images=1000)
+    page.get_by_text(PROGRESS).wait_for(timeout=RUN_TIMEOUT)
+    page.get_by_role("button", name="Stop and discard").click()
+    page.get_by_text("Stopped and discarded").wait_for(timeout=RUN_TIMEOUT)
+    assert model_files(store) == before
+    page.reload()  # a new session is shown the server's last run
+    expect(page.get_by_role("heading", name="Run: stop-me")).to_be_visible()
+    expect(page.get_by_text("Stopped and discarded")).to_be_visible()

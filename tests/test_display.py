@@ -1,0 +1,46 @@
+"""Pictures for the pages: crisp enlargements, heat overlays, confusion-matrix colours."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitlab.display import confusion_styles, enlarge, heat_overlay, to_uint8
+
+
+def test_enlarge_repeats_pixels():
+    image = np.array([[0.0, 1.0], [1.0, 0.0]], np.float32)
+    big = enlarge(image, 8)
+    assert big.shape == (8, 8) and big.dtype == np.uint8
+    assert set(np.unique(big)) == {0, 255}  # no blur between pixels
+    assert (big[:4, :4] == 0).all() and (big[:4, 4:] == 255).all()
+    assert enlarge(np.zeros((300, 200), np.uint8), 280).shape == (300, 200)  # already large
+    with pytest.raises(ValueError):
+        enlarge(image, 0)
+
+
+def test_to_uint8_clips_and_rounds():
+    assert to_uint8(np.array([-1.0, 0.5, 2.0])).tolist() == [0, 128, 255]
+
+
+def test_heat_overlay_colours_the_hot_pixels():
+    digit = np.zeros((28, 28), np.float32)
+    heat = np.zeros((28, 28), np.float32)
+    heat[10, 10] = 1.0
+    overlay = heat_overlay(digit, heat, 56)
+    assert overlay.shape == (56, 56, 3) and overlay.dtype == np.uint8
+    red, green, blue = overlay[20, 20]
+    assert red > 150 and green > 150 and blue == 0  # yellow where the heat is
+    assert not overlay[0, 0].any()
+    with pytest.raises(ValueError):
+        heat_overlay(digit, np.zeros((14, 14)))
+
+
+def test_confusion_styles():
+    matrix = np.diag([50] * 10)
+    matrix[4, 9] = 20
+    matrix[3, 5] = 1
+    styles = confusion_styles(matrix)
+    assert "46, 160, 67" in styles[0][0]  # green diagonal
+    assert styles[0][1] == ""  # no mistakes, no colour
+    assert styles[4][9].endswith("0.90)") and 0.12 < float(styles[3][5].rsplit(" ", 1)[1][:-1]) < 0.9
