@@ -37,19 +37,14 @@ def list_models() -> list[ModelEntry]:
     return _cached_listing(str(store.root), _folder_signature(store.root))
 
 
-def usable_models() -> list[ModelEntry]:
-    """The models that can be loaded, per their cards."""
-    return [entry for entry in list_models() if entry.usable]
-
-
 def _folder_signature(root) -> tuple:
     """Names, sizes and modification times of the store's files: changes when any file does."""
     try:
         with os.scandir(root) as entries:
-            return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns)
-                                for e in entries if e.is_file()))
+            stats = [(entry.name, entry.stat()) for entry in entries if entry.is_file()]
     except OSError:
         return ()
+    return tuple(sorted((name, stat.st_size, stat.st_mtime_ns) for name, stat in stats))
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

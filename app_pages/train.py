@@ -188,13 +188,13 @@ def progress_ui(registry: JobRegistry, snapshot: JobSnapshot) -> None:
                     f"{epoch}/{latest.epochs} — ETA {format_seconds(latest.eta)}")
     job = registry.job
     stopping = snapshot.stop_requested is not None
-    keep, discard, _ = st.columns([3, 2, 3])
-    keep.button("Stop, keep the best epoch", icon=":material/save:", key="train_stop_keep", disabled=stopping,
-                on_click=job.stop, kwargs={"keep": True},
-                help="Ends after the current batch and stores the best finished epoch as the model.")
-    discard.button("Stop and discard", icon=":material/delete:", key="train_stop_discard", disabled=stopping,
-                   on_click=job.stop, kwargs={"keep": False},
-                   help="Ends after the current batch; nothing is stored.")
+    with st.container(horizontal=True):
+        st.button("Stop, keep the best epoch", icon=":material/save:", key="train_stop_keep", disabled=stopping,
+                  on_click=job.stop, kwargs={"keep": True},
+                  help="Ends after the current batch and stores the best finished epoch as the model.")
+        st.button("Stop and discard", icon=":material/delete:", key="train_stop_discard", disabled=stopping,
+                  on_click=job.stop, kwargs={"keep": False},
+                  help="Ends after the current batch; nothing is stored.")
 
 
 def curves_ui(snapshot: JobSnapshot) -> None:

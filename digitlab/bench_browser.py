@@ -32,6 +32,7 @@ CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-brows
 VIEWPORT = {"width": 1400, "height": 1000}
 MIN_CANVAS_SIDE = 150  # px: the drawing canvas, not a chart
 PREDICTION_TIMEOUT_MS = 10_000
+SETTLE_TIMEOUT_MS = 120_000  # after the Prediction: the rest of the page (charts, saliency)
 QUIET_MS = 600  # no DOM change for this long: the page has settled
 RESET_BUTTON = "Reset canvas & history"
 COMPARE_SWITCH = "Compare all models"
@@ -179,11 +180,21 @@ async def draw(page, box: dict[str, float], stroke, steps: int = 6) -> None:
     await page.mouse.up()
 
 
+async def _wait(page, expression: str, timeout_ms: float, failure: str, polling: str | float = "raf") -> None:
+    """``page.wait_for_function`` whose timeout says what did not happen."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+    try:
+        await page.wait_for_function(expression, timeout=timeout_ms, polling=polling)
+    except PlaywrightTimeoutError:
+        raise TimeoutError(f"{failure} within {timeout_ms / 1000:g} s") from None
+
+
 async def time_stroke(page, box: dict[str, float], stroke, timeout_ms: float = PREDICTION_TIMEOUT_MS) -> dict:
     """Draw a stroke on a cleared canvas; ms from mouse-up to Prediction, and to a settled page."""
     await draw(page, box, stroke)
-    await page.wait_for_function("window.__digitlabBench.shown !== null", timeout=timeout_ms)
-    await settle(page, timeout_ms)
+    await _wait(page, "window.__digitlabBench.shown !== null", timeout_ms, "no Prediction after the mouse-up")
+    await settle(page)
     state = await page.evaluate("({up: window.__digitlabBench.up, shown: window.__digitlabBench.shown,"
                                 " changed: window.__digitlabBench.changed})")
     return {"prediction": state["shown"] - state["up"], "settled": state["changed"] - state["up"]}
@@ -192,14 +203,14 @@ async def time_stroke(page, box: dict[str, float], stroke, timeout_ms: float = P
 async def clear_canvas(page, timeout_ms: float = PREDICTION_TIMEOUT_MS) -> None:
     """Press the canvas toolbar's reset button and wait until no Prediction is shown."""
     await page.get_by_role("button", name=RESET_BUTTON).click(timeout=timeout_ms)
-    await page.wait_for_function("!window.__digitlabBench.ready()", timeout=timeout_ms)
-    await settle(page, timeout_ms)
+    await _wait(page, "!window.__digitlabBench.ready()", timeout_ms, "the Prediction stayed after a reset")
+    await settle(page)
 
 
-async def settle(page, timeout_ms: float = PREDICTION_TIMEOUT_MS) -> None:
+async def settle(page, timeout_ms: float = SETTLE_TIMEOUT_MS) -> None:
     """Wait until the page has not changed for ``QUIET_MS`` (the rerun has finished drawing)."""
-    await page.wait_for_function(f"performance.now() - window.__digitlabBench.changed > {QUIET_MS}",
-                                 timeout=timeout_ms, polling=100)
+    await _wait(page, f"performance.now() - window.__digitlabBench.changed > {QUIET_MS}", timeout_ms,
+                "the page did not stop changing", polling=100)
 
 
 async def page_errors(page) -> list[str]:
@@ -228,14 +239,14 @@ async def _measure_app(models_dir, data_path, trials: int) -> dict[str, Any]:
             page, box = await open_draw_page(await browser.new_context(viewport=VIEWPORT), server.url)
             cold["canvas_ready_s"] = round(server.since_start(), 2)
             await draw(page, box, STROKES[0])
-            await page.wait_for_function("window.__digitlabBench.shown !== null", timeout=120_000)
+            await _wait(page, "window.__digitlabBench.shown !== null", 120_000, "no first Prediction")
             cold["first_prediction_s"] = round(server.since_start(), 2)
             cold["rss_one_model_mb"] = round(server.rss_bytes() / 2**20)
-            await settle(page, timeout_ms=120_000)
+            await settle(page)
             single = await stroke_timings(page, box, trials)
             await page.get_by_text(COMPARE_SWITCH, exact=True).click()
-            await page.wait_for_function("window.__digitlabBench.ready()", timeout=120_000)
-            await settle(page, timeout_ms=120_000)  # this rerun loaded every model
+            await _wait(page, "window.__digitlabBench.ready()", 120_000, "no Prediction in Compare mode")
+            await settle(page)  # this rerun loaded every model
             cold["rss_all_models_mb"] = round(server.rss_bytes() / 2**20)
             compare = await stroke_timings(page, box, max(2, trials // 2) if trials else 0)
             errors = await page_errors(page)

@@ -71,6 +71,7 @@ def _interrupt_as_stop() -> Iterator[threading.Event]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from digitlab.data import load_mnist
+    from digitlab.jobs import training_lock
     from digitlab.runs import train_and_store
     from digitlab.store import validate_name
     from digitlab.training import TrainConfig, strategy_from_environment
@@ -85,8 +86,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     validate_name(name, allow_shipped=args.ship)
     data = load_mnist(args.data)
     strategy = strategy_from_environment() if args.distribute else None
-    with _interrupt_as_stop() as stop:
-        card = train_and_store(config, data, ModelStore(args.models), name, on_event=_print_progress,
+    store = ModelStore(args.models)
+    holder = {"pid": os.getpid(), "name": name, "architecture": args.arch, "source": "command line"}
+    # One run per machine: the page's Train button takes the same lock.
+    with training_lock(store.root, holder), _interrupt_as_stop() as stop:
+        card = train_and_store(config, data, store, name, on_event=_print_progress,
                                stop=stop, overwrite=args.overwrite, allow_shipped=args.ship, strategy=strategy)
     test = card["test"]
     summary = {"name": name, "test_accuracy": test["accuracy"], "test_loss": test["loss"],

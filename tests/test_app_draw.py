@@ -156,3 +156,15 @@ def test_navigation_reaches_the_train_page(app_env, make_app):
     assert not app.exception
     assert app.title
 
+
+
+def test_a_model_added_to_the_store_appears_on_the_next_rerun(app_env, make_app, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    shutil.copytree(app_env, store)
+    monkeypatch.setenv("DIGITLAB_MODELS", str(store))
+    app = make_app()
+    assert "fresh" not in app.selectbox(key="draw_model").options
+    card = json.loads((store / "quick-lenet.json").read_text(encoding="utf-8"))
+    (store / "fresh.json").write_text(json.dumps({**card, "name": "fresh"}), encoding="utf-8")
+    app.run()
+    assert any(option.startswith("fresh — ") for option in app.selectbox(key="draw_model").options)

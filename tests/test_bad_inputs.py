@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
 
+from digitlab.architectures import Architecture
 from digitlab.cli import main
 from digitlab.images import ImageError, decode_image
 from digitlab.preprocess import Preprocessed, preprocess
@@ -36,6 +37,8 @@ CANVAS = 280
 SEVEN = ((80, 60), (200, 60), (120, 230))
 DIGIT, NO_DIGIT, REFUSED = "digit", "no digit", "refused"
 UPLOAD = ":material/upload: Upload"
+pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # the bomb cases
+CPU_SECONDS = 3.0  # far more than any case needs (milliseconds); a decoded bomb would need minutes
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ def canvas(strokes=(SEVEN,), width: int = 22, ink=(255, 255, 255, 255), backgrou
     pen = ImageDraw.Draw(picture)
     for stroke in strokes:
         pen.line(stroke, fill=ink, width=width, joint="curve")
-    return np.asarray(picture)
+    return np.array(picture)
 
 
 def moved(stroke, scale: float, dx: float, dy: float):
@@ -219,9 +222,10 @@ def check_outcome(case: Case, run) -> Preprocessed | None:
 
 @pytest.mark.parametrize("case", PICTURES, ids=str)
 def test_picture_corpus_through_preprocess(case: Case) -> None:
-    started = time.perf_counter()
-    check_outcome(case, lambda: preprocess(case.make()))
-    assert time.perf_counter() - started < 5.0
+    picture = case.make()
+    started = time.process_time()  # CPU time: a busy machine does not make it fail
+    check_outcome(case, lambda: preprocess(picture))
+    assert time.process_time() - started < CPU_SECONDS
 
 
 def test_thin_stroke_is_widened_and_photo_is_inverted() -> None:
@@ -231,9 +235,10 @@ def test_thin_stroke_is_widened_and_photo_is_inverted() -> None:
 
 @pytest.mark.parametrize("case", UPLOADS, ids=str)
 def test_upload_corpus_through_preprocess(case: Case) -> None:
-    started = time.perf_counter()
-    result = check_outcome(case, lambda: preprocess(case.make()))
-    assert time.perf_counter() - started < 5.0
+    data = case.make()
+    started = time.process_time()
+    result = check_outcome(case, lambda: preprocess(data))
+    assert time.process_time() - started < CPU_SECONDS  # a decompression bomb is not decompressed
     if case.name.startswith("JPEG with EXIF"):
         rows, cols = np.nonzero(result.image > 0.1)
         assert np.ptp(rows) > 3 * np.ptp(cols)  # upright: the bar stands
@@ -283,14 +288,14 @@ def test_upload_corpus_through_the_cli(case: Case, tiny_store: Path, tmp_path: P
 
 
 @pytest.fixture(scope="module")
-def draw_page(tiny_store: Path, tmp_path_factory):
+def draw_page(tiny_store: Path, mnist_path: Path):
     """One AppTest of the app on the Draw page's Upload input, shared by the upload cases."""
     import streamlit
     from streamlit.testing.v1 import AppTest
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DIGITLAB_MODELS", str(tiny_store))
-        patch.setenv("DIGITLAB_MNIST", str(tmp_path_factory.mktemp("no-mnist") / "missing.npz"))
+        patch.setenv("DIGITLAB_MNIST", str(mnist_path))
         streamlit.cache_data.clear()
         streamlit.cache_resource.clear()
         app = AppTest.from_file(APP_FILE, default_timeout=APP_TIMEOUT)
@@ -322,7 +327,8 @@ def test_upload_corpus_through_the_draw_page(case: Case, draw_page, tiny_store: 
 def lambda_model(marker: Path) -> keras.Model:
     """A model whose Lambda layer would write ``marker`` if its code were ever run."""
     inputs = keras.Input((28, 28))
-    x = keras.layers.Lambda(lambda t: (marker.write_text("ran"), t)[1])(inputs)
+    path = str(marker)  # a str closure: Keras can serialize it (a Path it cannot)
+    x = keras.layers.Lambda(lambda t: (__import__("pathlib").Path(path).write_text("ran"), t)[1])(inputs)
     return keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(x)))
 
 
@@ -393,7 +399,7 @@ def test_broken_model_file_through_the_cli(broken_store, name: str, command: str
     assert not marker.exists() and snapshot(root) == before
 
 
-def test_broken_model_files_through_the_draw_page(broken_store, tmp_path_factory) -> None:
+def test_broken_model_files_through_the_draw_page(broken_store, mnist_path) -> None:
     """Compare mode shows why each broken model cannot be used; the good one answers."""
     import streamlit
     from streamlit.testing.v1 import AppTest
@@ -402,7 +408,7 @@ def test_broken_model_files_through_the_draw_page(broken_store, tmp_path_factory
     before = snapshot(root)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DIGITLAB_MODELS", str(root))
-        patch.setenv("DIGITLAB_MNIST", str(tmp_path_factory.mktemp("no-mnist") / "missing.npz"))
+        patch.setenv("DIGITLAB_MNIST", str(mnist_path))
         streamlit.cache_data.clear()
         streamlit.cache_resource.clear()
         try:
@@ -442,14 +448,16 @@ BAD_SETTINGS = [
 
 
 @pytest.mark.parametrize(("change", "message"), BAD_SETTINGS, ids=lambda value: repr(value))
-def test_bad_settings_are_refused_before_any_work(change, message, small_data, tmp_path) -> None:
+def test_bad_settings_are_refused_before_any_work(change, message, small_data, tmp_path, monkeypatch) -> None:
+    def no_work(*args, **kwargs):
+        raise AssertionError("a model was built for settings that cannot work")
+
+    monkeypatch.setattr(Architecture, "build", no_work)
     config = TrainConfig(**{"architecture": "mlp", "epochs": 1, "train_size": 500, **change})
-    started = time.perf_counter()
     with pytest.raises(ValueError, match=message):
         train(config, small_data)
     with pytest.raises(ValueError, match=message):
         train_and_store(config, small_data, ModelStore(tmp_path / "models"), "new")
-    assert time.perf_counter() - started < 5.0  # refused up front, not after building anything
     assert not (tmp_path / "models").exists()
 
 

@@ -1,15 +1,14 @@
 """The Train page in real headless Chromium: a run from the page, live curves, stop and discard.
 
-One ``streamlit run`` server on a free port with a private copy of the session's quick models.
-The page is never reloaded while a run goes on: what changes on screen comes from the fragment
-that refreshes itself.
+One ``streamlit run`` server on a free port over an empty model store: the Draw page's picker
+appears only once the page's run has stored a model. The page is never reloaded while a run goes
+on: what changes on screen comes from the fragment that refreshes itself.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -55,11 +54,8 @@ def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def store(app_models: Path, tmp_path_factory) -> Path:
-    """A private copy of the session's quick models: the runs here add to it."""
-    folder = tmp_path_factory.mktemp("train-browser") / "models"
-    shutil.copytree(app_models, folder)
-    return folder
+def store(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("train-browser-models")
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +134,7 @@ def test_a_run_from_the_page_grows_its_chart_and_reaches_the_draw_picker(page, s
     expect(charts(page)).to_have_count(2)  # loss and accuracy
     page.get_by_text("is in the store with").wait_for(timeout=RUN_TIMEOUT)
     assert (store / "browser-run.json").exists()
-    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)  # vs the others
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)  # its test results
 
     page.get_by_role("link", name="Draw").click()
     page.get_by_role("combobox", name="Model").click()

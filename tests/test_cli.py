@@ -20,7 +20,7 @@ def trained_store(tmp_path_factory, mnist_path):
     """A store holding one quick MLP trained through the CLI."""
     store = tmp_path_factory.mktemp("store")
     code = main(["train", "--arch", "mlp", "--epochs", "1", "--train-size", "3000", "--name", "quick",
-                 "--models", str(store), "--data", str(mnist_path), "--no-augment"])
+                 "--models", str(store), "--data", str(mnist_path), "--no-augment", "--validation-fraction", "0.1"])
     assert code == 0
     return store
 
@@ -117,3 +117,13 @@ def test_ctrl_c_stops_training_and_keeps_the_best_finished_epoch(tmp_path, mnist
     assert process.returncode == 0, err
     card = json.loads((tmp_path / "interrupted.json").read_text())
     assert card["stopped_early"] and 1 <= card["epochs_run"] < 50
+
+
+def test_train_refuses_while_another_run_holds_the_machine(tmp_path, mnist_path, capsys):
+    from digitlab.jobs import training_lock
+
+    with training_lock(tmp_path, {"pid": 1, "name": "other", "architecture": "cnn"}):
+        code = main(["train", "--arch", "mlp", "--epochs", "1", "--name", "second", "--models", str(tmp_path),
+                     "--data", str(mnist_path)])
+    assert code == 1 and "other" in capsys.readouterr().err
+    assert not (tmp_path / "second.json").exists()

@@ -1,0 +1,193 @@
+"""The benchmark's pure helpers and one tiny inference measurement — no timed assertions.
+
+The benchmark itself is a command (``python -m digitlab bench``), not a test: its figures depend on
+the machine. Here only its arithmetic, its report and its plumbing are checked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import pytest
+
+from digitlab.bench import BenchSettings, check_targets, lookup
+from digitlab.bench_browser import CHROMIUM_ENV_VAR, chromium_executable, free_port
+from digitlab.bench_inference import canvas_drawing, measure_inference, percentiles, ratio, time_calls
+from digitlab.bench_load import epochs_within
+from digitlab.bench_report import format_cell, format_report, format_table
+from digitlab.bench_training import RunSpec, compare_family, family_specs, summarise
+from digitlab.cli import main
+from digitlab.preprocess import preprocess
+from digitlab.store import ModelStore
+
+
+def test_percentiles_interpolate_like_numpy_and_survive_no_samples():
+    assert percentiles([1.0, 2.0, 3.0, 4.0, 5.0]) == {"p50": 3.0, "p95": 4.8, "mean": 3.0, "n": 5}
+    assert percentiles([7.0])["p95"] == 7.0
+    assert percentiles([]) == {"p50": None, "p95": None, "mean": None, "n": 0}
+
+
+def test_ratio_is_baseline_over_ours_at_the_median():
+    assert ratio({"p50": 100.0}, {"p50": 4.0}) == 25.0
+    assert ratio({"p50": None}, {"p50": 4.0}) is None
+    assert ratio({"p50": 100.0}, {"p50": 0}) is None
+
+
+def test_time_calls_warms_up_then_times_each_call():
+    calls = []
+    samples = time_calls(lambda: calls.append(1), repeats=4, warmup=2)
+    assert len(calls) == 6 and len(samples) == 4 and all(sample >= 0 for sample in samples)
+
+
+def test_the_benchmark_drawing_is_a_digit_the_way_the_canvas_sends_it():
+    drawing = canvas_drawing()
+    assert drawing.shape == (280, 280, 4) and drawing.dtype.name == "uint8"
+    assert (drawing[..., 3] == 255).all()  # opaque black background, like the Draw page's canvas
+    assert preprocess(drawing).image is not None
+
+
+def test_settings_parse_parts_and_families_and_refuse_unknown_names():
+    quick = BenchSettings.create(quick=True, parts="inference, training", load=True)
+    assert quick.parts == ("inference", "training", "load") and quick.families == ("mlp", "lenet", "cnn")
+    full = BenchSettings.create(quick=False, parts="app", families="cnn")
+    assert full.families == ("cnn",) and full.repeats > quick.repeats and full.load_sessions == 8
+    assert full.load_seconds == 120
+    with pytest.raises(ValueError, match="unknown part"):
+        BenchSettings.create(quick=True, parts="training,gpu")
+    with pytest.raises(ValueError, match="unknown family"):
+        BenchSettings.create(quick=True, parts="training", families="resnet")
+    with pytest.raises(ValueError, match="none given"):
+        BenchSettings.create(quick=True, parts=" , ")
+
+
+def test_family_specs_pair_ours_with_the_tutorial_recipe():
+    specs = family_specs(["cnn"], quick=False, data_path=None)
+    assert [(spec.architecture, spec.way, spec.target) for spec in specs] == [
+        ("cnn", "ours", 0.99), ("keras_cnn", "tutorial", 0.99)]
+    assert specs[0].train_size is None and specs[0].epochs is None  # full size, the recipe's epochs
+    quick = family_specs(["mlp"], quick=True, data_path="x.npz", save_to="/tmp/s")
+    assert quick[0].epochs == 2 and quick[0].train_size == 3000 and quick[0].save_to == "/tmp/s"
+    assert quick[1].save_to is None
+    with pytest.raises(ValueError, match="unknown family"):
+        family_specs(["vit"], quick=True, data_path=None)
+
+
+ROWS = [
+    {"epoch": 1, "seconds": 14.0, "train_seconds": 14.0, "test_accuracy": 0.97},
+    {"epoch": 2, "seconds": 10.0, "train_seconds": 24.0, "test_accuracy": 0.9895},
+    {"epoch": 3, "seconds": 11.0, "train_seconds": 35.0, "test_accuracy": 0.9912},
+    {"epoch": 4, "seconds": 10.0, "train_seconds": 45.0, "test_accuracy": 0.9905},
+]
+
+
+def test_summary_finds_the_first_epoch_at_the_target():
+    spec = RunSpec("cnn", "cnn", "ours", 0.99)
+    summary = summarise(spec, ROWS, {"epochs": 4}, 57000, 10000, 0.9912, 93962, 1_100_000)
+    assert (summary["time_to_target"], summary["epochs_to_target"]) == (35.0, 3)
+    assert summary["best_test_accuracy"] == 0.9912 and summary["train_seconds"] == 45.0
+    assert summary["seconds_per_epoch"] == 10.0  # the median, the first (tracing) epoch left out
+    assert summary["samples_per_second"] == 5700
+    missed = summarise(RunSpec("cnn", "cnn", "ours", 0.995), ROWS, {"epochs": 4}, 57000, 10000, 0.99, 1, 1)
+    assert missed["time_to_target"] is None and missed["epochs_to_target"] is None
+    assert summarise(spec, [], {}, 0, 0, 0.0, 0, 0)["seconds_per_epoch"] is None
+
+
+def test_speedup_is_their_time_over_ours():
+    ours = {"family": "cnn", "target": 0.99, "time_to_target": 40.0}
+    assert compare_family(ours, {"time_to_target": 150.0})["speedup"] == 3.75
+    assert compare_family(ours, {"time_to_target": None})["speedup"] is None
+
+
+def test_only_epochs_inside_the_load_window_count():
+    rows = [{"epoch": 1, "start": 0, "end": 5, "seconds": 5}, {"epoch": 2, "start": 5, "end": 8, "seconds": 3},
+            {"epoch": 3, "start": 8, "end": 12, "seconds": 4}, {"epoch": 4, "start": 12, "end": 20, "seconds": 8}]
+    assert epochs_within(rows, 0, 15) == [3, 4]
+    assert epochs_within(rows, 6, 20) == [4, 8]
+    assert epochs_within(rows, 0, 100) == [3, 4, 8]  # never the first: it traces the model
+
+
+def test_targets_are_judged_only_for_full_runs_and_measured_parts():
+    results = {"inference": {"compare": {"ours": {"p50": 12.5}}},
+               "app": {"cold_start": {"first_prediction_s": 21.0, "rss_all_models_mb": 900},
+                       "mouse_up_to_prediction_ms": {"p50": 250.0}}}
+    verdicts = {item["target"]: item["met"] for item in check_targets(results, quick=False)}
+    assert verdicts == {"all models + preprocessing, p50": True, "cold start to first prediction": False,
+                        "memory with all models loaded": True, "mouse-up → Prediction, p50": True}
+    assert all(item["met"] is None for item in check_targets(results, quick=True))
+    assert check_targets({"app": {"error": "no Chromium"}}, quick=False)[0]["value"] is None
+    assert lookup(results, ("app", "cold_start", "rss_all_models_mb")) == 900
+    assert lookup(results, ("load", "errors")) is None
+
+
+def test_table_aligns_text_left_and_numbers_right():
+    table = format_table(["name", "ms"], [["preprocess", 3.25], ["all three models", 12.0], ["broken", None]])
+    lines = table.splitlines()
+    assert lines[0] == "name                ms"
+    assert lines[2] == "preprocess        3.25"
+    assert lines[3] == "all three models  12.0"
+    assert lines[4] == "broken".ljust(16) + "  " + "—".rjust(4)
+    assert format_cell(1234567) == "1,234,567" and format_cell(True) == "yes" and format_cell(0.5) == "0.50"
+
+
+def test_report_has_a_section_per_part_and_says_when_a_part_failed():
+    results = {
+        "machine": {"cpus": 2, "load_average_1min": 3.5},
+        "settings": {"quick": True},
+        "training": {"cnn": compare_family(
+            {**summarise(RunSpec("cnn", "cnn", "ours", 0.99), ROWS, {"epochs": 4}, 57000, 10000, 0.99, 9, 2**20)},
+            {**summarise(RunSpec("cnn", "keras_cnn", "tutorial", 0.99), ROWS[:2], {"epochs": 2}, 54000, 10000,
+                         0.98, 9, 2**19)})},
+        "inference": {"drawing": "a 4", "preprocess": percentiles([2.0, 3.0]),
+                      "models": {"cnn": {"predictor": percentiles([3.0]), "predict": percentiles([90.0]),
+                                         "ratio": 30.0}},
+                      "compare": {"models": ["cnn"], "ours": percentiles([6.0]), "predict": percentiles([95.0]),
+                                  "ratio": 15.8}},
+        "app": {"error": "RuntimeError: no Chromium found"},
+    }
+    results["targets"] = check_targets(results, quick=True)
+    report = format_report(json.loads(json.dumps(results)))  # as re-read from bench.json
+    assert "smoke run" in report and "busy" in report
+    assert "ours: cnn" in report and "tutorial: keras_cnn" in report and "not reached" in report
+    assert "preprocessing + all 1 models" in report and "30.0" in report
+    assert "app: could not run — RuntimeError: no Chromium found" in report
+    assert "Targets" in report
+
+
+def test_free_port_and_chromium_override(monkeypatch, tmp_path):
+    assert 1024 <= free_port() <= 65535
+    monkeypatch.setenv(CHROMIUM_ENV_VAR, str(tmp_path / "my-chromium"))
+    assert chromium_executable() == str(tmp_path / "my-chromium")
+
+
+def _tiny_model() -> keras.Model:
+    inputs = keras.Input((28, 28))
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, outputs)
+
+
+def test_a_tiny_inference_measurement_has_every_figure():
+    result = measure_inference({"tiny": _tiny_model()}, repeats=3, baseline_repeats=2)
+    assert result["preprocess"]["n"] == 3 and result["models"]["tiny"]["predict"]["n"] == 2
+    assert result["models"]["tiny"]["ratio"] > 0 and 0 <= result["models"]["tiny"]["digit"] <= 9
+    assert result["compare"]["models"] == ["tiny"] and result["compare"]["ours"]["p50"] > 0
+
+
+def test_bench_command_writes_json_and_prints_the_table(tmp_path, capsys):
+    store = ModelStore(tmp_path / "models")
+    store.save("mine", _tiny_model(), {"architecture": "mlp", "test": {"accuracy": 0.1}})
+    output = tmp_path / "out" / "bench.json"
+    assert main(["bench", "--quick", "--parts", "inference", "--models", str(store.root),
+                 "--output", str(output)]) == 0
+    printed = capsys.readouterr().out
+    results = json.loads(output.read_text())
+    assert list(results["inference"]["models"]) == ["mine"] and "training" not in results
+    assert results["settings"]["quick"] and results["targets"][0]["met"] is None
+    assert "Inference" in printed and "model mine" in printed
+
+
+def test_bench_command_reports_an_unknown_part_as_an_error(tmp_path, capsys):
+    assert main(["bench", "--parts", "gpu", "--output", str(tmp_path / "b.json")]) == 1
+    assert "unknown part" in capsys.readouterr().err
+    assert not Path(tmp_path / "b.json").exists()
