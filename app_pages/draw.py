@@ -120,8 +120,9 @@ def drawing_fragment(chosen: str, compare: bool) -> None:
 # -- the picture ------------------------------------------------------------------------------
 def picture_ui():
     """The input chooser and the chosen input; returns (picture or None, true label or None)."""
-    source = st.segmented_control("Input", [DRAW, UPLOAD, SAMPLE], default=DRAW, required=True,
-                                  key=SOURCE_KEY, label_visibility="collapsed")
+    st.session_state.setdefault(SOURCE_KEY, DRAW)  # the random button's callback may set it too
+    source = st.segmented_control("Input", [DRAW, UPLOAD, SAMPLE], required=True, key=SOURCE_KEY,
+                                  label_visibility="collapsed")
     if source == UPLOAD:
         return upload_ui(), None
     if source == SAMPLE:

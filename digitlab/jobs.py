@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -378,7 +378,7 @@ class RunSpec:
 
 
 def run_train_and_store(spec: RunSpec, *, on_event: EventHandler, stop: StopSignal,
-                        keep_if_stopped: bool) -> dict[str, Any] | None:
+                        keep_if_stopped: bool | Callable[[], bool]) -> dict[str, Any] | None:
     """The child's default runner: the CLI's :func:`~digitlab.runs.train_and_store`, as is.
 
     Returns the stored run card, or ``None`` when a stopped run was discarded.
@@ -409,20 +409,6 @@ class _Controls:
         if not self.stop.is_set():
             self.keep = False
             self.stop.set()
-
-
-class _KeepChoice:
-    """``keep_if_stopped`` that is decided when the user presses Stop, not at start.
-
-    ``train_and_store`` reads the flag only once training has ended, so its truth value by
-    then is the user's choice.
-    """
-
-    def __init__(self, controls: _Controls):
-        self.controls = controls
-
-    def __bool__(self) -> bool:
-        return self.controls.keep
 
 
 class _Channel:
@@ -471,7 +457,7 @@ def _run(spec: dict[str, Any], controls: _Controls, channel: _Channel) -> dict[s
         module_name, function_name = spec["runner"].split(":")
         runner = getattr(importlib.import_module(module_name), function_name)
         card = runner(RunSpec(spec["config"], spec["name"], spec["models_dir"], spec["data_path"]),
-                      on_event=channel.event, stop=controls.stop, keep_if_stopped=_KeepChoice(controls))
+                      on_event=channel.event, stop=controls.stop, keep_if_stopped=lambda: controls.keep)
     except Exception as error:  # noqa: BLE001 - reported to the page, which shows the message
         if controls.stop.is_set():
             return {"status": "stopped-discarded", "error": _describe(error)}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -87,21 +88,24 @@ def train_and_store(
     *,
     on_event: EventHandler | None = None,
     stop: StopSignal | None = None,
-    keep_if_stopped: bool = True,
+    keep_if_stopped: bool | Callable[[], bool] = True,
     overwrite: bool = False,
     allow_shipped: bool = False,
     strategy: tf.distribute.Strategy | None = None,
 ) -> dict[str, Any] | None:
     """Train, evaluate and store under ``name``; returns the card, or ``None`` if discarded.
 
-    A run stopped by ``stop`` keeps its best finished epoch when ``keep_if_stopped``. A run
-    that fails (invalid settings, NaN loss, error) raises before anything is written.
+    A run stopped by ``stop`` keeps its best finished epoch when ``keep_if_stopped`` is true
+    (or, if it is a function, returns true once training has ended: the page asks the user at
+    Stop time). A run that fails (invalid settings, NaN loss, error) raises before anything is
+    written.
     """
     if not allow_shipped:
         check_run(config, len(data.x_train), store, name, overwrite=overwrite)
     store.clean()  # leftovers of saves killed earlier (old enough not to be a save in progress)
     result = train(config, data, on_event=on_event, stop=stop, strategy=strategy)
-    if result.stopped and not keep_if_stopped:
+    keep = keep_if_stopped() if callable(keep_if_stopped) else keep_if_stopped
+    if result.stopped and not keep:
         return None
     return finish_run(result, data, store, name, overwrite=overwrite or allow_shipped,
                       allow_shipped=allow_shipped)

@@ -80,7 +80,7 @@ def fake_until_stopped(spec, *, on_event, stop, keep_if_stopped):
         batch = batch % 9 + 1
         on_event(FakeEvent("batch", 2, 99, batch, 10, logs={"loss": 0.4}))
         time.sleep(0.02)
-    return _fake_card(spec.name, 1, True) if keep_if_stopped else None
+    return _fake_card(spec.name, 1, True) if keep_if_stopped() else None
 
 
 def fake_failing(spec, *, on_event, stop, keep_if_stopped):
