@@ -103,8 +103,14 @@ def run_bench(args: argparse.Namespace) -> int:
     args.output.write_text(json.dumps(results, indent=1), encoding="utf-8")
     print(json.dumps(results, indent=1) if args.json else format_report(results))
     print(f"bench: results written to {args.output}", file=sys.stderr)
-    failed = [part for part in PARTS if isinstance(results.get(part), dict) and "error" in results[part]]
-    return 1 if failed else 0
+    return 1 if any(_failed(results.get(part)) for part in PARTS) else 0
+
+
+def _failed(part: Any) -> bool:
+    """A part, or one of its runs (the training part's families), could not run."""
+    if not isinstance(part, dict):
+        return False
+    return "error" in part or any(isinstance(value, dict) and "error" in value for value in part.values())
 
 
 def _data_path(given: str | None) -> str | None:
@@ -135,7 +141,17 @@ def machine_info() -> dict[str, Any]:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
             "load_average_1min": round(load, 2) if load is not None else None, "nice": os.nice(0),
-            "python": platform.python_version(), "platform": platform.platform()}
+            "python": platform.python_version(), "platform": platform.platform(),
+            "packages": {name: _version(name) for name in ("tensorflow", "keras", "streamlit", "playwright")}}
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 # -- the parts ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ Playwright and psutil are imported late: they are needed only here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -152,8 +153,11 @@ class AppServer:
         import psutil
 
         root = psutil.Process(self.process.pid)
-        processes = [root, *root.children(recursive=True)]
-        return sum(process.memory_info().rss for process in processes if process.is_running())
+        total = 0
+        for process in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):  # a child that ended meanwhile
+                total += process.memory_info().rss
+        return total
 
 
 # -- one page ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -55,8 +56,9 @@ class TrainingProbe:
 
     def __init__(self, spec: ProbeSpec):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen([sys.executable, "-m", "digitlab.bench_load", json.dumps(asdict(spec))],
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+                                        stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env,
                                         cwd=PROJECT_ROOT, start_new_session=True)
         self.epochs: list[dict[str, float]] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -72,8 +74,8 @@ class TrainingProbe:
         deadline = time.monotonic() + timeout
         while len(self.epochs) < count:
             if self.process.poll() is not None and not self.reader.is_alive():
-                raise RuntimeError(f"the training child ended (exit {self.process.returncode}) "
-                                   f"after {len(self.epochs)} epoch(s)")
+                raise RuntimeError(f"the training child ended (exit {self.process.returncode}) after "
+                                   f"{len(self.epochs)} epoch(s): {self.last_words()}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"training did not finish {count} epoch(s) within {timeout:.0f} s")
             time.sleep(0.2)
@@ -84,7 +86,14 @@ class TrainingProbe:
             self.process.terminate()
         self.process.wait(timeout=60)
         self.reader.join(timeout=10)
+        self.stderr.close()
         return list(self.epochs)
+
+    def last_words(self) -> str:
+        """The last line the child wrote to stderr (its error, when it failed)."""
+        self.stderr.seek(0)
+        lines = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        return lines[-1][:300] if lines else "no output"
 
 
 def idle_epoch_seconds(spec: ProbeSpec, epochs: int) -> list[float]:

@@ -25,6 +25,7 @@ CARD_SUFFIX = ".json"
 MODEL_SUFFIX = ".keras"
 TEMP_PREFIX = ".tmp-"
 ENV_VAR = "DIGITLAB_MODELS"
+LOAD_ATTEMPTS = 3  # a model replaced while it is being loaded is loaded again from its new file
 
 
 class StoreError(Exception):
@@ -136,11 +137,17 @@ class ModelStore:
         """
         import keras  # late: listing the store must not pay for TensorFlow
 
-        path = self.model_path(name)
-        try:
-            model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        except Exception as error:  # noqa: BLE001 - Keras raises many types for a bad file
-            raise StoreError(f"model {name!r} cannot be loaded: {_short(error)}") from None
+        for attempt in range(LOAD_ATTEMPTS):
+            path = self.model_path(name)
+            try:
+                model = keras.saving.load_model(path, compile=False, safe_mode=True)
+                break
+            except Exception as error:  # noqa: BLE001 - Keras raises many types for a bad file
+                # A save replaced the model (and deleted this file) while we read it: the card
+                # now names the new, whole file, so load that one.
+                if attempt + 1 < LOAD_ATTEMPTS and self.model_path(name) != path:
+                    continue
+                raise StoreError(f"model {name!r} cannot be loaded: {_short(error)}") from None
         input_shape = tuple(getattr(model, "input_shape", ()) or ())
         output_shape = tuple(getattr(model, "output_shape", ()) or ())
         if input_shape[1:] != (28, 28) or output_shape[1:] != (10,):

@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw
 from digitlab.architectures import Architecture
 from digitlab.cli import main
 from digitlab.images import ImageError, decode_image
+from digitlab.jobs import LOCK_FILE
 from digitlab.preprocess import Preprocessed, preprocess
 from digitlab.runs import check_run, train_and_store
 from digitlab.store import ModelStore, StoreError
@@ -265,11 +266,30 @@ def tiny_store(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def tiny_mnist(tmp_path_factory, mnist_path: Path) -> Path:
+    """A 1,000 + 100 image MNIST-shaped file: the CLI and the pages load it in milliseconds.
+
+    It asks for ``mnist_path`` first so the session's real MNIST path is settled before any
+    fixture here points ``DIGITLAB_MNIST`` elsewhere.
+    """
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("tiny-mnist") / "mnist.npz"
+    np.savez(path, x_train=rng.integers(0, 256, (1000, 28, 28), np.uint8), y_train=np.arange(1000) % 10,
+             x_test=rng.integers(0, 256, (100, 28, 28), np.uint8), y_test=np.arange(100) % 10)
+    return path
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file in the store and its bytes: to show nothing changed."""
+    """Every model and card file in the store and its bytes: to show nothing changed.
+
+    The training lock (``.train.lock``, which the CLI takes before checking anything) is not a
+    model and is left out.
+    """
     if not folder.exists():
         return {}
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())
+            if path.is_file() and path.name != LOCK_FILE}
 
 
 @pytest.mark.parametrize("case", UPLOADS, ids=str)
@@ -288,14 +308,14 @@ def test_upload_corpus_through_the_cli(case: Case, tiny_store: Path, tmp_path: P
 
 
 @pytest.fixture(scope="module")
-def draw_page(tiny_store: Path, mnist_path: Path):
+def draw_page(tiny_store: Path, tiny_mnist: Path):
     """One AppTest of the app on the Draw page's Upload input, shared by the upload cases."""
     import streamlit
     from streamlit.testing.v1 import AppTest
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DIGITLAB_MODELS", str(tiny_store))
-        patch.setenv("DIGITLAB_MNIST", str(mnist_path))
+        patch.setenv("DIGITLAB_MNIST", str(tiny_mnist))
         streamlit.cache_data.clear()
         streamlit.cache_resource.clear()
         app = AppTest.from_file(APP_FILE, default_timeout=APP_TIMEOUT)
@@ -384,14 +404,14 @@ def test_broken_model_file_is_refused_by_the_store(broken_store, name: str) -> N
 
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
 @pytest.mark.parametrize("name", MODEL_FILES)
-def test_broken_model_file_through_the_cli(broken_store, name: str, command: str, tmp_path, mnist_path,
+def test_broken_model_file_through_the_cli(broken_store, name: str, command: str, tmp_path, tiny_mnist,
                                            capsys) -> None:
     root, marker = broken_store
     before = snapshot(root)
     picture = tmp_path / "seven.png"
     picture.write_bytes(encode(ink_seven("L")))
     argv = ["evaluate", name] if command == "evaluate" else ["predict", str(picture), "--model", name]
-    code = main([*argv, "--models", str(root), "--data", str(mnist_path)])
+    code = main([*argv, "--models", str(root), "--data", str(tiny_mnist)])
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     [line] = [line for line in err.splitlines() if line.startswith("digitlab ")]
@@ -399,7 +419,7 @@ def test_broken_model_file_through_the_cli(broken_store, name: str, command: str
     assert not marker.exists() and snapshot(root) == before
 
 
-def test_broken_model_files_through_the_draw_page(broken_store, mnist_path) -> None:
+def test_broken_model_files_through_the_draw_page(broken_store, tiny_mnist) -> None:
     """Compare mode shows why each broken model cannot be used; the good one answers."""
     import streamlit
     from streamlit.testing.v1 import AppTest
@@ -408,7 +428,7 @@ def test_broken_model_files_through_the_draw_page(broken_store, mnist_path) -> N
     before = snapshot(root)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DIGITLAB_MODELS", str(root))
-        patch.setenv("DIGITLAB_MNIST", str(mnist_path))
+        patch.setenv("DIGITLAB_MNIST", str(tiny_mnist))
         streamlit.cache_data.clear()
         streamlit.cache_resource.clear()
         try:
@@ -477,10 +497,10 @@ def test_bad_settings_are_refused_before_any_work(change, message, small_data, t
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else value,
 )
-def test_bad_settings_and_names_through_the_cli(options, message, tmp_path, mnist_path, capsys) -> None:
+def test_bad_settings_and_names_through_the_cli(options, message, tmp_path, tiny_mnist, capsys) -> None:
     store = tmp_path / "models"
     code = main(["train", "--arch", "mlp", "--epochs", "1", "--name", "ok", *options,
-                 "--models", str(store), "--data", str(mnist_path)])
+                 "--models", str(store), "--data", str(tiny_mnist)])
     err = capsys.readouterr().err
     assert code == 1 and message in err and "Traceback" not in err
     assert snapshot(store) == {}
@@ -506,7 +526,7 @@ def test_bad_names_leave_the_store_untouched(name, tmp_path, small_data) -> None
 
 
 @pytest.fixture(scope="module")
-def train_page(tmp_path_factory, mnist_path):
+def train_page(tmp_path_factory, tiny_mnist):
     """One AppTest of the app on the Train page, against an empty store."""
     import streamlit
     from streamlit.testing.v1 import AppTest
@@ -514,7 +534,7 @@ def train_page(tmp_path_factory, mnist_path):
     store = tmp_path_factory.mktemp("train-page-store")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DIGITLAB_MODELS", str(store))
-        patch.setenv("DIGITLAB_MNIST", str(mnist_path))
+        patch.setenv("DIGITLAB_MNIST", str(tiny_mnist))
         streamlit.cache_data.clear()
         streamlit.cache_resource.clear()
         app = AppTest.from_file(APP_FILE, default_timeout=APP_TIMEOUT)
@@ -549,7 +569,7 @@ def test_bad_settings_and_names_through_the_train_page(train_page, widget, value
     app.button(key="train_start").click().run()
     assert not app.exception
     assert "Not started: " in page_texts(app.error) and message in page_texts(app.error)
-    assert snapshot(store) == {} or set(snapshot(store)) <= {".train.lock"}
+    assert snapshot(store) == {}
 
 
 def test_empty_store(tmp_path, capsys) -> None:
@@ -586,13 +606,13 @@ def read_only_store(tmp_path, monkeypatch) -> ModelStore:
 
 
 def test_read_only_store_refuses_training_up_front_and_keeps_working(read_only_store, small_data,
-                                                                     mnist_path, capsys) -> None:
+                                                                     tiny_mnist, capsys) -> None:
     store = read_only_store
     before = snapshot(store.root)
     with pytest.raises(ValueError, match="not a writable folder"):
         train_and_store(TrainConfig("mlp", epochs=1, train_size=500), small_data, store, "new")
     code = main(["train", "--arch", "mlp", "--epochs", "1", "--name", "new", "--models", str(store.root),
-                 "--data", str(mnist_path)])
+                 "--data", str(tiny_mnist)])
     err = capsys.readouterr().err
     assert code == 1 and "not a writable folder" in err and "Traceback" not in err
     with pytest.raises(StoreError, match="could not save"):
@@ -654,3 +674,19 @@ def test_any_bytes_give_a_result_or_an_image_error(data: bytes) -> None:
         assert str(error)
         return
     assert result.image is None or (result.image.shape == (28, 28) and np.isfinite(result.image).all())
+
+
+# -- security defaults ----------------------------------------------------------------------------------------
+def test_streamlit_config_keeps_the_safe_defaults() -> None:
+    """Local only, XSRF and CORS protection on, small uploads, no error details on the page."""
+    import tomllib
+
+    from digitlab.images import ALLOWED_FORMATS, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    server = config["server"]
+    assert server["address"] == "127.0.0.1"
+    assert server["enableXsrfProtection"] is True and server["enableCORS"] is True
+    assert 1 <= server["maxUploadSize"] <= DEFAULT_MAX_BYTES / 2**20  # MB; the decoder's cap backs it up
+    assert config["client"]["showErrorDetails"] in ("none", False)
+    assert ALLOWED_FORMATS == ("PNG", "JPEG") and DEFAULT_MAX_PIXELS <= 4096 * 4096

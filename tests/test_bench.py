@@ -12,6 +12,7 @@ from pathlib import Path
 import keras
 import pytest
 
+from digitlab import bench
 from digitlab.bench import BenchSettings, check_targets, lookup
 from digitlab.bench_browser import CHROMIUM_ENV_VAR, chromium_executable, free_port
 from digitlab.bench_inference import canvas_drawing, measure_inference, percentiles, ratio, time_calls
@@ -174,7 +175,9 @@ def test_a_tiny_inference_measurement_has_every_figure():
     assert result["compare"]["models"] == ["tiny"] and result["compare"]["ours"]["p50"] > 0
 
 
-def test_bench_command_writes_json_and_prints_the_table(tmp_path, capsys):
+def test_bench_command_writes_json_and_prints_the_table(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(bench.QUICK, "repeats", 3)
+    monkeypatch.setitem(bench.QUICK, "baseline_repeats", 2)
     store = ModelStore(tmp_path / "models")
     store.save("mine", _tiny_model(), {"architecture": "mlp", "test": {"accuracy": 0.1}})
     output = tmp_path / "out" / "bench.json"
