@@ -72,7 +72,7 @@ def _interrupt_as_stop() -> Iterator[threading.Event]:
 def cmd_train(args: argparse.Namespace) -> int:
     from digitlab.data import load_mnist
     from digitlab.jobs import training_lock
-    from digitlab.runs import train_and_store
+    from digitlab.runs import check_run, train_and_store
     from digitlab.store import validate_name
     from digitlab.training import TrainConfig, strategy_from_environment
 
@@ -87,6 +87,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = load_mnist(args.data)
     strategy = strategy_from_environment() if args.distribute else None
     store = ModelStore(args.models)
+    if not args.ship:
+        check_run(config, len(data.x_train), store, name, overwrite=args.overwrite)  # before the lock file
     holder = {"pid": os.getpid(), "name": name, "architecture": args.arch, "source": "command line"}
     # One run per machine: the page's Train button takes the same lock.
     with training_lock(store.root, holder), _interrupt_as_stop() as stop:

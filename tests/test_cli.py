@@ -127,3 +127,10 @@ def test_train_refuses_while_another_run_holds_the_machine(tmp_path, mnist_path,
                      "--data", str(mnist_path)])
     assert code == 1 and "other" in capsys.readouterr().err
     assert not (tmp_path / "second.json").exists()
+
+
+def test_refused_settings_leave_the_store_folder_untouched(tmp_path, mnist_path, capsys):
+    code = main(["train", "--arch", "mlp", "--epochs", "0", "--name", "x", "--models", str(tmp_path),
+                 "--data", str(mnist_path)])
+    assert code == 1 and "epochs" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
