@@ -103,6 +103,16 @@ def load_data() -> tuple[Mnist | None, str]:
         return None, f"MNIST is not available: {error}\n\n{NO_DATA_HINT}"
 
 
+def usable_models_or_notice() -> list[ModelEntry]:
+    """The usable models; warns about broken ones and says how to get models when there are none."""
+    entries = list_models()
+    usable = [entry for entry in entries if entry.usable]
+    if not usable:
+        st.info(NO_MODELS_MESSAGE)
+    show_unusable(entries)
+    return usable
+
+
 def show_unusable(entries: list[ModelEntry]) -> None:
     """Warn about models whose card or file is broken; the others keep working."""
     broken = [entry for entry in entries if not entry.usable]

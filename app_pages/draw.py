@@ -13,14 +13,13 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from app_pages.common import (
-    NO_MODELS_MESSAGE,
     histogram_chart,
     list_models,
     load_data,
     load_explainer,
     predictor_or_error,
     probability_chart,
-    show_unusable,
+    usable_models_or_notice,
 )
 from digitlab.display import enlarge, heat_overlay
 from digitlab.explore import pixel_histogram
@@ -50,14 +49,10 @@ def render() -> None:
         "Draw a digit from 0 to 9 in the black square. The answer updates after every stroke: "
         "your drawing is turned into a 28×28 picture like the MNIST digits the models learned from."
     )
-    entries = list_models()
-    usable = [entry for entry in entries if entry.usable]
+    usable = usable_models_or_notice()
     if not usable:
-        st.info(NO_MODELS_MESSAGE)
-        show_unusable(entries)
         return
     chosen, compare = model_controls(usable)
-    show_unusable(entries)
     drawing_fragment(chosen, compare)
     # Load the model (and TensorFlow) now, after the page is on screen, rather than on the first
     # stroke: a stroke made meanwhile is answered as soon as this finishes.

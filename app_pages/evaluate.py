@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import NO_MODELS_MESSAGE, list_models, load_data, predictor_or_error, show_unusable
+from app_pages.common import load_data, predictor_or_error, usable_models_or_notice
 from digitlab.display import confusion_styles, enlarge
 from digitlab.evaluation import Evaluation
 from digitlab.report import (
@@ -41,13 +41,9 @@ def render() -> None:
     st.title(":material/analytics: Evaluate the models")
     st.caption("How every model in the store does on MNIST's 10,000 test digits, which it never "
                "saw while training.")
-    entries = list_models()
-    usable = [entry for entry in entries if entry.usable]
+    usable = usable_models_or_notice()
     if not usable:
-        st.info(NO_MODELS_MESSAGE)
-        show_unusable(entries)
         return
-    show_unusable(entries)
     comparison_ui(usable)
     curves_ui(usable)
     st.divider()
