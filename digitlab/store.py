@@ -25,7 +25,7 @@ CARD_SUFFIX = ".json"
 MODEL_SUFFIX = ".keras"
 TEMP_PREFIX = ".tmp-"
 ENV_VAR = "DIGITLAB_MODELS"
-LOAD_ATTEMPTS = 3  # a model replaced while it is being loaded is loaded again from its new file
+LOAD_ATTEMPTS = 5  # a model replaced while it is being loaded is loaded again from its new file
 
 
 class StoreError(Exception):
@@ -225,11 +225,15 @@ class ModelStore:
         if not self.root.is_dir():
             return []
         cutoff = time.time() - min_age_seconds
-        referenced = {entry.card["model_file"] for entry in self.list() if entry.card}
+        entries = self.list()
+        referenced = {entry.card["model_file"] for entry in entries if entry.card}
+        # Weights whose card is unreadable are kept: the card may be repaired by hand.
+        unreadable = {entry.name for entry in entries if entry.card is None}
         removed = []
         for path in self.root.iterdir():
             stray_temp = path.name.startswith(TEMP_PREFIX)
-            orphan = path.suffix == MODEL_SUFFIX and path.name not in referenced
+            orphan = (path.suffix == MODEL_SUFFIX and path.name not in referenced
+                      and path.name.split(".")[0] not in unreadable)
             if path.is_file() and (stray_temp or orphan) and path.stat().st_mtime <= cutoff:
                 try:
                     path.unlink()

@@ -174,6 +174,13 @@ def test_clean_removes_temp_files_and_orphans_but_not_models(store):
     assert store.load("good") is not None
 
 
+def test_clean_keeps_the_weights_of_a_model_whose_card_is_damaged(store):
+    store.save("mine", _tiny_model(), CARD)
+    weights = store.model_path("mine")
+    (store.root / "mine.json").write_text("{damaged")
+    assert store.clean(min_age_seconds=0) == [] and weights.exists()
+
+
 def test_listing_the_store_does_not_import_tensorflow(store):
     store.save("good", _tiny_model(), CARD)
     code = (
