@@ -101,14 +101,18 @@ class ModelStore:
         name = card_path.name[: -len(CARD_SUFFIX)]
         if not NAME_PATTERN.fullmatch(name):
             return None
-        try:
-            card = self.read_card(name)
-        except StoreError as error:
-            return ModelEntry(name, None, str(error))
-        model_path = self.root / card["model_file"]
-        if not model_path.is_file() or model_path.stat().st_size != card.get("model_bytes"):
-            return ModelEntry(name, card, "the model file is missing or does not match its card")
-        return ModelEntry(name, card)
+        for _ in range(LOAD_ATTEMPTS):  # a save may replace card and file between our two reads
+            try:
+                card = self.read_card(name)
+            except StoreError as error:
+                return ModelEntry(name, None, str(error))
+            try:
+                size = (self.root / card["model_file"]).stat().st_size
+            except OSError:
+                size = None
+            if size == card.get("model_bytes"):
+                return ModelEntry(name, card)
+        return ModelEntry(name, card, "the model file is missing or does not match its card")
 
     def read_card(self, name: str) -> dict[str, Any]:
         """The run card of ``name``; raises :class:`StoreError` when missing or malformed."""
