@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from app_support import clear_streamlit_caches, new_app
 
 from digitlab.data import Mnist, load_mnist
 
@@ -46,10 +47,6 @@ def rng() -> np.random.Generator:
 # A session store of quickly trained models for the AppTests and the browser tests, and an AppTest
 # factory with a long timeout and clean Streamlit caches.
 
-APP_FILE = PROJECT_ROOT / "streamlit_app.py"
-APP_TIMEOUT = 60  # seconds: the first run imports TensorFlow and loads models
-
-
 @pytest.fixture(scope="session")
 def app_models(tmp_path_factory, mnist: Mnist) -> Path:
     """A model store with 'quick-mlp' (~95 %, reads drawn digits) and 'quick-lenet' (rough).
@@ -85,20 +82,9 @@ def make_app():
 
     Streamlit's caches live in this process, so they are cleared before and after each test.
     """
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
+    clear_streamlit_caches()
+    yield new_app
+    clear_streamlit_caches()
 
-    def clear() -> None:
-        st.cache_data.clear()
-        st.cache_resource.clear()
 
-    def factory(page: str | None = None) -> AppTest:
-        app = AppTest.from_file(str(APP_FILE), default_timeout=APP_TIMEOUT)
-        if page is not None:  # our pages keep their file names as URL paths, so no first run
-            app.switch_page(page)
-        return app.run()
-
-    clear()
-    yield factory
-    clear()
 # ---- end of app fixtures ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from app_support import app_against
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -32,8 +33,6 @@ from digitlab.store import ModelStore, StoreError
 from digitlab.training import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_FILE = str(ROOT / "streamlit_app.py")
-APP_TIMEOUT = 60
 CANVAS = 280
 SEVEN = ((80, 60), (200, 60), (120, 230))
 DIGIT, NO_DIGIT, REFUSED = "digit", "no digit", "refused"
@@ -310,20 +309,9 @@ def test_upload_corpus_through_the_cli(case: Case, tiny_store: Path, tmp_path: P
 @pytest.fixture(scope="module")
 def draw_page(tiny_store: Path, tiny_mnist: Path):
     """One AppTest of the app on the Draw page's Upload input, shared by the upload cases."""
-    import streamlit
-    from streamlit.testing.v1 import AppTest
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DIGITLAB_MODELS", str(tiny_store))
-        patch.setenv("DIGITLAB_MNIST", str(tiny_mnist))
-        streamlit.cache_data.clear()
-        streamlit.cache_resource.clear()
-        app = AppTest.from_file(APP_FILE, default_timeout=APP_TIMEOUT)
-        app.run()
+    with app_against(tiny_store, tiny_mnist) as app:
         app.segmented_control(key="draw_source").set_value(UPLOAD).run()
         yield app
-        streamlit.cache_data.clear()
-        streamlit.cache_resource.clear()
 
 
 def page_texts(elements) -> str:
@@ -421,25 +409,12 @@ def test_broken_model_file_through_the_cli(broken_store, name: str, command: str
 
 def test_broken_model_files_through_the_draw_page(broken_store, tiny_mnist) -> None:
     """Compare mode shows why each broken model cannot be used; the good one answers."""
-    import streamlit
-    from streamlit.testing.v1 import AppTest
-
     root, marker = broken_store
     before = snapshot(root)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DIGITLAB_MODELS", str(root))
-        patch.setenv("DIGITLAB_MNIST", str(tiny_mnist))
-        streamlit.cache_data.clear()
-        streamlit.cache_resource.clear()
-        try:
-            app = AppTest.from_file(APP_FILE, default_timeout=APP_TIMEOUT)
-            app.run()
-            app.segmented_control(key="draw_source").set_value(UPLOAD).run()
-            app.file_uploader(key="draw_upload").set_value(("seven.png", encode(ink_seven("L")), "image/png"))
-            app.toggle(key="draw_compare").set_value(True).run()
-        finally:
-            streamlit.cache_data.clear()
-            streamlit.cache_resource.clear()
+    with app_against(root, tiny_mnist) as app:
+        app.segmented_control(key="draw_source").set_value(UPLOAD).run()
+        app.file_uploader(key="draw_upload").set_value(("seven.png", encode(ink_seven("L")), "image/png"))
+        app.toggle(key="draw_compare").set_value(True).run()
     assert not app.exception
     shown = page_texts(app.error) + page_texts(app.warning)
     for name in MODEL_FILES:
@@ -528,22 +503,9 @@ def test_bad_names_leave_the_store_untouched(name, tmp_path, small_data) -> None
 @pytest.fixture(scope="module")
 def train_page(tmp_path_factory, tiny_mnist):
     """One AppTest of the app on the Train page, against an empty store."""
-    import streamlit
-    from streamlit.testing.v1 import AppTest
-
     store = tmp_path_factory.mktemp("train-page-store")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DIGITLAB_MODELS", str(store))
-        patch.setenv("DIGITLAB_MNIST", str(tiny_mnist))
-        streamlit.cache_data.clear()
-        streamlit.cache_resource.clear()
-        app = AppTest.from_file(APP_FILE, default_timeout=APP_TIMEOUT)
-        app.run()
-        app.switch_page("app_pages/train.py")
-        app.run()
+    with app_against(store, tiny_mnist, page="app_pages/train.py") as app:
         yield app, store
-        streamlit.cache_data.clear()
-        streamlit.cache_resource.clear()
 
 
 @pytest.mark.parametrize(
