@@ -85,10 +85,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     name = args.name or args.arch
     validate_name(name, allow_shipped=args.ship)
     data = load_mnist(args.data)
-    strategy = strategy_from_environment() if args.distribute else None
     store = ModelStore(args.models)
     if not args.ship:
         check_run(config, len(data.x_train), store, name, overwrite=args.overwrite)  # before the lock file
+    strategy = strategy_from_environment() if args.distribute else None
     holder = {"pid": os.getpid(), "name": name, "architecture": args.arch, "source": "command line"}
     # One run per machine: the page's Train button takes the same lock.
     with training_lock(store.root, holder), _interrupt_as_stop() as stop:

@@ -201,7 +201,7 @@ def train(
         verbose=0,
     )
     seconds = time.perf_counter() - started
-    if any(not math.isfinite(row.get("loss", 0.0)) for row in history.rows) or history.nan_seen:
+    if history.nan_seen:  # any non-finite batch loss, so also any non-finite epoch mean
         raise TrainingError("the loss became NaN or infinite; try a lower learning rate — nothing was saved")
     if best.best_weights is None:
         raise TrainingError("stopped before the first epoch finished — there is no model to keep")
