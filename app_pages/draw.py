@@ -10,7 +10,6 @@ from collections import Counter
 
 import numpy as np
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 from app_pages.common import (
     histogram_chart,
@@ -21,6 +20,7 @@ from app_pages.common import (
     probability_chart,
     usable_models_or_notice,
 )
+from app_pages.drawing_pad import drawing_pad
 from digitlab.display import enlarge, heat_overlay
 from digitlab.explore import pixel_histogram
 from digitlab.images import ImageError, decode_image
@@ -127,18 +127,16 @@ def picture_ui():
 
 def canvas_ui():
     width = st.session_state.get("draw_brush", DEFAULT_BRUSH)  # the slider is drawn below
-    st.space("medium")  # room for the canvas toolbar, which floats above its top-right corner
-    result = st_canvas(
-        stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
-        height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw",
-        return_image_data=True, key="draw_canvas",
-    )
+    try:
+        picture = drawing_pad("draw_pad", brush=width, size=CANVAS_SIZE)
+    except ImageError as error:  # only a forged message gets here; the pad always sends a PNG
+        st.error(f"The drawing could not be read: {error}.")
+        picture = None
     st.slider("Brush width", 6, 40, DEFAULT_BRUSH, key="draw_brush",
               help="MNIST strokes are about an eighth of the digit's height; very thin strokes are "
                    "widened by the preprocessing.")
-    st.caption("Undo, redo and clear are in the canvas toolbar (top right).")
     random_button()
-    return result.image_data
+    return picture
 
 
 def upload_ui():

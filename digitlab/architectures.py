@@ -164,6 +164,11 @@ ARCHITECTURES: dict[str, Architecture] = {
             Recipe(24, 128, "adam", 3e-3, "cosine", augment=True, validation_fraction=0.05),
         ),
         Architecture(
+            "cnn_fast", "cnn", "Our CNN at half width, 2 epochs without augmentation: 99 % in under a minute",
+            build_cnn, {"width": 16, "dense_units": 128, "dropout": 0.25, "head_dropout": 0.4},
+            Recipe(2, 128, "adam", 5e-3, "cosine", augment=False, validation_fraction=0.05),
+        ),
+        Architecture(
             "tutorial_mlp", "mlp", "Keras mnist_mlp tutorial: 512-512, dropout 0.2, RMSprop, 20 epochs",
             build_mlp, {"units": 512, "depth": 2, "dropout": 0.2},
             Recipe(20, 128, "rmsprop", 1e-3, validation_fraction=0.0), reference_accuracy=0.9840,

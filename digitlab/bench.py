@@ -31,14 +31,16 @@ from typing import Any
 from digitlab.bench_report import format_report
 
 PARTS = ("training", "inference", "app", "browser", "load")
-FAMILY_NAMES = ("mlp", "lenet", "cnn")
+FAMILY_NAMES = ("mlp", "lenet", "cnn", "cnn_fast")
+SHIPPED_FAMILIES = ("mlp", "lenet", "cnn")  # what --quick trains when there is no model to time
 FULL = {"repeats": 200, "baseline_repeats": 30, "browser_trials": 30, "load_sessions": 8, "load_seconds": 120.0,
         "load_train_size": 10_000, "load_idle_epochs": 3}
 QUICK = {"repeats": 50, "baseline_repeats": 10, "browser_trials": 5, "load_sessions": 2, "load_seconds": 30.0,
          "load_train_size": 1_000, "load_idle_epochs": 2}
 # (what, where in the results, the most it may be, unit) — from the issue "Prove it".
 TARGETS = (
-    ("our CNN reaches 99.0 % test accuracy", ("training", "cnn", "ours", "time_to_target"), 60, "s"),
+    ("our CNN (cnn_fast recipe) reaches 99.0 % test accuracy", ("training", "cnn_fast", "ours", "time_to_target"), 60,
+     "s"),
     ("all models + preprocessing, p50", ("inference", "compare", "ours", "p50"), 20, "ms"),
     ("cold start to first prediction", ("app", "cold_start", "first_prediction_s"), 15, "s"),
     ("memory with all models loaded", ("app", "cold_start", "rss_all_models_mb"), 1536, "MB"),
@@ -160,10 +162,13 @@ def _training(settings: BenchSettings, data_path: str | None, scratch: str) -> d
 
     specs = family_specs(list(settings.families), quick=settings.quick, data_path=data_path,
                          save_to=str(Path(scratch) / "models") if settings.quick else None)
-    runs = {}
-    for spec in specs:
-        _progress(f"training {spec.architecture} ({spec.way} recipe)…")
-        runs[(spec.family, spec.way)] = measure_run(spec)
+    runs, measured = {}, {}
+    for spec in specs:  # a baseline two families share (the Keras example CNN) is trained once
+        once = (spec.architecture, spec.way)
+        if once not in measured:
+            _progress(f"training {spec.architecture} ({spec.way} recipe)…")
+            measured[once] = measure_run(spec)
+        runs[(spec.family, spec.way)] = {**measured[once], "family": spec.family}
     results = {}
     for family in settings.families:
         ours, tutorial = runs[(family, "ours")], runs[(family, "tutorial")]
@@ -189,7 +194,8 @@ def bench_models_dir(models: Path | None, settings: BenchSettings, data_path: st
     if not any(entry.usable for entry in quick_store.list()):
         from digitlab.bench_training import family_specs, measure_run
 
-        for spec in family_specs(list(FAMILY_NAMES), quick=True, data_path=data_path, save_to=str(quick_store.root)):
+        specs = family_specs(list(SHIPPED_FAMILIES), quick=True, data_path=data_path, save_to=str(quick_store.root))
+        for spec in specs:
             if spec.way == "ours":
                 _progress(f"no models in {store.root}: training a quick {spec.architecture} to time…")
                 measure_run(replace(spec, epochs=1))

@@ -35,9 +35,9 @@ MIN_CANVAS_SIDE = 150  # px: the drawing canvas, not a chart
 PREDICTION_TIMEOUT_MS = 10_000
 SETTLE_TIMEOUT_MS = 120_000  # after the Prediction: the rest of the page (charts, saliency)
 QUIET_MS = 600  # no DOM change for this long: the page has settled
-RESET_BUTTON = "Reset canvas & history"
+CLEAR_BUTTON = "Clear the drawing"
 COMPARE_SWITCH = "Compare all models"
-# Single-stroke digits in canvas fractions, kept away from the toolbar at the top right.
+# Single-stroke digits, in fractions of the drawing pad.
 STROKES = (
     ((0.50, 0.15), (0.50, 0.85)),  # 1
     ((0.25, 0.20), (0.70, 0.20), (0.40, 0.85)),  # 7
@@ -205,9 +205,9 @@ async def time_stroke(page, box: dict[str, float], stroke, timeout_ms: float = P
 
 
 async def clear_canvas(page, timeout_ms: float = PREDICTION_TIMEOUT_MS) -> None:
-    """Press the canvas toolbar's reset button and wait until no Prediction is shown."""
-    await page.get_by_role("button", name=RESET_BUTTON).click(timeout=timeout_ms)
-    await _wait(page, "!window.__digitlabBench.ready()", timeout_ms, "the Prediction stayed after a reset")
+    """Press the pad's Clear button and wait until no Prediction is shown."""
+    await page.get_by_role("button", name=CLEAR_BUTTON).click(timeout=timeout_ms)
+    await _wait(page, "!window.__digitlabBench.ready()", timeout_ms, "the Prediction stayed after Clear")
     await settle(page)
 
 

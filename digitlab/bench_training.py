@@ -24,8 +24,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-FAMILIES = {"mlp": ("mlp", "tutorial_mlp"), "lenet": ("lenet", "tutorial_lenet"), "cnn": ("cnn", "keras_cnn")}
-TARGET_ACCURACY = {"mlp": 0.98, "lenet": 0.99, "cnn": 0.99}
+# family: (our recipe, the tutorial's recipe of the same kind). ``cnn_fast`` is our time-to-99 % recipe;
+# it shares the Keras example as its baseline, which is trained once per benchmark run.
+FAMILIES = {"mlp": ("mlp", "tutorial_mlp"), "lenet": ("lenet", "tutorial_lenet"), "cnn": ("cnn", "keras_cnn"),
+            "cnn_fast": ("cnn_fast", "keras_cnn")}
+TARGET_ACCURACY = {"mlp": 0.98, "lenet": 0.99, "cnn": 0.99, "cnn_fast": 0.99}
 QUICK_TARGET_ACCURACY = 0.80
 RESULT_PREFIX = "BENCH-RESULT "
 PROGRESS_INDENT = "  "

@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="a small, fast run")
     bench.add_argument("--parts", default="training,inference",
                        help="comma-separated: training,inference,app,browser,load (default: %(default)s)")
-    bench.add_argument("--families", default="mlp,lenet,cnn",
+    bench.add_argument("--families", default="mlp,lenet,cnn,cnn_fast",
                        help="training part: the model families to compare (default: %(default)s)")
     bench.add_argument("--load", action="store_true",
                        help="also run the load test: browser sessions drawing while a model trains")

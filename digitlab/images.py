@@ -7,6 +7,8 @@ decompressed, and always hands back an 8-bit ``L``, ``RGB`` or ``RGBA`` picture.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 
 import numpy as np
@@ -16,6 +18,7 @@ ALLOWED_FORMATS = ("PNG", "JPEG")
 DEFAULT_MAX_PIXELS = 4096 * 4096
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 OUTPUT_MODES = ("L", "RGB", "RGBA")
+PNG_DATA_URL_PREFIX = "data:image/png;base64,"
 SIXTEEN_BIT_MAX = 65535
 EIGHT_BIT_MAX = 255
 
@@ -59,6 +62,20 @@ def decode_image(
         return to_standard_mode(image)
     except Exception as error:  # a decoder fed hostile bytes can fail in any way
         raise ImageError("the file is truncated or corrupt") from error
+
+
+def decode_data_url(url: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode a browser canvas's ``data:image/png;base64,…`` URL, as untrusted as any upload."""
+    if not isinstance(url, str) or not url.startswith(PNG_DATA_URL_PREFIX):
+        raise ImageError("the drawing did not arrive as a PNG picture")
+    encoded = url[len(PNG_DATA_URL_PREFIX):]
+    if len(encoded) > DEFAULT_MAX_BYTES * 4 // 3 + 4:
+        raise ImageError("the drawing is larger than any canvas sends")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageError("the drawing's data is damaged (not base64)") from None
+    return decode_image(data, max_pixels=max_pixels)
 
 
 def to_standard_mode(image: Image.Image) -> Image.Image:

@@ -1,11 +1,12 @@
 """The Draw page under AppTest: every input path and message, without a browser.
 
-AppTest cannot draw on the canvas (its image is None there), so the prediction paths go through
-the upload and the random MNIST digit; drawing itself is tested in tests/test_browser_draw.py.
+AppTest runs no JavaScript, so a drawing is put in the way the pad would send it: a PNG data URL
+in the pad's session state. Drawing with a real mouse is tested in tests/test_browser_draw.py.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import shutil
@@ -47,6 +48,28 @@ def test_blank_canvas_asks_for_a_digit_and_lists_the_models(app_env, make_app):
     picker = app.selectbox(key="draw_model")
     assert picker.value == "quick-mlp"  # the most accurate model is the default
     assert any("quick-lenet — lenet" in option and "parameters" in option for option in picker.options)
+
+
+def pad_drawing(image: np.ndarray, size: int = 280) -> str:
+    """A 28×28 digit drawn large on the pad, as the pad sends it: white on black, a PNG data URL."""
+    picture = Image.fromarray(image).resize((size, size)).convert("RGBA")
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def test_a_drawing_on_the_pad_is_predicted_and_cleared(app_env, make_app, mnist):
+    image, label = mnist.x_test[0], int(mnist.y_test[0])
+    app = make_app()
+    app.session_state["draw_pad"] = {"drawing": pad_drawing(image)}
+    app.run()
+    assert not app.exception
+    assert metric(app, "Prediction") == str(label)
+    assert "What the model sees" in texts(app.subheader)
+    app.session_state["draw_pad"] = {"drawing": None}  # what Clear sends
+    app.run()
+    assert metric(app, "Prediction") is None
+    assert "Draw a digit in the black square" in texts(app.info)
 
 
 def test_uploaded_digit_is_predicted_and_explained(app_env, make_app, mnist):

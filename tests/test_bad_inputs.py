@@ -7,6 +7,7 @@ pages (AppTest). Whatever the input: a clear message, no traceback, nothing in t
 
 from __future__ import annotations
 
+import base64
 import functools
 import io
 import os
@@ -328,6 +329,54 @@ def test_upload_corpus_through_the_draw_page(case: Case, draw_page, tiny_store: 
         assert case.expect in page_texts(draw_page.error) and prediction is None
     else:
         assert prediction is not None and not draw_page.error
+    assert snapshot(tiny_store) == before
+
+
+# -- the drawing pad's message (what the browser sends after each stroke) ---------------------------------
+def pad_message(payload: bytes, kind: str = "image/png") -> str:
+    return f"data:{kind};base64," + base64.b64encode(payload).decode("ascii")
+
+
+def pad_png(picture: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+PAD_MESSAGES = [
+    Case("pad: a drawn seven", lambda: pad_message(pad_png(canvas())), DIGIT),
+    Case("pad: an empty black canvas", lambda: pad_message(pad_png(canvas(()))), NO_DIGIT, "blank"),
+    Case("pad: a single dot", lambda: pad_message(pad_png(single_dot())), NO_DIGIT, "single dot"),
+    Case("pad: SVG instead of PNG", lambda: pad_message(b"<svg/>", "image/svg+xml"), REFUSED, "not arrive as a PNG"),
+    Case("pad: damaged base64", lambda: "data:image/png;base64,%%%%", REFUSED, "not base64"),
+    Case("pad: text sent as a PNG", lambda: pad_message(b"hello, server"), REFUSED, "not a PNG or JPEG"),
+    Case("pad: truncated PNG", lambda: pad_message(pad_png(canvas())[:300]), REFUSED, "truncated"),
+    Case("pad: PNG declaring 10000×10000", lambda: pad_message(pad_png(np.zeros((10_000, 10_000), np.uint8))),
+         REFUSED, "pixels"),
+    Case("pad: not a string", lambda: {"x": 1}, REFUSED, "not arrive as a PNG"),
+]
+
+
+@pytest.fixture(scope="module")
+def pad_page(tiny_store: Path, tiny_mnist: Path):
+    """One AppTest of the Draw page, whose pad messages the cases forge through session state."""
+    with app_against(tiny_store, tiny_mnist) as app:
+        yield app
+
+
+@pytest.mark.parametrize("case", PAD_MESSAGES, ids=str)
+def test_pad_messages_through_the_draw_page(case: Case, pad_page, tiny_store: Path) -> None:
+    before = snapshot(tiny_store)
+    pad_page.session_state["draw_pad"] = {"drawing": case.make()}
+    pad_page.run()
+    assert not pad_page.exception
+    prediction = next((m.value for m in pad_page.metric if m.label == "Prediction"), None)
+    if case.outcome == REFUSED:
+        assert case.expect in page_texts(pad_page.error) and prediction is None
+    elif case.outcome == NO_DIGIT:
+        assert case.expect in page_texts(pad_page.info).lower() and prediction is None
+    else:
+        assert prediction is not None and not pad_page.error
     assert snapshot(tiny_store) == before
 
 

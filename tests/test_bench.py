@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from digitlab import bench
+from digitlab import bench, bench_training
 from digitlab.bench import BenchSettings, check_targets, lookup
 from digitlab.bench_browser import CHROMIUM_ENV_VAR, chromium_executable, free_port
 from digitlab.bench_inference import canvas_drawing, measure_inference, percentiles, ratio, time_calls
@@ -51,7 +51,7 @@ def test_the_benchmark_drawing_is_a_digit_the_way_the_canvas_sends_it():
 
 def test_settings_parse_parts_and_families_and_refuse_unknown_names():
     quick = BenchSettings.create(quick=True, parts="inference, training", load=True)
-    assert quick.parts == ("inference", "training", "load") and quick.families == ("mlp", "lenet", "cnn")
+    assert quick.parts == ("inference", "training", "load") and quick.families == ("mlp", "lenet", "cnn", "cnn_fast")
     full = BenchSettings.create(quick=False, parts="app", families="cnn")
     assert full.families == ("cnn",) and full.repeats > quick.repeats and full.load_sessions == 8
     assert full.load_seconds == 120
@@ -61,6 +61,21 @@ def test_settings_parse_parts_and_families_and_refuse_unknown_names():
         BenchSettings.create(quick=True, parts="training", families="resnet")
     with pytest.raises(ValueError, match="none given"):
         BenchSettings.create(quick=True, parts=" , ")
+
+
+def test_a_baseline_two_families_share_is_trained_once(monkeypatch, tmp_path):
+    trained = []
+
+    def fake_run(spec):
+        trained.append(spec.architecture)
+        return {**summarise(spec, ROWS, {"epochs": 4}, 57000, 10000, 0.99, 9, 2**20)}
+
+    monkeypatch.setattr(bench_training, "measure_run", fake_run)
+    settings = BenchSettings.create(quick=False, parts="training", families="cnn,cnn_fast")
+    results = bench._training(settings, None, str(tmp_path))
+    assert trained == ["cnn", "keras_cnn", "cnn_fast"]
+    assert results["cnn_fast"]["tutorial"]["architecture"] == "keras_cnn"
+    assert results["cnn_fast"]["tutorial"]["family"] == "cnn_fast" and results["cnn"]["tutorial"]["family"] == "cnn"
 
 
 def test_family_specs_pair_ours_with_the_tutorial_recipe():

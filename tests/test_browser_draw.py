@@ -83,10 +83,52 @@ def loop() -> list[tuple[float, float]]:
 def test_a_vertical_stroke_is_a_one(page):
     latency = answer_after(page, stroke(page, vertical_line()), "1", FIRST_ANSWER_TIMEOUT)
     print(f"\nfirst stroke of a session: mouse-up → Prediction 1 in {latency * 1000:.0f} ms")
-    page.get_by_role("button", name="Reset canvas & history").click()
-    page.get_by_text("the canvas is blank").wait_for(timeout=ANSWER_TIMEOUT)
+    clear(page)
     latency = answer_after(page, stroke(page, vertical_line()), "1", ANSWER_TIMEOUT)
     print(f"warm stroke: mouse-up → Prediction 1 in {latency * 1000:.0f} ms")
+
+
+def clear(page) -> None:
+    page.get_by_role("button", name="Clear the drawing").click()
+    page.get_by_text("Draw a digit in the black square").wait_for(timeout=ANSWER_TIMEOUT)
+    assert prediction(page).count() == 0
+
+
+def ink(page) -> int:
+    """How many pixels of the pad are not black, read from the canvas itself."""
+    return page.locator("canvas").first.evaluate(
+        """canvas => { const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+                       let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
+
+
+def wait_for_ink(page, timeout: float = ANSWER_TIMEOUT / 1000) -> int:
+    """The pad's ink once there is some (a restored picture is painted when it has loaded)."""
+    deadline = time.perf_counter() + timeout
+    while (count := ink(page)) == 0 and time.perf_counter() < deadline:
+        page.wait_for_timeout(50)
+    return count
+
+
+def test_undo_takes_back_the_last_stroke(page):
+    answer_after(page, stroke(page, vertical_line()), "1", FIRST_ANSWER_TIMEOUT)
+    one = ink(page)
+    answer_after(page, stroke(page, [(60 + 5 * step, 45) for step in range(17)]), "7", ANSWER_TIMEOUT)
+    assert ink(page) > one
+    page.get_by_role("button", name="Undo the last stroke").click()
+    answer_after(page, time.perf_counter(), "1", ANSWER_TIMEOUT)
+    assert ink(page) == one
+    page.get_by_role("button", name="Undo the last stroke").click()
+    page.get_by_text("Draw a digit in the black square").wait_for(timeout=ANSWER_TIMEOUT)
+    assert ink(page) == 0
+
+
+def test_the_drawing_is_still_there_after_visiting_another_input(page):
+    answer_after(page, stroke(page, vertical_line()), "1", FIRST_ANSWER_TIMEOUT)
+    page.get_by_role("radio", name="Upload").click()
+    page.get_by_text("Upload a picture to see").wait_for(timeout=ANSWER_TIMEOUT)
+    page.get_by_role("radio", name="Draw").click()
+    answer_after(page, time.perf_counter(), "1", ANSWER_TIMEOUT)
+    assert wait_for_ink(page) > 0  # the pad shows the picture the answer is about
 
 
 def test_a_loop_is_a_zero(page):

@@ -1,0 +1,189 @@
+// The drawing pad's frontend: white strokes on a black square, sent to Python the moment a stroke ends.
+//
+// Streamlit calls the default export on every rerun with fresh `data` ({size, brush, restore}); the
+// pad itself (canvas, strokes, listeners) lives in a WeakMap keyed by the host element, so a rerun
+// only changes the brush and never wipes the drawing. It works with mouse, pen and touch (pointer
+// events), keeps every stroke for Undo, and on a fresh mount repaints the last picture Python kept
+// (`restore`) and sends it back, so leaving the Draw input and coming back keeps the drawing.
+
+const pads = new WeakMap();
+const PNG_PREFIX = "data:image/png;base64,";
+
+function makeButton(label, text) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = text;
+  button.setAttribute("aria-label", label);
+  button.title = label;
+  return button;
+}
+
+function createPad(root, setStateValue) {
+  const pad = {
+    container: document.createElement("div"),
+    canvas: document.createElement("canvas"),
+    strokes: [], // finished strokes: {width, points: [[x, y], ...]}
+    current: null, // the stroke being drawn
+    base: null, // an Image restored from Python, under the strokes
+    brush: 22,
+    setStateValue,
+  };
+  pad.container.className = "pad";
+  pad.canvas.setAttribute("role", "img");
+  pad.canvas.setAttribute("aria-label", "Drawing pad: draw one digit");
+  const bar = document.createElement("div");
+  bar.className = "bar";
+  pad.undo = makeButton("Undo the last stroke", "↶ Undo");
+  pad.clear = makeButton("Clear the drawing", "✕ Clear");
+  bar.append(pad.undo, pad.clear);
+  pad.container.append(pad.canvas, bar);
+  root.appendChild(pad.container);
+  pad.ctx = pad.canvas.getContext("2d");
+
+  pad.canvas.addEventListener("pointerdown", (event) => startStroke(pad, event));
+  pad.canvas.addEventListener("pointermove", (event) => extendStroke(pad, event));
+  pad.canvas.addEventListener("pointerup", (event) => endStroke(pad, event));
+  pad.canvas.addEventListener("pointercancel", (event) => endStroke(pad, event));
+  pad.undo.addEventListener("click", () => {
+    if (pad.strokes.length) pad.strokes.pop();
+    else pad.base = null;
+    repaint(pad);
+    send(pad);
+  });
+  pad.clear.addEventListener("click", () => {
+    pad.strokes = [];
+    pad.base = null;
+    repaint(pad);
+    send(pad);
+  });
+  return pad;
+}
+
+function pointOf(pad, event) {
+  const box = pad.canvas.getBoundingClientRect();
+  return [
+    ((event.clientX - box.left) * pad.canvas.width) / box.width,
+    ((event.clientY - box.top) * pad.canvas.height) / box.height,
+  ];
+}
+
+function startStroke(pad, event) {
+  if (event.pointerType === "mouse" && event.button !== 0) return;
+  event.preventDefault();
+  pad.canvas.setPointerCapture(event.pointerId);
+  pad.current = { width: pad.brush, points: [pointOf(pad, event)] };
+  drawStroke(pad.ctx, pad.current);
+}
+
+function extendStroke(pad, event) {
+  if (!pad.current) return;
+  event.preventDefault();
+  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+  for (const each of events.length ? events : [event]) {
+    const from = pad.current.points[pad.current.points.length - 1];
+    const to = pointOf(pad, each);
+    pad.current.points.push(to);
+    drawSegment(pad.ctx, from, to, pad.current.width);
+  }
+}
+
+function endStroke(pad, event) {
+  if (!pad.current) return;
+  event.preventDefault();
+  pad.strokes.push(pad.current);
+  pad.current = null;
+  send(pad);
+}
+
+function drawSegment(ctx, from, to, width) {
+  ctx.lineWidth = width;
+  ctx.beginPath();
+  ctx.moveTo(from[0], from[1]);
+  ctx.lineTo(to[0], to[1]);
+  ctx.stroke();
+}
+
+function drawStroke(ctx, stroke) {
+  const [first, ...rest] = stroke.points;
+  if (!rest.length) {
+    ctx.beginPath();
+    ctx.arc(first[0], first[1], stroke.width / 2, 0, 2 * Math.PI);
+    ctx.fill();
+    return;
+  }
+  ctx.lineWidth = stroke.width;
+  ctx.beginPath();
+  ctx.moveTo(first[0], first[1]);
+  for (const point of rest) ctx.lineTo(point[0], point[1]);
+  ctx.stroke();
+}
+
+function repaint(pad) {
+  const { ctx, canvas } = pad;
+  ctx.fillStyle = "#000000";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.strokeStyle = "#ffffff";
+  ctx.fillStyle = "#ffffff";
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  if (pad.base) ctx.drawImage(pad.base, 0, 0, canvas.width, canvas.height);
+  for (const stroke of pad.strokes) drawStroke(ctx, stroke);
+  updateButtons(pad);
+}
+
+function updateButtons(pad) {
+  const empty = !pad.strokes.length && !pad.base;
+  pad.undo.disabled = empty;
+  pad.clear.disabled = empty;
+}
+
+function send(pad) {
+  updateButtons(pad);
+  const empty = !pad.strokes.length && !pad.base;
+  pad.setStateValue("drawing", empty ? null : pad.canvas.toDataURL("image/png"));
+}
+
+function resize(pad, size) {
+  if (pad.canvas.width === size && pad.canvas.height === size) return;
+  pad.canvas.width = size;
+  pad.canvas.height = size;
+  pad.canvas.style.width = `${size}px`;
+  pad.canvas.style.height = `${size}px`;
+  repaint(pad);
+}
+
+function restore(pad, url) {
+  if (typeof url !== "string" || !url.startsWith(PNG_PREFIX)) return;
+  const image = new Image();
+  image.onload = () => {
+    if (pad.strokes.length || pad.current) return; // the user started drawing meanwhile
+    pad.base = image;
+    repaint(pad);
+    send(pad); // Python forgot the drawing while the pad was away; it gets it back from here
+  };
+  image.src = url;
+}
+
+export default function (component) {
+  const { data, parentElement, setStateValue } = component;
+  const root = parentElement.querySelector(".pad-root");
+  let pad = pads.get(parentElement);
+  const fresh = !pad;
+  if (fresh) {
+    pad = createPad(root, setStateValue);
+    pads.set(parentElement, pad);
+  } else if (!root.contains(pad.container)) {
+    root.appendChild(pad.container);
+  }
+  pad.setStateValue = setStateValue;
+  pad.brush = Number(data?.brush) > 0 ? Number(data.brush) : pad.brush;
+  resize(pad, Number(data?.size) > 0 ? Number(data.size) : 280);
+  if (fresh) {
+    repaint(pad);
+    restore(pad, data?.restore);
+  }
+  return () => {
+    pads.delete(parentElement);
+    pad.container.remove();
+  };
+}

@@ -1,0 +1,45 @@
+"""The drawing pad: a black square to draw one digit on, which reports the moment a stroke ends.
+
+streamlit-drawable-canvas waits a fixed 200 ms after every stroke before it tells the app
+(a debounce in its frontend), which was two thirds of the time from mouse-up to a new answer.
+Drawing a digit needs none of its shapes or editing, so this small component (our own HTML,
+CSS and JavaScript, rendered in the page) sends the picture on pointer-up, keeps strokes for
+Undo, and works with mouse, pen and touch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image
+
+from digitlab.images import decode_data_url
+
+HERE = Path(__file__).resolve().parent
+PAD_SIZE = 280
+MAX_PAD_PIXELS = 2048 * 2048  # a forged payload may declare any size; no canvas here is larger
+
+_pad = st.components.v2.component(
+    "digitlab_drawing_pad",
+    html='<div class="pad-root"></div>',
+    css=(HERE / "drawing_pad.css").read_text(encoding="utf-8"),
+    js=(HERE / "drawing_pad.js").read_text(encoding="utf-8"),
+    isolate_styles=True,
+)
+
+
+def drawing_pad(key: str, brush: int, size: int = PAD_SIZE) -> Image.Image | None:
+    """Show the pad; returns the drawing (None while it is empty).
+
+    Raises:
+        digitlab.images.ImageError: what the browser sent is not a PNG picture (a forged message).
+    """
+    # Streamlit forgets a widget's state while it is not on the page (the user looked at another
+    # input), so keep the last drawing apart: a fresh pad repaints it and sends it back.
+    kept = f"{key}_kept"
+    result = _pad(key=key, data={"size": size, "brush": brush, "restore": st.session_state.get(kept)},
+                  default={"drawing": None}, on_drawing_change=lambda: None, width="content", height="content")
+    url = result.get("drawing")
+    st.session_state[kept] = url
+    return None if url is None else decode_data_url(url, max_pixels=MAX_PAD_PIXELS)
