@@ -7,6 +7,8 @@ over the ``digitlab`` package; models and data are loaded once per process in
 
 import streamlit as st
 
+from app_pages.common import keep_keras_session
+
 st.set_page_config(page_title="digitlab — handwritten digits", page_icon=":material/draw:", layout="wide")
 
 pages = [
@@ -16,3 +18,4 @@ pages = [
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
 ]
 st.navigation(pages).run()
+keep_keras_session()  # after the page: the first run that loads TensorFlow has imported Keras by now

@@ -10,6 +10,7 @@ weights file name) is loaded afresh.
 from __future__ import annotations
 
 import os
+import sys
 
 import streamlit as st
 
@@ -24,6 +25,24 @@ NO_DATA_HINT = (
     "with the four original IDX files, then restart the app, e.g. "
     "`DIGITLAB_MNIST=../shared/data/mnist.npz streamlit run streamlit_app.py`."
 )
+
+
+def keep_keras_session() -> None:
+    """Stop Streamlit from resetting Keras after every run of a page or fragment.
+
+    Streamlit calls ``keras.backend.clear_session()`` at the end of each run, to free models an app
+    builds in that run. This app builds none there (models are loaded once and cached, training
+    runs in a child process), and the call cost about 300 ms of CPU per stroke and per Clear,
+    measured with py-spy on the server: two thirds of all its CPU time under drawing.
+    Call it once TensorFlow is loaded; it does nothing before.
+    """
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session = _no_session_reset
+
+
+def _no_session_reset(*_args, **_kwargs) -> None:
+    """Stands in for ``keras.backend.clear_session`` in the web process (see keep_keras_session)."""
 
 
 def get_store() -> ModelStore:

@@ -191,3 +191,17 @@ def test_a_model_added_to_the_store_appears_on_the_next_rerun(app_env, make_app,
     (store / "fresh.json").write_text(json.dumps({**card, "name": "fresh"}), encoding="utf-8")
     app.run()
     assert any(option.startswith("fresh — ") for option in app.selectbox(key="draw_model").options)
+
+
+def test_a_stroke_does_not_reset_keras(app_env, make_app, mnist, monkeypatch):
+    """Streamlit resets Keras after every run unless the app stops it; that reset cost ~300 ms of
+    CPU per stroke."""
+    import keras
+
+    resets = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: resets.append(1))
+    app = make_app()
+    app.session_state["draw_pad"] = {"drawing": pad_drawing(mnist.x_test[0])}
+    app.run()
+    assert not app.exception and metric(app, "Prediction") == str(mnist.y_test[0])
+    assert resets == []
