@@ -34,9 +34,9 @@ PARTS = ("training", "inference", "app", "browser", "load")
 FAMILY_NAMES = ("mlp", "lenet", "cnn", "cnn_fast")
 SHIPPED_FAMILIES = ("mlp", "lenet", "cnn")  # what --quick trains when there is no model to time
 FULL = {"repeats": 200, "baseline_repeats": 30, "browser_trials": 30, "load_sessions": 8, "load_seconds": 120.0,
-        "load_train_size": 10_000, "load_idle_epochs": 3}
+        "load_train_size": 10_000, "load_idle_epochs": 3, "load_think_seconds": 1.0}
 QUICK = {"repeats": 50, "baseline_repeats": 10, "browser_trials": 5, "load_sessions": 2, "load_seconds": 30.0,
-         "load_train_size": 1_000, "load_idle_epochs": 2}
+         "load_train_size": 1_000, "load_idle_epochs": 2, "load_think_seconds": 1.0}
 # (what, where in the results, the most it may be, unit) — from the issue "Prove it".
 TARGETS = (
     ("our CNN (cnn_fast recipe) reaches 99.0 % test accuracy", ("training", "cnn_fast", "ours", "time_to_target"), 60,
@@ -65,14 +65,17 @@ class BenchSettings:
     load_seconds: float
     load_train_size: int
     load_idle_epochs: int
+    load_think_seconds: float  # a load session's pause to read each answer; 0 = back to back
 
     @classmethod
     def create(cls, *, quick: bool, parts: str, families: str = ",".join(FAMILY_NAMES),
-               load: bool = False) -> BenchSettings:
+               load: bool = False, think: float | None = None) -> BenchSettings:
         """Settings from the command line's strings; raises ``ValueError`` for unknown names."""
         chosen = _names(parts, PARTS, "part") + (("load",) if load else ())
-        return cls(quick, tuple(dict.fromkeys(chosen)), _names(families, FAMILY_NAMES, "family"),
-                   **(QUICK if quick else FULL))
+        sizes = {**(QUICK if quick else FULL), **({} if think is None else {"load_think_seconds": think})}
+        if not 0 <= sizes["load_think_seconds"] <= 60:
+            raise ValueError("the load sessions' think time must be 0–60 s")
+        return cls(quick, tuple(dict.fromkeys(chosen)), _names(families, FAMILY_NAMES, "family"), **sizes)
 
 
 def _names(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -86,7 +89,8 @@ def _names(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 def run_bench(args: argparse.Namespace) -> int:
     """The ``bench`` sub-command: measure the chosen parts, print a table, write the JSON."""
     settings = BenchSettings.create(quick=args.quick, parts=args.parts, families=getattr(args, "families", None)
-                                    or ",".join(FAMILY_NAMES), load=getattr(args, "load", False))
+                                    or ",".join(FAMILY_NAMES), load=getattr(args, "load", False),
+                                    think=getattr(args, "load_think", None))
     data_path = _data_path(args.data)
     results: dict[str, Any] = {"machine": machine_info(), "settings": asdict(settings)}
     with tempfile.TemporaryDirectory(prefix="digitlab-bench-") as scratch:
@@ -234,7 +238,8 @@ def _load(models_dir: str, settings: BenchSettings, data_path: str | None) -> di
 
     _progress(f"load: idle training epochs, then {settings.load_sessions} sessions for {settings.load_seconds:.0f} s…")
     return measure_load(models_dir, data_path, sessions=settings.load_sessions, seconds=settings.load_seconds,
-                        train_size=settings.load_train_size, idle_epochs=settings.load_idle_epochs)
+                        train_size=settings.load_train_size, idle_epochs=settings.load_idle_epochs,
+                        think_seconds=settings.load_think_seconds)
 
 
 # -- targets and the report ----------------------------------------------------------------------

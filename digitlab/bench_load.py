@@ -137,8 +137,9 @@ class _Window:
     deadline: float = 0.0
 
 
-async def _session(browser, url: str, window: _Window, offset: int) -> dict[str, Any]:
-    """One visitor: draw, wait for the Prediction, clear, again, until the window closes."""
+async def _session(browser, url: str, window: _Window, offset: int, think_seconds: float) -> dict[str, Any]:
+    """One visitor: draw, wait for the Prediction, read it for ``think_seconds``, clear, again,
+    until the window closes."""
     latencies: list[float] = []
     errors: list[str] = []
     context = None
@@ -153,6 +154,7 @@ async def _session(browser, url: str, window: _Window, offset: int) -> dict[str,
         try:
             timing = await time_stroke(page, box, STROKES[(offset + strokes) % len(STROKES)])
             latencies.append(timing["prediction"])
+            await asyncio.sleep(think_seconds)
             await clear_canvas(page)
         except Exception as error:  # noqa: BLE001 - a timeout or a lost page is what we count
             errors.append(_first_line(error))
@@ -164,13 +166,15 @@ async def _session(browser, url: str, window: _Window, offset: int) -> dict[str,
     return {"latencies": latencies, "errors": errors}
 
 
-async def _drive(url: str, sessions: int, seconds: float, probe_spec: ProbeSpec) -> dict[str, Any]:
+async def _drive(url: str, sessions: int, seconds: float, think_seconds: float,
+                 probe_spec: ProbeSpec) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await launch_browser(playwright)
         window = _Window()
-        tasks = [asyncio.create_task(_session(browser, url, window, index)) for index in range(sessions)]
+        tasks = [asyncio.create_task(_session(browser, url, window, index, think_seconds))
+                 for index in range(sessions)]
         while window.warmed < sessions:
             await asyncio.sleep(0.2)
         probe = TrainingProbe(probe_spec)
@@ -188,20 +192,25 @@ async def _drive(url: str, sessions: int, seconds: float, probe_spec: ProbeSpec)
 
 
 def measure_load(models_dir: str | os.PathLike, data_path: str | None, *, sessions: int, seconds: float,
-                 train_size: int, idle_epochs: int) -> dict[str, Any]:
-    """Idle epoch time first, then ``sessions`` browsers drawing for ``seconds`` while training runs."""
+                 train_size: int, idle_epochs: int, think_seconds: float = 1.0) -> dict[str, Any]:
+    """Idle epoch time first, then ``sessions`` browsers drawing for ``seconds`` while training runs.
+
+    Each session reads every answer for ``think_seconds`` before it clears and draws the next
+    digit, as a person would; 0 makes them draw back to back, which is a harder load than people.
+    """
     spec = ProbeSpec(train_size=train_size, data_path=data_path)
     idle = idle_epoch_seconds(spec, idle_epochs)
     with AppServer(models_dir, data_path) as server:
         server.wait_healthy()
-        driven = asyncio.run(_drive(server.url, sessions, seconds, spec))
+        driven = asyncio.run(_drive(server.url, sessions, seconds, think_seconds, spec))
         rss_mb = round(server.rss_bytes() / 2**20)
     latencies = [ms for result in driven["results"] for ms in result["latencies"]]
     errors = [error for result in driven["results"] for error in result["errors"]]
     loaded = epochs_within(driven["epochs"], *driven["window"])
     idle_median, loaded_median = percentiles(idle)["p50"], percentiles(loaded)["p50"]
     return {
-        "sessions": sessions, "seconds": seconds, "strokes": len(latencies), "errors": len(errors),
+        "sessions": sessions, "seconds": seconds, "think_seconds": think_seconds,
+        "strokes": len(latencies), "errors": len(errors),
         "error_samples": errors[:10], "mouse_up_to_prediction_ms": percentiles(latencies),
         "training": {"architecture": spec.architecture, "train_size": train_size,
                      "idle_epoch_s": idle, "loaded_epoch_s": loaded,

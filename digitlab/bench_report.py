@@ -104,6 +104,7 @@ def load_section(load: dict[str, Any]) -> str:
     idle = sorted(training["idle_epoch_s"])
     loaded = sorted(training["loaded_epoch_s"])
     rows = [["sessions × seconds", f"{load['sessions']} × {load['seconds']:.0f}"],
+            ["reading time per answer", f"{load.get('think_seconds', 0):g} s"],
             ["strokes answered", load["strokes"]], ["errors", load["errors"]],
             ["mouse-up → Prediction p50 / p95 ms",
              "—" if not timing["n"] else f"{timing['p50']:.0f} / {timing['p95']:.0f}"],

@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="training part: the model families to compare (default: %(default)s)")
     bench.add_argument("--load", action="store_true",
                        help="also run the load test: browser sessions drawing while a model trains")
+    bench.add_argument("--load-think", type=float, default=None, metavar="SECONDS",
+                       help="load test: how long each session reads an answer before the next digit "
+                            "(default 1; 0 draws back to back)")
     bench.add_argument("--output", type=Path, default=Path("bench.json"))
     bench.set_defaults(handler=cmd_bench)
     return parser

@@ -54,7 +54,10 @@ def test_settings_parse_parts_and_families_and_refuse_unknown_names():
     assert quick.parts == ("inference", "training", "load") and quick.families == ("mlp", "lenet", "cnn", "cnn_fast")
     full = BenchSettings.create(quick=False, parts="app", families="cnn")
     assert full.families == ("cnn",) and full.repeats > quick.repeats and full.load_sessions == 8
-    assert full.load_seconds == 120
+    assert full.load_seconds == 120 and full.load_think_seconds == 1.0
+    assert BenchSettings.create(quick=False, parts="load", think=0).load_think_seconds == 0
+    with pytest.raises(ValueError, match="think time"):
+        BenchSettings.create(quick=False, parts="load", think=-1)
     with pytest.raises(ValueError, match="unknown part"):
         BenchSettings.create(quick=True, parts="training,gpu")
     with pytest.raises(ValueError, match="unknown family"):
