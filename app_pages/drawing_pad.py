@@ -1,7 +1,7 @@
 """The drawing pad: a black square to draw one digit on, which reports the moment a stroke ends.
 
 streamlit-drawable-canvas waits a fixed 200 ms after every stroke before it tells the app
-(a debounce in its frontend), which was two thirds of the time from mouse-up to a new answer.
+(a debounce in its frontend), which was more than half the time from mouse-up to a new answer.
 Drawing a digit needs none of its shapes or editing, so this small component (our own HTML,
 CSS and JavaScript, rendered in the page) sends the picture on pointer-up, keeps strokes for
 Undo, and works with mouse, pen and touch.

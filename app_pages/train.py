@@ -18,7 +18,8 @@ import streamlit as st
 from app_pages.common import get_store, list_models
 from digitlab.architectures import ARCHITECTURES
 from digitlab.data import DataNotFoundError
-from digitlab.jobs import JobBusyError, JobRegistry, JobSnapshot, describe_holder
+from digitlab.jobs import JobRegistry, JobSnapshot
+from digitlab.locking import JobBusyError, describe_holder
 from digitlab.report import comparison_row, learning_curve_rows
 from digitlab.training import OPTIMIZERS, SCHEDULES, TrainConfig
 

@@ -71,7 +71,7 @@ def _interrupt_as_stop() -> Iterator[threading.Event]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from digitlab.data import load_mnist
-    from digitlab.jobs import training_lock
+    from digitlab.locking import training_lock
     from digitlab.runs import check_run, train_and_store
     from digitlab.store import validate_name
     from digitlab.training import TrainConfig, strategy_from_environment

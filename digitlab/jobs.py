@@ -1,6 +1,6 @@
-"""Training runs in a child process, watched and stopped from the web page.
+"""Training runs for the web page: a child process, watched and stopped from the page.
 
-A :class:`TrainingJob` starts ``python -c "…_child_main()"``: a fresh interpreter that calls
+A :class:`TrainingJob` starts ``python -m digitlab.job_child``: a fresh interpreter that calls
 :func:`digitlab.runs.train_and_store` — the CLI's own path — and writes one JSON line per
 progress event and a final result to its stdout; the parent sends a stop command on stdin.
 Training therefore never shares the web process's interpreter: a rerun, a page switch, the
@@ -12,19 +12,17 @@ and inside ``streamlit run`` that is the app script, so the child would execute 
 (measured). A plain subprocess starts clean wherever it is launched from.
 
 A :class:`JobRegistry` (one per web process) lets one run go at a time and hands every page
-session the same :class:`JobSnapshot`. The child also holds an ``flock`` on
-``<store>/.train.lock``, so a second server (or anything else using :func:`training_lock`)
-sees that a run is going on this machine. When the web server goes away the child's stdin
-closes, and the run stops after the current batch and is discarded: nothing half-written.
+session the same :class:`JobSnapshot`. The child also holds the machine's training lock
+(:mod:`digitlab.locking`), so a second server sees that a run is going. When the web server goes
+away the child's stdin closes, and the run stops after the current batch and is discarded:
+nothing half-written.
 
-Nothing here imports TensorFlow at module level: the child takes the lock before loading it.
+Nothing here imports TensorFlow: the child takes the lock before loading it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import importlib
 import json
 import os
 import subprocess
@@ -32,32 +30,20 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from digitlab.job_child import EVENT_FIELDS
+from digitlab.locking import JobBusyError, describe_holder, lock_holder
 from digitlab.store import default_models_dir
 
 if TYPE_CHECKING:
-    from digitlab.progress import EventHandler, StopSignal, TrainEvent
+    from digitlab.progress import TrainEvent
     from digitlab.training import TrainConfig
 
-DEFAULT_RUNNER = "digitlab.jobs:run_train_and_store"
-LOCK_FILE = ".train.lock"
-LOCK_WAIT_SECONDS = 2.0  # a peek by lock_holder() can hold the lock for a moment
-BATCH_REPORT_SECONDS = 0.25  # batch events are throttled; epoch events always go through
+DEFAULT_RUNNER = "digitlab.job_child:run_train_and_store"
 ACTIVE = ("starting", "running", "stopping")
-EVENT_FIELDS = ("kind", "epoch", "epochs", "batch", "batches", "elapsed", "eta", "logs")
-
-
-class JobBusyError(RuntimeError):
-    """A training run is already going; ``job`` is it when this process started it."""
-
-    def __init__(self, message: str, job: TrainingJob | None = None, holder: dict[str, Any] | None = None):
-        super().__init__(message)
-        self.job = job
-        self.holder = holder
 
 
 @dataclass(frozen=True)
@@ -131,7 +117,7 @@ class TrainingJob:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
                "PYTHONPATH": os.pathsep.join(filter(None, [project_root, os.environ.get("PYTHONPATH")]))}
         self._process = subprocess.Popen(
-            [sys.executable, "-c", "from digitlab.jobs import _child_main; _child_main()"],
+            [sys.executable, "-m", "digitlab.job_child"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             env=env, text=True, start_new_session=True,  # Ctrl-C on the server is not sent here
         )
@@ -279,197 +265,9 @@ class JobRegistry:
         return self._training_set_size
 
 
-# -- the machine-wide lock -------------------------------------------------------------------
-@contextlib.contextmanager
-def training_lock(models_dir: str | os.PathLike, info: dict[str, Any],
-                  wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
-    """Hold ``<models_dir>/.train.lock`` for a run, with ``info`` (who, what) written inside.
 
-    Raises:
-        JobBusyError: another process holds it (after waiting up to ``wait`` seconds).
-    """
-    path = Path(models_dir) / LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        _acquire(descriptor, wait, path)
-        os.ftruncate(descriptor, 0)
-        os.write(descriptor, json.dumps(info).encode())
-        try:
-            yield
-        finally:
-            os.ftruncate(descriptor, 0)
-    finally:
-        os.close(descriptor)  # closing releases the lock; the file stays (deleting it would race)
-
-
-def _acquire(descriptor: int, wait: float, path: Path) -> None:
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                holder = _read_holder(path)
-                raise JobBusyError(describe_holder(holder), holder=holder) from None
-            time.sleep(0.05)
-
-
-def lock_holder(models_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """The info of the run holding the training lock of ``models_dir``, or ``None`` if free."""
-    path = Path(models_dir) / LOCK_FILE
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return _read_holder(path)
-    finally:
-        os.close(descriptor)
-    return None
-
-
-def _read_holder(path: Path) -> dict[str, Any]:
-    try:
-        info = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except (OSError, json.JSONDecodeError):
-        info = {}
-    return info if isinstance(info, dict) else {}
-
-
-def describe_holder(holder: dict[str, Any]) -> str:
-    """A sentence about the run holding the lock, e.g. for a second server's page."""
-    if not holder.get("name"):
-        return "another training run is going on this machine; wait for it to finish"
-    started = time.strftime("%H:%M:%S", time.localtime(holder.get("started_at", 0)))
-    return (f"another training run is going on this machine: {holder['name']!r} "
-            f"({holder.get('architecture', '?')}, process {holder.get('pid', '?')}, started {started})")
-
-
-# -- events and results ------------------------------------------------------------------------
 def _event_from_dict(data: dict[str, Any]) -> TrainEvent:
     from digitlab.progress import TrainEvent
 
     return TrainEvent(**{key: data[key] for key in EVENT_FIELDS})
 
-
-def card_summary(card: dict[str, Any]) -> dict[str, Any]:
-    """The headline numbers of a stored run card (small enough to pass between processes)."""
-    test = card.get("test", {})
-    return {"name": card.get("name"), "architecture": card.get("architecture"),
-            "test_accuracy": test.get("accuracy"), "test_loss": test.get("loss"),
-            "epochs_run": card.get("epochs_run"), "best_epoch": card.get("best_epoch"),
-            "stopped_early": card.get("stopped_early"), "train_seconds": card.get("train_seconds"),
-            "parameters": card.get("parameters"), "history": card.get("history", [])}
-
-
-# -- the child process -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class RunSpec:
-    """What the child is asked to do; ``config`` holds :class:`TrainConfig` fields."""
-
-    config: dict[str, Any]
-    name: str
-    models_dir: str
-    data_path: str | None
-
-
-def run_train_and_store(spec: RunSpec, *, on_event: EventHandler, stop: StopSignal,
-                        keep_if_stopped: bool | Callable[[], bool]) -> dict[str, Any] | None:
-    """The child's default runner: the CLI's :func:`~digitlab.runs.train_and_store`, as is.
-
-    Returns the stored run card, or ``None`` when a stopped run was discarded.
-    """
-    from digitlab.data import load_mnist
-    from digitlab.runs import train_and_store
-    from digitlab.store import ModelStore
-    from digitlab.training import TrainConfig
-
-    return train_and_store(TrainConfig(**spec.config), load_mnist(spec.data_path), ModelStore(spec.models_dir),
-                           spec.name, on_event=on_event, stop=stop, keep_if_stopped=keep_if_stopped)
-
-
-@dataclass
-class _Controls:
-    """Stop requests arriving on stdin; end of input (the server went away) means discard."""
-
-    stop: threading.Event = field(default_factory=threading.Event)
-    keep: bool = False
-
-    def listen(self, stream: IO[str]) -> None:
-        for line in stream:
-            with contextlib.suppress(json.JSONDecodeError):
-                command = json.loads(line)
-                if command.get("command") == "stop":
-                    self.keep = bool(command.get("keep"))
-                    self.stop.set()
-        if not self.stop.is_set():
-            self.keep = False
-            self.stop.set()
-
-
-class _Channel:
-    """JSON lines to the parent; batch events throttled, write errors ignored (parent gone)."""
-
-    def __init__(self, stream: IO[str]):
-        self.stream = stream
-        self.last_batch = 0.0
-        self.lock = threading.Lock()
-
-    def send(self, message: dict[str, Any]) -> None:
-        with self.lock, contextlib.suppress(OSError, ValueError):
-            self.stream.write(json.dumps(message) + "\n")
-            self.stream.flush()
-
-    def event(self, event: Any) -> None:
-        if event.kind == "batch":
-            now = time.monotonic()
-            if now - self.last_batch < BATCH_REPORT_SECONDS and event.batch < event.batches:
-                return
-            self.last_batch = now
-        self.send({"type": "event", "event": {key: getattr(event, key) for key in EVENT_FIELDS}})
-
-
-def _child_main() -> None:
-    """Entry point of the child: read the spec, take the lock, train, report, exit."""
-    channel = _Channel(os.fdopen(os.dup(1), "w", encoding="utf-8"))
-    os.dup2(2, 1)  # anything printed by libraries goes to stderr, not into the message stream
-    spec = json.loads(sys.stdin.readline())
-    sys.path.extend(entry for entry in spec["sys_path"] if entry not in sys.path)
-    controls = _Controls()
-    threading.Thread(target=controls.listen, args=(sys.stdin,), daemon=True).start()
-    info = {"pid": os.getpid(), "name": spec["name"], "architecture": spec["config"]["architecture"],
-            "started_at": time.time()}
-    try:
-        with training_lock(spec["models_dir"], info):
-            result = _run(spec, controls, channel)
-    except JobBusyError as error:
-        result = {"status": "failed", "error": str(error)}
-    channel.send({"type": "result", **result})
-
-
-def _run(spec: dict[str, Any], controls: _Controls, channel: _Channel) -> dict[str, Any]:
-    """Call the runner; every outcome becomes a result message, never a traceback."""
-    try:
-        module_name, function_name = spec["runner"].split(":")
-        runner = getattr(importlib.import_module(module_name), function_name)
-        card = runner(RunSpec(spec["config"], spec["name"], spec["models_dir"], spec["data_path"]),
-                      on_event=channel.event, stop=controls.stop, keep_if_stopped=lambda: controls.keep)
-    except Exception as error:  # noqa: BLE001 - reported to the page, which shows the message
-        if controls.stop.is_set():
-            return {"status": "stopped-discarded", "error": _describe(error)}
-        return {"status": "failed", "error": _describe(error)}
-    if card is None:
-        return {"status": "stopped-discarded"}
-    return {"status": "stopped-kept" if card.get("stopped_early") else "done", "card": card_summary(card)}
-
-
-def _describe(error: Exception) -> str:
-    """The message of a settings or training error (``TrainingError`` is a ``RuntimeError``);
-    other errors also say their type."""
-    if isinstance(error, (ValueError, RuntimeError)) and str(error):
-        return str(error)
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

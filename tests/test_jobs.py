@@ -18,14 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitlab.jobs import (
-    JobBusyError,
-    JobRegistry,
-    TrainingJob,
-    describe_holder,
-    lock_holder,
-    training_lock,
-)
+from digitlab.jobs import JobRegistry, TrainingJob
+from digitlab.locking import JobBusyError, describe_holder, lock_holder, training_lock
 
 TIMEOUT = 60
 FAST = {"architecture": "mlp", "epochs": 2, "batch_size": 32, "train_size": 200, "validation_fraction": 0.1}
@@ -38,7 +32,7 @@ def config(**changes):
     return TrainConfig(**{**FAST, **changes})
 
 
-# -- fake runners (same signature as digitlab.jobs.run_train_and_store) --------------------------
+# -- fake runners (same signature as digitlab.job_child.run_train_and_store) --------------------------
 @dataclass(frozen=True)
 class FakeEvent:
     """Stands in for TrainEvent so the child need not import TensorFlow."""
