@@ -122,6 +122,11 @@ def load_data() -> tuple[Mnist | None, str]:
         return None, f"MNIST is not available: {error}\n\n{NO_DATA_HINT}"
 
 
+def mnist_training_set_size() -> int:
+    """How many training images the cached MNIST has; raises ``DataNotFoundError`` without one."""
+    return len(_cached_mnist(os.environ.get("DIGITLAB_MNIST") or None).y_train)
+
+
 def usable_models_or_notice() -> list[ModelEntry]:
     """The usable models; warns about broken ones and says how to get models when there are none."""
     entries = list_models()

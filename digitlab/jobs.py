@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -89,8 +90,9 @@ class TrainingJob:
         name: the model name to store the result under.
         models_dir: the model store's folder.
         data_path: MNIST file or folder for ``load_mnist``; ``None`` uses its usual search.
-        runner: ``"module:function"`` the child calls, with :func:`run_train_and_store`'s
-            signature (tests substitute fakes; the child can import whatever this process can).
+        runner: ``"module:function"`` the child calls, with the signature of
+            :func:`digitlab.job_child.run_train_and_store` (tests substitute fakes; the child can
+            import whatever this process can).
     """
 
     def __init__(self, config: TrainConfig, name: str, models_dir: str | os.PathLike, *,
@@ -202,19 +204,23 @@ class JobRegistry:
 
     Args:
         models_dir: the model store's folder (default: ``$DIGITLAB_MODELS`` or ``models/``).
-        data_path: passed to ``load_mnist`` here (for validation) and in the child.
+        data_path: passed to ``load_mnist`` in the child, and here to learn the training-set size
+            that settings are validated against.
         runner: see :class:`TrainingJob`.
+        training_set_size: tells that size instead, from data the caller already holds (the web
+            page has MNIST cached), so this process does not load a second copy.
     """
 
     def __init__(self, models_dir: str | os.PathLike | None = None, *,
                  data_path: str | os.PathLike | None = None,
-                 runner: str = DEFAULT_RUNNER):
+                 runner: str = DEFAULT_RUNNER,
+                 training_set_size: Callable[[], int] | None = None):
         self.models_dir = Path(models_dir) if models_dir is not None else default_models_dir()
         self.data_path = data_path
         self.runner = runner
         self._lock = threading.Lock()
         self._job: TrainingJob | None = None
-        self._training_set_size: int | None = None
+        self._size_source = training_set_size
 
     @property
     def job(self) -> TrainingJob | None:
@@ -258,11 +264,12 @@ class JobRegistry:
             return job
 
     def _data_size(self) -> int:
-        if self._training_set_size is None:
+        if self._size_source is None:
             from digitlab.data import load_mnist
 
-            self._training_set_size = len(load_mnist(self.data_path, allow_download=False).y_train)
-        return self._training_set_size
+            size = len(load_mnist(self.data_path, allow_download=False).y_train)
+            self._size_source = lambda: size  # loaded once, then only the number is kept
+        return self._size_source()
 
 
 

@@ -203,6 +203,15 @@ def test_invalid_settings_are_refused_before_a_process_starts(store_dir, tiny_da
     assert jobs.job is None
 
 
+def test_settings_are_checked_against_the_size_the_page_already_knows(store_dir, tmp_path):
+    """The web page passes its cached MNIST's size, so the registry never loads a second copy."""
+    jobs = JobRegistry(store_dir, data_path=tmp_path / "no-mnist-here.npz", runner="test_jobs:fake_train",
+                       training_set_size=lambda: 150)
+    with pytest.raises(ValueError, match="training-set size must be 100–150"):
+        jobs.start(config(train_size=200), "fine-name")
+    assert jobs.job is None
+
+
 @pytest.mark.parametrize(("name", "message"), [
     ("../evil", "invalid model name"), ("cnn", "shipped model"), ("existing", "already exists")])
 def test_illegal_or_taken_names_are_refused(store_dir, tiny_data, name, message):
