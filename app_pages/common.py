@@ -14,7 +14,7 @@ import sys
 
 import streamlit as st
 
-from digitlab.data import DataNotFoundError, Mnist, load_mnist
+from digitlab.data import ENV_VAR, DataNotFoundError, Mnist, load_mnist
 from digitlab.store import ModelEntry, ModelStore, StoreError
 
 NO_MODELS_MESSAGE = (
@@ -109,6 +109,11 @@ def predictor_or_error(entry: ModelEntry):
         return None, str(error)
 
 
+def mnist_path() -> str | None:
+    """Where the server was told MNIST is (``$DIGITLAB_MNIST``); None lets ``load_mnist`` search."""
+    return os.environ.get(ENV_VAR) or None
+
+
 @st.cache_resource(show_spinner="Loading MNIST…")
 def _cached_mnist(path: str | None) -> Mnist:
     return load_mnist(path, allow_download=False)
@@ -117,14 +122,14 @@ def _cached_mnist(path: str | None) -> Mnist:
 def load_data() -> tuple[Mnist | None, str]:
     """(MNIST, "") or (None, a message saying why there is no data and how to fix it)."""
     try:
-        return _cached_mnist(os.environ.get("DIGITLAB_MNIST") or None), ""
+        return _cached_mnist(mnist_path()), ""
     except (DataNotFoundError, ValueError) as error:
         return None, f"MNIST is not available: {error}\n\n{NO_DATA_HINT}"
 
 
 def mnist_training_set_size() -> int:
     """How many training images the cached MNIST has; raises ``DataNotFoundError`` without one."""
-    return len(_cached_mnist(os.environ.get("DIGITLAB_MNIST") or None).y_train)
+    return len(_cached_mnist(mnist_path()).y_train)
 
 
 def usable_models_or_notice() -> list[ModelEntry]:

@@ -131,16 +131,18 @@ function repaint(pad) {
   updateButtons(pad);
 }
 
+function isEmpty(pad) {
+  return !pad.strokes.length && !pad.base;
+}
+
 function updateButtons(pad) {
-  const empty = !pad.strokes.length && !pad.base;
-  pad.undo.disabled = empty;
-  pad.clear.disabled = empty;
+  pad.undo.disabled = isEmpty(pad);
+  pad.clear.disabled = isEmpty(pad);
 }
 
 function send(pad) {
   updateButtons(pad);
-  const empty = !pad.strokes.length && !pad.base;
-  pad.setStateValue("drawing", empty ? null : pad.canvas.toDataURL("image/png"));
+  pad.setStateValue("drawing", isEmpty(pad) ? null : pad.canvas.toDataURL("image/png"));
 }
 
 function resize(pad, size) {

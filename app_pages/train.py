@@ -9,13 +9,12 @@ page switches, closed tabs and other visitors never touch the run.
 from __future__ import annotations
 
 import math
-import os
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import get_store, list_models, mnist_training_set_size
+from app_pages.common import get_store, list_models, mnist_path, mnist_training_set_size
 from digitlab.architectures import ARCHITECTURES
 from digitlab.data import DataNotFoundError
 from digitlab.jobs import JobRegistry, JobSnapshot
@@ -43,7 +42,7 @@ STATUS_TEXT = {
 @st.cache_resource(show_spinner=False)
 def get_registry(models_dir: str) -> JobRegistry:
     """The server's one job registry for this store, shared by every session."""
-    return JobRegistry(models_dir, data_path=os.environ.get("DIGITLAB_MNIST") or None,
+    return JobRegistry(models_dir, data_path=mnist_path(),
                        training_set_size=mnist_training_set_size)
 
 
