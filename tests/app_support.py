@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,11 @@ import pytest
 
 APP_FILE = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 APP_TIMEOUT = 60  # seconds: the first run imports TensorFlow and loads models
+
+
+def pad_message(payload: bytes, kind: str = "image/png") -> str:
+    """A data URL, the way the drawing pad sends a picture after each stroke."""
+    return f"data:{kind};base64," + base64.b64encode(payload).decode("ascii")
 
 
 def clear_streamlit_caches() -> None:

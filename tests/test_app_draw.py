@@ -6,12 +6,12 @@ in the pad's session state. Drawing with a real mouse is tested in tests/test_br
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import shutil
 
 import numpy as np
+from app_support import pad_message
 from PIL import Image
 
 UPLOAD = ":material/upload: Upload"
@@ -52,10 +52,9 @@ def test_blank_canvas_asks_for_a_digit_and_lists_the_models(app_env, make_app):
 
 def pad_drawing(image: np.ndarray, size: int = 280) -> str:
     """A 28×28 digit drawn large on the pad, as the pad sends it: white on black, a PNG data URL."""
-    picture = Image.fromarray(image).resize((size, size)).convert("RGBA")
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    Image.fromarray(image).resize((size, size)).convert("RGBA").save(buffer, format="PNG")
+    return pad_message(buffer.getvalue())
 
 
 def test_a_drawing_on_the_pad_is_predicted_and_cleared(app_env, make_app, mnist):

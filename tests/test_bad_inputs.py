@@ -7,7 +7,6 @@ pages (AppTest). Whatever the input: a clear message, no traceback, nothing in t
 
 from __future__ import annotations
 
-import base64
 import functools
 import io
 import os
@@ -18,7 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from app_support import app_against
+from app_support import app_against, pad_message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -333,14 +332,8 @@ def test_upload_corpus_through_the_draw_page(case: Case, draw_page, tiny_store: 
 
 
 # -- the drawing pad's message (what the browser sends after each stroke) ---------------------------------
-def pad_message(payload: bytes, kind: str = "image/png") -> str:
-    return f"data:{kind};base64," + base64.b64encode(payload).decode("ascii")
-
-
 def pad_png(picture: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(picture).save(buffer, "PNG")
-    return buffer.getvalue()
+    return encode(Image.fromarray(picture))
 
 
 PAD_MESSAGES = [

@@ -23,9 +23,9 @@ pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
-def server(app_models: Path, mnist_path: Path, tmp_path_factory) -> str:
+def server(app_models: Path, mnist_path: Path) -> str:
     """``streamlit run streamlit_app.py`` on a free port, with the session's quick models."""
-    with streamlit_server(app_models, mnist_path, tmp_path_factory.mktemp("streamlit")) as url:
+    with streamlit_server(app_models, mnist_path) as url:
         yield url
 
 

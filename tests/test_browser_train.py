@@ -26,9 +26,9 @@ def store(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(store: Path, mnist_path: Path, tmp_path_factory) -> str:
+def server(store: Path, mnist_path: Path) -> str:
     """``streamlit run streamlit_app.py`` on a free port over ``store``."""
-    with streamlit_server(store, mnist_path, tmp_path_factory.mktemp("streamlit-train")) as url:
+    with streamlit_server(store, mnist_path) as url:
         yield url
 
 

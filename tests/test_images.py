@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import time
 import warnings
 
 import numpy as np
 import pytest
+from app_support import pad_message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
@@ -229,14 +229,10 @@ def test_corrupted_real_png_raises_only_image_error(data: st.DataObject) -> None
     assert image.mode in ("L", "RGB", "RGBA")
 
 
-def data_url(payload: bytes, prefix: str = "data:image/png;base64,") -> str:
-    return prefix + base64.b64encode(payload).decode("ascii")
-
-
 def test_canvas_data_url_decodes_to_the_drawing() -> None:
     drawing = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
     drawing.paste((255, 255, 255, 255), (100, 40, 130, 240))
-    decoded = decode_data_url(data_url(encode(drawing)))
+    decoded = decode_data_url(pad_message(encode(drawing)))
     assert decoded.size == (280, 280) and decoded.getpixel((115, 100)) == (255, 255, 255, 255)
 
 
@@ -244,8 +240,8 @@ def test_canvas_data_url_decodes_to_the_drawing() -> None:
     (None, "not arrive as a PNG"),
     ("data:image/svg+xml;base64,PHN2Zz4=", "not arrive as a PNG"),
     ("data:image/png;base64,@@not base64@@", "not base64"),
-    (data_url(b"just some text"), "not a PNG or JPEG"),
-    (data_url(encode(Image.new("1", (10_000, 10_000)))), "pixels"),
+    (pad_message(b"just some text"), "not a PNG or JPEG"),
+    (pad_message(encode(Image.new("1", (10_000, 10_000)))), "pixels"),
 ])
 def test_forged_canvas_messages_are_refused_with_a_reason(url, reason: str) -> None:
     with pytest.raises(ImageError, match=reason):
