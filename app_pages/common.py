@@ -150,18 +150,19 @@ def show_unusable(entries: list[ModelEntry]) -> None:
         st.warning(f"{len(broken)} model(s) cannot be used:\n{lines}")
 
 
-def probability_chart(probabilities, *, height: int = 220) -> dict:
-    """A Vega-Lite bar chart of the ten class probabilities, the winner highlighted, y fixed 0–100 %.
+def probability_chart(probabilities, *, height: int = 220) -> tuple[dict, dict]:
+    """The ten class probabilities as (data, Vega-Lite spec): bars, the winner highlighted, y 0–100 %.
 
-    A plain spec, not Altair: Altair validates every chart against its schema (~50 ms each),
-    which a drawing page redrawing several charts per stroke cannot afford.
+    ``None`` gives ten empty bars. The data travels apart from a spec that never changes, so the
+    browser puts new bars into the chart it has instead of building a new one on every stroke.
+    A plain spec, not Altair: Altair validates every chart against its schema (~50 ms each).
     """
-    values = [float(p) for p in probabilities]
-    winner = values.index(max(values))
-    return {
+    values = [0.0] * 10 if probabilities is None else [float(p) for p in probabilities]
+    winner = values.index(max(values)) if max(values) > 0 else -1
+    data = {"digit": [str(digit) for digit in range(10)], "probability": values,
+            "winner": [digit == winner for digit in range(10)]}
+    spec = {
         "height": height,
-        "data": {"values": [{"digit": str(digit), "probability": value, "winner": digit == winner}
-                            for digit, value in enumerate(values)]},
         "mark": {"type": "bar", "tooltip": True},
         "encoding": {
             "x": {"field": "digit", "type": "nominal", "sort": None, "axis": {"labelAngle": 0}},
@@ -170,6 +171,7 @@ def probability_chart(probabilities, *, height: int = 220) -> dict:
             "color": {"condition": {"test": "datum.winner", "value": "#e4572e"}, "value": "#8a94a6"},
         },
     }
+    return data, spec
 
 
 def histogram_chart(rows: list[dict], *, height: int = 160) -> dict:

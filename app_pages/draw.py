@@ -1,12 +1,14 @@
 """Draw (the home page): draw, upload or pick a digit and see what the models make of it.
 
 The canvas and everything computed from it live in one fragment, so a stroke reruns only that
-part of the page: preprocess the picture, one direct model call per model, a saliency map.
+part of the page: preprocess the picture, one direct model call per model and, when "Look inside"
+is on, the preprocessing steps, a pixel histogram and a saliency map.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
@@ -21,10 +23,10 @@ from app_pages.common import (
     usable_models_or_notice,
 )
 from app_pages.drawing_pad import drawing_pad
-from digitlab.display import enlarge, heat_overlay
+from digitlab.display import enlarge, heat_overlay, strip
 from digitlab.explore import pixel_histogram
 from digitlab.images import ImageError, decode_image
-from digitlab.preprocess import preprocess, squash
+from digitlab.preprocess import Preprocessed, preprocess, squash
 from digitlab.report import top_guesses
 
 CANVAS_SIZE = 280
@@ -33,6 +35,9 @@ DEFAULT_BRUSH = 22
 LOW_CONFIDENCE = 0.6
 DRAW, UPLOAD, SAMPLE = ":material/draw: Draw", ":material/upload: Upload", ":material/casino: MNIST sample"
 SOURCE_KEY, RAW_KEY, SAMPLE_KEY = "draw_source", "draw_feed_raw", "draw_sample_index"
+DETAILS_KEY = "draw_details"
+INPUT_SIZE = 84  # px: the 28×28 input next to the answer, 3 screen pixels per pixel
+STEP_SIZE = 112  # px: one preprocessing step in the strip
 SALIENCY_METHODS = {"gradient × input": "gradient", "occlusion": "occlusion"}
 STEP_CAPTIONS = {
     "grayscale": "1 · your picture (ink bright)",
@@ -74,6 +79,18 @@ def model_controls(usable) -> tuple[str, bool]:
     return chosen, compare
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the chosen model made of the picture, and the inputs it could have been given."""
+
+    predictor: object
+    prepared: Preprocessed
+    squashed: np.ndarray
+    model_input: np.ndarray
+    digit: int
+    probabilities: np.ndarray
+
+
 @st.fragment
 def drawing_fragment(chosen: str, compare: bool) -> None:
     entries = {entry.name: entry for entry in list_models() if entry.usable}
@@ -83,33 +100,29 @@ def drawing_fragment(chosen: str, compare: bool) -> None:
     picture_column, answer_column = st.columns([1, 1.4], gap="large")
     with picture_column:
         picture, true_label = picture_ui()
-    if picture is None:
-        if st.session_state.get(SOURCE_KEY, DRAW) == DRAW:
-            answer_column.info("Draw a digit in the black square: the answer appears after each stroke.",
-                               icon=":material/draw:")
-        return
-    try:
-        prepared = preprocess(picture)
-        squashed = squash(picture)
-    except ValueError as error:
-        answer_column.error(f"This picture cannot be used: {error}")
-        return
-    feed_raw = st.session_state.get(RAW_KEY, False)  # the toggle itself is drawn further down
-    model_input = squashed if feed_raw else prepared.image
     with answer_column:
-        if prepared.is_blank:
-            st.info(f"{prepared.message[:1].upper()}{prepared.message[1:]}.", icon=":material/draw:")
-            return
-        answer = answer_ui(entries[chosen], model_input, true_label)
+        # The chart keeps its place with or without an answer, so after a Clear the browser
+        # refills its bars instead of building a new chart.
+        head, bars = st.container(), st.empty()
+        st.caption("The model's last layer is a softmax: one probability per digit, adding up to "
+                   "100 %. The answer is the tallest bar.")
+    with head:
+        answer = answer_ui(entries[chosen], picture, true_label)
+    bars.vega_lite_chart(*probability_chart(answer and answer.probabilities, height=230), width="stretch")
     if answer is None:
         return
     if compare:
-        compare_ui(list(entries.values()), model_input)
+        compare_ui(list(entries.values()), answer.model_input)
+    # The steps, histogram and saliency map on request: they double what a browser redraws per stroke.
+    if not st.toggle("Look inside: the preprocessing steps, the pixel histogram and the saliency map",
+                     key=DETAILS_KEY, help="How your picture became the 28×28 input, and which of its "
+                                           "pixels pushed the model towards its answer."):
+        return
     sees_column, why_column = st.columns([1.6, 1], gap="large")
     with sees_column:
-        model_sees_ui(entries[chosen], prepared, squashed, feed_raw)
+        model_sees_ui(entries[chosen], answer)
     with why_column:
-        why_ui(entries[chosen], model_input, answer)
+        why_ui(entries[chosen], answer)
 
 
 # -- the picture ------------------------------------------------------------------------------
@@ -189,17 +202,35 @@ def _new_sample_index() -> None:
 
 
 # -- the answer -------------------------------------------------------------------------------
-def answer_ui(entry, model_input: np.ndarray, true_label: int | None):
-    """The chosen model's answer; returns (predictor, digit) or None when it cannot be used."""
+def answer_ui(entry, picture: np.ndarray | None, true_label: int | None) -> Answer | None:
+    """The chosen model's answer and the 28×28 input it got, or why there is none."""
+    if picture is None:
+        if st.session_state.get(SOURCE_KEY, DRAW) == DRAW:
+            st.info("Draw a digit in the black square: the answer appears after each stroke.",
+                    icon=":material/draw:")
+        return None
+    try:
+        prepared = preprocess(picture)
+        squashed = squash(picture)
+    except ValueError as error:
+        st.error(f"This picture cannot be used: {error}")
+        return None
+    if prepared.is_blank:
+        st.info(f"{prepared.message[:1].upper()}{prepared.message[1:]}.", icon=":material/draw:")
+        return None
     predictor, error = predictor_or_error(entry)
     if predictor is None:
         st.error(f"**{entry.name}** cannot be used: {error}")
         return None
+    feed_raw = st.session_state.get(RAW_KEY, False)  # the toggle itself is under "Look inside"
+    model_input = squashed if feed_raw else prepared.image
     digit, probabilities = predictor.predict_one(model_input)
     confidence = float(probabilities[digit])
-    number, sure = st.columns(2)
+    number, sure, seen = st.columns([1, 1, 1], vertical_alignment="center")
     number.metric("Prediction", str(digit), help=f"The most probable digit according to {entry.name}.")
     sure.metric("Confidence", f"{confidence:.1%}", help="The probability the model gives its answer.")
+    seen.image(enlarge(model_input, INPUT_SIZE), width=INPUT_SIZE,
+               caption="its 28×28 input" + (" (squashed, not preprocessed)" if feed_raw else ""))
     if confidence < LOW_CONFIDENCE:
         runner_up, runner_up_probability = top_guesses(probabilities, 2)[1]
         st.warning(f"**Low confidence** — {entry.name} is not sure. Its second guess is "
@@ -207,10 +238,7 @@ def answer_ui(entry, model_input: np.ndarray, true_label: int | None):
     if true_label is not None:
         verdict = "correct" if digit == true_label else f"wrong, it is a {true_label}"
         st.caption(f"MNIST says this is a {true_label}: {verdict}.")
-    st.vega_lite_chart(probability_chart(probabilities, height=230), width="stretch")
-    st.caption("The model's last layer is a softmax: one probability per digit, adding up to 100 %. "
-               "The answer is the tallest bar.")
-    return predictor, digit
+    return Answer(predictor, prepared, squashed, model_input, digit, probabilities)
 
 
 def compare_ui(entries, model_input: np.ndarray) -> None:
@@ -230,7 +258,7 @@ def compare_ui(entries, model_input: np.ndarray) -> None:
             answers[entry.name] = digit
             st.metric(f"{entry.name} says", str(digit), f"{probabilities[digit]:.0%} sure",
                       delta_color="off", delta_arrow="off")
-            st.vega_lite_chart(probability_chart(probabilities, height=150), width="stretch")
+            st.vega_lite_chart(*probability_chart(probabilities, height=150), width="stretch")
     votes = Counter(answers.values()).most_common()
     if len(votes) == 1 and len(answers) > 1:
         st.success(f"All {len(answers)} models agree: it is a **{votes[0][0]}**.",
@@ -244,24 +272,23 @@ def compare_ui(entries, model_input: np.ndarray) -> None:
 
 
 # -- what the model sees, and why ---------------------------------------------------------------
-def model_sees_ui(entry, prepared, squashed: np.ndarray, feed_raw: bool) -> None:
+def model_sees_ui(entry, answer: Answer) -> None:
     st.subheader(":material/visibility: What the model sees")
     st.caption("MNIST's recipe: crop the digit to its ink, scale its longer side to 20 px, then put "
                "its centre of mass in the middle of a 28×28 field.")
-    steps = list(prepared.steps.items())
-    for (name, step), column in zip(steps, st.columns(len(steps)), strict=True):
-        column.image(enlarge(step, 112), caption=STEP_CAPTIONS.get(name, name), width="stretch")
-    st.toggle("Feed the raw squashed picture instead (skip the preprocessing)", key=RAW_KEY,
-              help="Shrink the whole picture to 28×28 as it is — what a naive app would do.")
-    predictor, _ = predictor_or_error(entry)
+    steps = answer.prepared.steps
+    st.image(strip(list(steps.values()), STEP_SIZE), width="stretch",
+             caption="   →   ".join(STEP_CAPTIONS.get(name, name) for name in steps))
+    feed_raw = st.toggle("Feed the raw squashed picture instead (skip the preprocessing)", key=RAW_KEY,
+                         help="Shrink the whole picture to 28×28 as it is — what a naive app would do.")
     fed, other = st.columns(2)
-    for column, image, label, is_fed in ((fed, prepared.image, "MNIST-style input", not feed_raw),
-                                         (other, squashed, "squashed canvas", feed_raw)):
-        digit, probabilities = predictor.predict_one(image)
+    for column, image, label, is_fed in ((fed, answer.prepared.image, "MNIST-style input", not feed_raw),
+                                         (other, answer.squashed, "squashed canvas", feed_raw)):
+        digit, probabilities = answer.predictor.predict_one(image)
         marker = "fed to the model" if is_fed else "not used"
         column.image(enlarge(image, 140), width=140,
                      caption=f"{label}: {entry.name} says {digit} ({probabilities[digit]:.0%}) — {marker}")
-    histogram_ui(squashed if feed_raw else prepared.image)
+    histogram_ui(answer.model_input)
 
 
 def histogram_ui(image: np.ndarray) -> None:
@@ -271,15 +298,14 @@ def histogram_ui(image: np.ndarray) -> None:
                f"{histogram['pixels']} pixels are pure background (0) and not drawn.")
 
 
-def why_ui(entry, model_input: np.ndarray, answer) -> None:
-    _, digit = answer
+def why_ui(entry, answer: Answer) -> None:
     st.subheader(":material/lightbulb: Why")
     label = st.radio("Method", list(SALIENCY_METHODS), horizontal=True, key="draw_saliency",
                      label_visibility="collapsed")
     explainer = load_explainer(entry.name, entry.card["model_file"])
-    heat = explainer.saliency(model_input, digit, SALIENCY_METHODS[label])
-    st.image(heat_overlay(model_input, heat, 280), width=280,
-             caption=f"Pixels that pushed {entry.name} towards {digit} (yellow = most)")
+    heat = explainer.saliency(answer.model_input, answer.digit, SALIENCY_METHODS[label])
+    st.image(heat_overlay(answer.model_input, heat, 280), width=280,
+             caption=f"Pixels that pushed {entry.name} towards {answer.digit} (yellow = most)")
     if label == "occlusion":
         st.caption("Occlusion: a 4×4 black patch slides over the picture; where hiding the ink "
                    "lowers the model's score for its answer most, the map is hottest.")

@@ -147,8 +147,16 @@ def machine_info() -> dict[str, Any]:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
             "load_average_1min": round(load, 2) if load is not None else None, "nice": os.nice(0),
-            "python": platform.python_version(), "platform": platform.platform(),
+            "sched_autogroup": _autogroup(), "python": platform.python_version(), "platform": platform.platform(),
             "packages": {name: _version(name) for name in ("tensorflow", "keras", "streamlit", "playwright")}}
+
+
+def _autogroup() -> bool | None:
+    """Whether Linux shares the CPU between sessions before processes (it changes load figures)."""
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return None
 
 
 def _version(package: str) -> str | None:

@@ -166,7 +166,34 @@ async def _session(browser, url: str, window: _Window, offset: int, think_second
     return {"latencies": latencies, "errors": errors}
 
 
-async def _drive(url: str, sessions: int, seconds: float, think_seconds: float,
+def cpu_seconds_by_role(server_pid: int, probe_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the app server, the training, and the load generator.
+
+    The generator is this process with every other child of it: Playwright's driver and the
+    Chromium processes that stand in for the visitors' own machines.
+    """
+    import psutil
+
+    def used(process) -> float:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:  # ended meanwhile
+            return 0.0
+        return times.user + times.system
+
+    generator = psutil.Process()
+    roles = {"server": 0.0, "training": 0.0, "load_generator": used(generator)}
+    for child in generator.children():
+        role = {server_pid: "server", probe_pid: "training"}.get(child.pid, "load_generator")
+        try:
+            family = [child, *child.children(recursive=True)]
+        except psutil.Error:
+            continue
+        roles[role] += sum(used(process) for process in family)
+    return roles
+
+
+async def _drive(url: str, server_pid: int, sessions: int, seconds: float, think_seconds: float,
                  probe_spec: ProbeSpec) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
@@ -180,15 +207,18 @@ async def _drive(url: str, sessions: int, seconds: float, think_seconds: float,
         probe = TrainingProbe(probe_spec)
         try:
             await asyncio.to_thread(probe.wait_epochs, 1)  # past tracing: steady epochs from here
+            cpu_before = cpu_seconds_by_role(server_pid, probe.process.pid)
             started = time.time()
             window.deadline = started + seconds
             window.start.set()
             results = await asyncio.gather(*tasks)
             ended = time.time()
+            cpu_after = cpu_seconds_by_role(server_pid, probe.process.pid)
         finally:
             rows = await asyncio.to_thread(probe.stop)
         await browser.close()
-    return {"results": results, "window": (started, ended), "epochs": rows}
+    cpu = {role: round(cpu_after[role] - cpu_before[role], 1) for role in cpu_before}
+    return {"results": results, "window": (started, ended), "epochs": rows, "cpu_seconds": cpu}
 
 
 def measure_load(models_dir: str | os.PathLike, data_path: str | None, *, sessions: int, seconds: float,
@@ -202,11 +232,12 @@ def measure_load(models_dir: str | os.PathLike, data_path: str | None, *, sessio
     idle = idle_epoch_seconds(spec, idle_epochs)
     with AppServer(models_dir, data_path) as server:
         server.wait_healthy()
-        driven = asyncio.run(_drive(server.url, sessions, seconds, think_seconds, spec))
+        driven = asyncio.run(_drive(server.url, server.process.pid, sessions, seconds, think_seconds, spec))
         rss_mb = round(server.rss_bytes() / 2**20)
     latencies = [ms for result in driven["results"] for ms in result["latencies"]]
     errors = [error for result in driven["results"] for error in result["errors"]]
     loaded = epochs_within(driven["epochs"], *driven["window"])
+    window_seconds = driven["window"][1] - driven["window"][0]
     idle_median, loaded_median = percentiles(idle)["p50"], percentiles(loaded)["p50"]
     return {
         "sessions": sessions, "seconds": seconds, "think_seconds": think_seconds,
@@ -216,6 +247,9 @@ def measure_load(models_dir: str | os.PathLike, data_path: str | None, *, sessio
                      "idle_epoch_s": idle, "loaded_epoch_s": loaded,
                      "slowdown": round(loaded_median / idle_median, 2) if idle_median and loaded_median else None},
         "server_rss_mb": rss_mb, "timeout_ms": PREDICTION_TIMEOUT_MS,
+        "cpu_seconds": {**driven["cpu_seconds"], "available": round(window_seconds * (os.cpu_count() or 1), 1)},
+        "cpu_ms_per_answer": {role: round(1000 * used / len(latencies)) if latencies else None
+                              for role, used in driven["cpu_seconds"].items() if role != "training"},
     }
 
 

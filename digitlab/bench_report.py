@@ -111,6 +111,12 @@ def load_section(load: dict[str, Any]) -> str:
             [f"{training['architecture']} epoch s, idle (median)", idle[len(idle) // 2] if idle else None],
             ["same under load (median)", loaded[len(loaded) // 2] if loaded else None],
             ["slowdown", training["slowdown"]], ["server memory MB", load["server_rss_mb"]]]
+    cpu, per_answer = load.get("cpu_seconds"), load.get("cpu_ms_per_answer") or {}
+    if cpu:  # where the window's CPU went: the browsers are the visitors' machines, here on ours
+        rows += [[f"CPU s: {role.replace('_', ' ')}", cpu[role]] for role in ("server", "training", "load_generator")]
+        rows += [["CPU s available (cores × window)", cpu["available"]],
+                 ["server CPU ms per answer", per_answer.get("server")],
+                 ["browsers' CPU ms per answer", per_answer.get("load_generator")]]
     text = [f"Load ({load['sessions']} Chromium sessions while {training['architecture']} trains)",
             format_table(["measure", "value"], rows)]
     text += [f"  error: {error}" for error in load["error_samples"]]

@@ -36,6 +36,41 @@ def enlarge(image: np.ndarray, size: int) -> np.ndarray:
     return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
 
 
+def tile(image: np.ndarray, size: int) -> np.ndarray:
+    """A grey picture fitted into a black ``size``×``size`` square, centred.
+
+    Small pictures grow by whole-pixel repetition as in ``enlarge``; larger ones shrink with
+    area averaging, so a 280 px canvas and a 28 px input can sit side by side at one size.
+    """
+    pixels = enlarge(image, size)
+    if max(pixels.shape[:2]) > size:
+        from PIL import Image
+
+        height, width = pixels.shape[:2]
+        scale = size / max(height, width)
+        shrunk = Image.fromarray(pixels).resize((max(1, round(width * scale)), max(1, round(height * scale))),
+                                                Image.Resampling.BOX)
+        pixels = np.asarray(shrunk)
+    square = np.zeros((size, size), np.uint8)
+    top, left = (size - pixels.shape[0]) // 2, (size - pixels.shape[1]) // 2
+    square[top:top + pixels.shape[0], left:left + pixels.shape[1]] = pixels
+    return square
+
+
+def strip(images: list[np.ndarray], size: int, gap: int = 8, gap_colour: int = 128) -> np.ndarray:
+    """Grey pictures as ``size``-pixel tiles in one row, separated by ``gap`` grey pixels.
+
+    One image instead of several keeps a page light: one element and one download, not five.
+    """
+    if not images:
+        raise ValueError("strip needs at least one picture")
+    separator = np.full((size, gap), gap_colour, np.uint8)
+    row: list[np.ndarray] = []
+    for image in images:
+        row += [separator, tile(image, size)] if row else [tile(image, size)]
+    return np.concatenate(row, axis=1)
+
+
 def heat_overlay(image: np.ndarray, heat: np.ndarray, size: int = 280) -> np.ndarray:
     """The digit in grey with ``heat`` (same shape, [0, 1]) on top in warm colours, RGB uint8.
 

@@ -64,7 +64,8 @@ def test_a_drawing_on_the_pad_is_predicted_and_cleared(app_env, make_app, mnist)
     app.run()
     assert not app.exception
     assert metric(app, "Prediction") == str(label)
-    assert "What the model sees" in texts(app.subheader)
+    assert "its 28×28 input" in [caption for image in app.image for caption in image.captions]
+    assert "What the model sees" not in texts(app.subheader)  # the details wait for "Look inside"
     app.session_state["draw_pad"] = {"drawing": None}  # what Clear sends
     app.run()
     assert metric(app, "Prediction") is None
@@ -77,14 +78,18 @@ def test_uploaded_digit_is_predicted_and_explained(app_env, make_app, mnist):
     assert not app.exception
     assert metric(app, "Prediction") == str(label)
     assert metric(app, "Confidence").endswith("%")
+    app.toggle(key="draw_details").set_value(True).run()
     assert "What the model sees" in texts(app.subheader)
     assert "Pixel values of the model's input" in texts(app.caption)
+    steps = [caption for image in app.image for caption in image.captions if caption.startswith("1 · ")]
+    assert len(steps) == 1 and "→   4 · centred in 28×28" in steps[0]  # the steps, in one strip
     app.radio(key="draw_saliency").set_value("occlusion").run()
     assert not app.exception
     assert "Occlusion" in texts(app.caption)
     app.toggle(key="draw_feed_raw").set_value(True).run()
     assert not app.exception
     assert metric(app, "Prediction") is not None
+    assert "its 28×28 input (squashed, not preprocessed)" in app.image[1].captions  # next to the answer
 
 
 def test_unreadable_and_blank_uploads_explain_themselves(app_env, make_app):

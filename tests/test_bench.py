@@ -7,6 +7,7 @@ the machine. Here only its arithmetic, its report and its plumbing are checked.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import keras
@@ -16,7 +17,7 @@ from digitlab import bench, bench_training
 from digitlab.bench import BenchSettings, check_targets, lookup
 from digitlab.bench_browser import CHROMIUM_ENV_VAR, chromium_executable, free_port
 from digitlab.bench_inference import canvas_drawing, measure_inference, percentiles, ratio, time_calls
-from digitlab.bench_load import epochs_within
+from digitlab.bench_load import cpu_seconds_by_role, epochs_within
 from digitlab.bench_report import format_cell, format_report, format_table
 from digitlab.bench_training import RunSpec, compare_family, family_specs, summarise
 from digitlab.cli import main
@@ -125,6 +126,28 @@ def test_only_epochs_inside_the_load_window_count():
     assert epochs_within(rows, 0, 15) == [3, 4]
     assert epochs_within(rows, 6, 20) == [4, 8]
     assert epochs_within(rows, 0, 100) == [3, 4, 8]  # never the first: it traces the model
+
+
+def test_the_load_window_cpu_is_charged_to_server_training_and_generator():
+    import subprocess
+    import sys
+
+    spin = "import time\nend = time.process_time() + {}\nwhile time.process_time() < end: pass\ntime.sleep(60)"
+    server = subprocess.Popen([sys.executable, "-c", spin.format(0.6)])
+    training = subprocess.Popen([sys.executable, "-c", spin.format(0.2)])
+    try:
+        for _ in range(200):  # until both have spun (each then sleeps)
+            used = cpu_seconds_by_role(server.pid, training.pid)
+            if used["server"] >= 0.6 and used["training"] >= 0.2:
+                break
+            time.sleep(0.05)
+        assert 0.6 <= used["server"] < 1.5 and 0.2 <= used["training"] < 1.0
+        assert used["load_generator"] > 0  # this process: the test runner stands in for Playwright
+    finally:
+        server.kill()
+        training.kill()
+        server.wait()
+        training.wait()
 
 
 def test_targets_are_judged_only_for_full_runs_and_measured_parts():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlab.display import confusion_styles, enlarge, heat_overlay, to_uint8
+from digitlab.display import confusion_styles, enlarge, heat_overlay, strip, tile, to_uint8
 
 
 def test_enlarge_repeats_pixels():
@@ -17,6 +17,25 @@ def test_enlarge_repeats_pixels():
     assert enlarge(np.zeros((300, 200), np.uint8), 280).shape == (300, 200)  # already large
     with pytest.raises(ValueError):
         enlarge(image, 0)
+
+
+def test_tile_fits_small_and_large_pictures_into_one_square():
+    small = tile(np.ones((28, 14), np.float32), 112)  # grows 4×, centred left to right
+    assert small.shape == (112, 112) and small.dtype == np.uint8
+    assert (small[:, 28:84] == 255).all() and not small[:, :28].any() and not small[:, 84:].any()
+    canvas = np.zeros((280, 280), np.uint8)
+    canvas[:140] = 255  # top half inked
+    shrunk = tile(canvas, 112)
+    assert shrunk.shape == (112, 112)
+    assert (shrunk[:56] == 255).all() and not shrunk[56:].any()
+
+
+def test_strip_puts_the_steps_in_one_row_with_gaps():
+    row = strip([np.ones((28, 28)), np.zeros((280, 280)), np.ones((5, 9))], 56, gap=4)
+    assert row.shape == (56, 3 * 56 + 2 * 4)
+    assert (row[:, :56] == 255).all() and (row[:, 56:60] == 128).all() and not row[:, 60:116].any()
+    with pytest.raises(ValueError):
+        strip([], 56)
 
 
 def test_to_uint8_clips_and_rounds():
