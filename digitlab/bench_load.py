@@ -13,6 +13,7 @@ finished epoch with its wall-clock start and end, so epochs can be matched to th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -167,29 +168,30 @@ async def _session(browser, url: str, window: _Window, offset: int, think_second
 
 
 def cpu_seconds_by_role(server_pid: int, probe_pid: int) -> dict[str, float]:
-    """CPU seconds used so far by the app server, the training, and the load generator.
+    """CPU seconds used so far by the app server, the training, the load generator and the rest.
 
-    The generator is this process with every other child of it: Playwright's driver and the
-    Chromium processes that stand in for the visitors' own machines.
+    Processes are told apart by session: the server and the training each lead their own, and
+    the generator is this process's session plus every session its children started (Chromium
+    starts one, and its renderers, forked by its zygote, are nobody's children but stay in it).
+    The browsers stand in for the visitors' own machines.
     """
     import psutil
 
-    def used(process) -> float:
-        try:
-            times = process.cpu_times()
-        except psutil.Error:  # ended meanwhile
-            return 0.0
-        return times.user + times.system
-
     generator = psutil.Process()
-    roles = {"server": 0.0, "training": 0.0, "load_generator": used(generator)}
-    for child in generator.children():
-        role = {server_pid: "server", probe_pid: "training"}.get(child.pid, "load_generator")
+    generator_sessions = {os.getsid(0)}
+    for child in generator.children(recursive=True):
+        with contextlib.suppress(OSError, psutil.Error):
+            generator_sessions.add(os.getsid(child.pid))
+    roles = {"server": 0.0, "training": 0.0, "load_generator": 0.0, "rest_of_machine": 0.0}
+    for process in psutil.process_iter():
         try:
-            family = [child, *child.children(recursive=True)]
-        except psutil.Error:
+            session, times = os.getsid(process.pid), process.cpu_times()
+        except (OSError, psutil.Error):  # ended meanwhile, or not ours to read
             continue
-        roles[role] += sum(used(process) for process in family)
+        role = {server_pid: "server", probe_pid: "training"}.get(session)
+        if role is None:
+            role = "load_generator" if session in generator_sessions else "rest_of_machine"
+        roles[role] += times.user + times.system
     return roles
 
 
@@ -248,8 +250,8 @@ def measure_load(models_dir: str | os.PathLike, data_path: str | None, *, sessio
                      "slowdown": round(loaded_median / idle_median, 2) if idle_median and loaded_median else None},
         "server_rss_mb": rss_mb, "timeout_ms": PREDICTION_TIMEOUT_MS,
         "cpu_seconds": {**driven["cpu_seconds"], "available": round(window_seconds * (os.cpu_count() or 1), 1)},
-        "cpu_ms_per_answer": {role: round(1000 * used / len(latencies)) if latencies else None
-                              for role, used in driven["cpu_seconds"].items() if role != "training"},
+        "cpu_ms_per_answer": {role: round(1000 * driven["cpu_seconds"][role] / len(latencies)) if latencies else None
+                              for role in ("server", "load_generator")},
     }
 
 

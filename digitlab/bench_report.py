@@ -113,7 +113,8 @@ def load_section(load: dict[str, Any]) -> str:
             ["slowdown", training["slowdown"]], ["server memory MB", load["server_rss_mb"]]]
     cpu, per_answer = load.get("cpu_seconds"), load.get("cpu_ms_per_answer") or {}
     if cpu:  # where the window's CPU went: the browsers are the visitors' machines, here on ours
-        rows += [[f"CPU s: {role.replace('_', ' ')}", cpu[role]] for role in ("server", "training", "load_generator")]
+        rows += [[f"CPU s: {role.replace('_', ' ')}", cpu.get(role)]
+                 for role in ("server", "training", "load_generator", "rest_of_machine")]
         rows += [["CPU s available (cores × window)", cpu["available"]],
                  ["server CPU ms per answer", per_answer.get("server")],
                  ["browsers' CPU ms per answer", per_answer.get("load_generator")]]

@@ -133,8 +133,8 @@ def test_the_load_window_cpu_is_charged_to_server_training_and_generator():
     import sys
 
     spin = "import time\nend = time.process_time() + {}\nwhile time.process_time() < end: pass\ntime.sleep(60)"
-    server = subprocess.Popen([sys.executable, "-c", spin.format(0.6)])
-    training = subprocess.Popen([sys.executable, "-c", spin.format(0.2)])
+    server = subprocess.Popen([sys.executable, "-c", spin.format(0.6)], start_new_session=True)
+    training = subprocess.Popen([sys.executable, "-c", spin.format(0.2)], start_new_session=True)
     try:
         for _ in range(200):  # until both have spun (each then sleeps)
             used = cpu_seconds_by_role(server.pid, training.pid)
@@ -143,6 +143,7 @@ def test_the_load_window_cpu_is_charged_to_server_training_and_generator():
             time.sleep(0.05)
         assert 0.6 <= used["server"] < 1.5 and 0.2 <= used["training"] < 1.0
         assert used["load_generator"] > 0  # this process: the test runner stands in for Playwright
+        assert set(used) == {"server", "training", "load_generator", "rest_of_machine"}
     finally:
         server.kill()
         training.kill()
