@@ -12,7 +12,8 @@ import streamlit as st
 
 from app_pages.common import load_data, predictor_or_error, usable_models_or_notice
 from digitlab.display import confusion_styles, enlarge
-from digitlab.evaluation import Evaluation
+from digitlab.evaluation import Evaluation, evaluate
+from digitlab.other_handwriting import MissingDatasetError, OtherDigits, load_uci_digits
 from digitlab.report import (
     comparison_row,
     inference_ms,
@@ -45,6 +46,7 @@ def render() -> None:
     if not usable:
         return
     comparison_ui(usable)
+    other_handwriting_ui(usable)
     curves_ui(usable)
     st.divider()
     model_ui(usable)
@@ -71,6 +73,62 @@ def _timing(entry) -> float | None:
 def _measured_ms(name: str, model_file: str, _entry) -> float | None:
     predictor, _ = predictor_or_error(_entry)
     return None if predictor is None else inference_ms(predictor)
+
+
+def other_handwriting_ui(usable) -> None:
+    st.subheader("On handwriting that is not MNIST")
+    st.caption("MNIST's test digits come from the same kind of writers and scanner as its training "
+               "digits. These 1,797 UCI digits (shipped with scikit-learn) were written by other "
+               "people on other forms and stored as 8×8 blocks; each is smoothed up and goes through "
+               "the same preprocessing as your drawings.")
+    try:
+        digits = _uci_digits()
+    except MissingDatasetError as error:
+        st.info(f"This test needs scikit-learn, which is not installed: {error}.")
+        return
+    results = {entry.name: _uci_evaluation(entry.name, entry.card["model_file"], entry) for entry in usable}
+    rows = [{"model": name, "MNIST test accuracy": (entry.card.get("test") or {}).get("accuracy"),
+             "UCI accuracy": result[0].accuracy if result else None,
+             "UCI, squashed without preprocessing": result[1].accuracy if result else None}
+            for entry, (name, result) in zip(usable, results.items(), strict=True)]
+    accuracy = st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={column: accuracy for column in rows[0] if column != "model"})
+    scored = [name for name, result in results.items() if result]
+    if not scored:
+        return
+    name = st.selectbox("Its misread UCI digits", scored, key="evaluate_uci_model")
+    mistakes = results[name][0].mistakes
+    if not mistakes:
+        st.success(f"{name} reads every UCI digit correctly.")
+        return
+    shown = mistakes[:GALLERY_LIMIT]
+    st.image([enlarge(digits.pictures[m.index], THUMBNAIL) for m in shown], width=THUMBNAIL,
+             caption=[_caption(mistake) for mistake in shown])
+    st.caption(f"{len(mistakes)} of {len(digits.labels):,} misread" +
+               (f"; showing the first {GALLERY_LIMIT}." if len(mistakes) > GALLERY_LIMIT else ".") +
+               " Under each: its number, what the model said and how sure, then the true digit.")
+
+
+@st.cache_resource(show_spinner="Loading the UCI digits…")
+def _uci_digits() -> OtherDigits:
+    return load_uci_digits()
+
+
+@st.cache_resource(max_entries=16, show_spinner="Testing on the UCI digits…")
+def _uci_evaluation(name: str, model_file: str, _entry) -> tuple[Evaluation, Evaluation] | None:
+    """(preprocessed, squashed) results on the UCI digits, once per weights file; None if unusable."""
+    predictor, _ = predictor_or_error(_entry)
+    if predictor is None:
+        return None
+    digits = _uci_digits()
+    squashed = _uci_squashed()
+    return evaluate(predictor, digits.images, digits.labels), evaluate(predictor, squashed, digits.labels)
+
+
+@st.cache_resource(show_spinner=False)
+def _uci_squashed():
+    return load_uci_digits(preprocessed=False).images
 
 
 def curves_ui(usable) -> None:

@@ -104,20 +104,31 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from digitlab.data import load_mnist
     from digitlab.evaluation import evaluate
     from digitlab.inference import Predictor
 
-    store = ModelStore(args.models)
-    data = load_mnist(args.data)
-    result = evaluate(Predictor(store.load(args.name)), data.x_test, data.y_test)
-    payload = {key: value for key, value in result.to_dict().items() if key != "mistakes"}
-    lines = [f"{args.name}: accuracy {result.accuracy * 100:.2f} %  loss {result.loss:.4f}  "
-             f"correct {result.correct}  incorrect {result.incorrect}",
-             "digit  precision  recall"]
+    predictor = Predictor(ModelStore(args.models).load(args.name))
+    if args.on == "uci":
+        from digitlab.other_handwriting import load_uci_digits
+
+        digits = load_uci_digits()
+        result = evaluate(predictor, digits.images, digits.labels)
+        naive = evaluate(predictor, load_uci_digits(preprocessed=False).images, digits.labels)
+        title = f"{args.name} on {digits.name}, {len(digits.labels):,} digits by other writers"
+        extra = {"dataset": "uci", "squashed_accuracy": naive.accuracy}
+        footer = [f"squashed to 28×28 without the preprocessing: {naive.accuracy * 100:.2f} %"]
+    else:
+        from digitlab.data import load_mnist
+
+        data = load_mnist(args.data)
+        result = evaluate(predictor, data.x_test, data.y_test)
+        title, extra, footer = f"{args.name} on the MNIST test set", {"dataset": "mnist"}, []
+    payload = {**{key: value for key, value in result.to_dict().items() if key != "mistakes"}, **extra}
+    lines = [title, f"accuracy {result.accuracy * 100:.2f} %  loss {result.loss:.4f}  "
+                    f"correct {result.correct}  incorrect {result.incorrect}", "digit  precision  recall"]
     rows = zip(result.precision, result.recall, strict=True)
     lines += [f"  {digit}     {precision:.4f}    {recall:.4f}" for digit, (precision, recall) in enumerate(rows)]
-    _emit(args, payload, "\n".join(lines))
+    _emit(args, payload, "\n".join(lines + footer))
     return 0
 
 
@@ -201,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", parents=[common], help="test-set metrics of a stored model")
     evaluate.add_argument("name")
+    evaluate.add_argument("--on", choices=("mnist", "uci"), default="mnist",
+                          help="test set: MNIST's 10,000 test digits, or the 1,797 UCI digits "
+                               "(other writers, via scikit-learn)")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     predict = commands.add_parser("predict", parents=[common], help="predict digits in PNG/JPEG files")

@@ -46,7 +46,7 @@ def test_most_confused_cell_is_picked_first_and_cells_can_be_picked(app_env, mak
     app.run()
     assert not app.exception
     expected = [m["index"] for m in test["mistakes"] if m["label"] == true and m["predicted"] == predicted]
-    gallery = app.image[0].captions
+    gallery = app.image[-1].captions  # the MNIST mistakes come last, after the UCI misreads
     assert [int(caption.split(":")[0][1:]) for caption in gallery] == expected[:60]
 
 
@@ -69,3 +69,17 @@ def test_empty_store(app_env, make_app, tmp_path, monkeypatch):
     app = make_app(EVALUATE_PAGE)
     assert not app.exception
     assert "No models yet" in app.info[0].value
+
+
+def test_every_model_is_tested_on_handwriting_that_is_not_mnist(app_env, make_app):
+    app = make_app(EVALUATE_PAGE)
+    assert "On handwriting that is not MNIST" in [header.value for header in app.subheader]
+    table = app.dataframe[1].value
+    assert list(table["model"]) == ["quick-lenet", "quick-mlp"]
+    assert table["UCI accuracy"].between(0.3, 1.0).all()  # tiny models, trained on 2,000 digits
+    assert (table["UCI accuracy"] > table["UCI, squashed without preprocessing"]).all()
+    app.selectbox(key="evaluate_uci_model").set_value("quick-mlp").run()
+    assert not app.exception
+    gallery = app.image[0]  # the UCI misreads come before the MNIST mistakes
+    assert len(gallery.captions) > 0 and gallery.captions[0].startswith("#")
+    assert any("of 1,797 misread" in caption.value for caption in app.caption)
