@@ -246,7 +246,7 @@ def _load(models_dir: str, settings: BenchSettings, data_path: str | None) -> di
 
     _progress(f"load: idle training epochs, then {settings.load_sessions} sessions for {settings.load_seconds:.0f} s…")
     return measure_load(models_dir, data_path, sessions=settings.load_sessions, seconds=settings.load_seconds,
-                        train_size=settings.load_train_size, idle_epochs=settings.load_idle_epochs,
+                        train_size=settings.load_train_size, idle_epoch_count=settings.load_idle_epochs,
                         think_seconds=settings.load_think_seconds)
 
 

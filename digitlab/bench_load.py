@@ -97,14 +97,18 @@ class TrainingProbe:
         return lines[-1][:300] if lines else "no output"
 
 
-def idle_epoch_seconds(spec: ProbeSpec, epochs: int) -> list[float]:
-    """Epoch times of ``epochs`` epochs (after the first, which includes tracing) on an idle machine."""
+def idle_epochs(spec: ProbeSpec, epochs: int) -> tuple[list[float], float]:
+    """Epoch times of ``epochs`` epochs (after the first, which includes tracing) on an idle
+    machine, and how many cores the training kept busy meanwhile."""
     probe = TrainingProbe(spec)
     try:
+        probe.wait_epochs(1)
+        before, started = cpu_seconds_by_role(-1, probe.process.pid)["training"], time.monotonic()
         probe.wait_epochs(epochs + 1)
+        cores = (cpu_seconds_by_role(-1, probe.process.pid)["training"] - before) / (time.monotonic() - started)
     finally:
         rows = probe.stop()
-    return [row["seconds"] for row in rows[1:]]
+    return [row["seconds"] for row in rows[1:]], round(cores, 2)
 
 
 def epochs_within(rows: list[dict[str, float]], start: float, end: float) -> list[float]:
@@ -163,12 +167,13 @@ async def _session(browser, url: str, window: _Window, offset: int, think_second
         strokes += 1
     if context is not None:
         errors += await page_errors(page)
-        await context.close()
-    return {"latencies": latencies, "errors": errors}
+    # The context stays open: closing it ends its renderer, and with it the CPU time it used.
+    return {"latencies": latencies, "errors": errors, "context": context}
 
 
 def cpu_seconds_by_role(server_pid: int, probe_pid: int) -> dict[str, float]:
-    """CPU seconds used so far by the app server, the training, the load generator and the rest.
+    """CPU seconds used so far by the app server, the training, the load generator and the rest,
+    and the machine's idle seconds.
 
     Processes are told apart by session: the server and the training each lead their own, and
     the generator is this process's session plus every session its children started (Chromium
@@ -192,7 +197,18 @@ def cpu_seconds_by_role(server_pid: int, probe_pid: int) -> dict[str, float]:
         if role is None:
             role = "load_generator" if session in generator_sessions else "rest_of_machine"
         roles[role] += times.user + times.system
+    roles["idle"] = idle_cpu_seconds()
     return roles
+
+
+def idle_cpu_seconds() -> float:
+    """CPU seconds all cores have spent idle since boot (Linux ``/proc/stat``; 0 elsewhere)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return 0.0
+    return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")  # idle + waiting for I/O
 
 
 async def _drive(url: str, server_pid: int, sessions: int, seconds: float, think_seconds: float,
@@ -218,20 +234,24 @@ async def _drive(url: str, server_pid: int, sessions: int, seconds: float, think
             cpu_after = cpu_seconds_by_role(server_pid, probe.process.pid)
         finally:
             rows = await asyncio.to_thread(probe.stop)
+        for result in results:
+            context = result.pop("context")
+            if context is not None:
+                await context.close()
         await browser.close()
     cpu = {role: round(cpu_after[role] - cpu_before[role], 1) for role in cpu_before}
     return {"results": results, "window": (started, ended), "epochs": rows, "cpu_seconds": cpu}
 
 
 def measure_load(models_dir: str | os.PathLike, data_path: str | None, *, sessions: int, seconds: float,
-                 train_size: int, idle_epochs: int, think_seconds: float = 1.0) -> dict[str, Any]:
+                 train_size: int, idle_epoch_count: int, think_seconds: float = 1.0) -> dict[str, Any]:
     """Idle epoch time first, then ``sessions`` browsers drawing for ``seconds`` while training runs.
 
     Each session reads every answer for ``think_seconds`` before it clears and draws the next
     digit, as a person would; 0 makes them draw back to back, which is a harder load than people.
     """
     spec = ProbeSpec(train_size=train_size, data_path=data_path)
-    idle = idle_epoch_seconds(spec, idle_epochs)
+    idle, idle_cores = idle_epochs(spec, idle_epoch_count)
     with AppServer(models_dir, data_path) as server:
         server.wait_healthy()
         driven = asyncio.run(_drive(server.url, server.process.pid, sessions, seconds, think_seconds, spec))
@@ -246,7 +266,8 @@ def measure_load(models_dir: str | os.PathLike, data_path: str | None, *, sessio
         "strokes": len(latencies), "errors": len(errors),
         "error_samples": errors[:10], "mouse_up_to_prediction_ms": percentiles(latencies),
         "training": {"architecture": spec.architecture, "train_size": train_size,
-                     "idle_epoch_s": idle, "loaded_epoch_s": loaded,
+                     "idle_epoch_s": idle, "loaded_epoch_s": loaded, "idle_cores_used": idle_cores,
+                     "loaded_cores_used": round(driven["cpu_seconds"]["training"] / window_seconds, 2),
                      "slowdown": round(loaded_median / idle_median, 2) if idle_median and loaded_median else None},
         "server_rss_mb": rss_mb, "timeout_ms": PREDICTION_TIMEOUT_MS,
         "cpu_seconds": {**driven["cpu_seconds"], "available": round(window_seconds * (os.cpu_count() or 1), 1)},

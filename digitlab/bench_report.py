@@ -5,6 +5,7 @@ Pure functions of the JSON-ready results, so the report can be re-made from a sa
 
 from __future__ import annotations
 
+from statistics import median
 from typing import Any
 
 
@@ -99,22 +100,27 @@ def app_section(app: dict[str, Any]) -> str:
     return "\n".join(["App (streamlit run, Chromium)", format_table(["measure", "value", "unit"], rows)])
 
 
+def _median(values: list[float]) -> float | None:
+    return round(median(values), 2) if values else None
+
+
 def load_section(load: dict[str, Any]) -> str:
     timing, training = load["mouse_up_to_prediction_ms"], load["training"]
-    idle = sorted(training["idle_epoch_s"])
-    loaded = sorted(training["loaded_epoch_s"])
     rows = [["sessions × seconds", f"{load['sessions']} × {load['seconds']:.0f}"],
             ["reading time per answer", f"{load.get('think_seconds', 0):g} s"],
             ["strokes answered", load["strokes"]], ["errors", load["errors"]],
             ["mouse-up → Prediction p50 / p95 ms",
              "—" if not timing["n"] else f"{timing['p50']:.0f} / {timing['p95']:.0f}"],
-            [f"{training['architecture']} epoch s, idle (median)", idle[len(idle) // 2] if idle else None],
-            ["same under load (median)", loaded[len(loaded) // 2] if loaded else None],
-            ["slowdown", training["slowdown"]], ["server memory MB", load["server_rss_mb"]]]
+            [f"{training['architecture']} epoch s, idle (median)", _median(training["idle_epoch_s"])],
+            ["same under load (median)", _median(training["loaded_epoch_s"])],
+            ["slowdown", training["slowdown"]],
+            ["training's cores busy, idle → under load",
+             f"{training.get('idle_cores_used')} → {training.get('loaded_cores_used')}"],
+            ["server memory MB", load["server_rss_mb"]]]
     cpu, per_answer = load.get("cpu_seconds"), load.get("cpu_ms_per_answer") or {}
     if cpu:  # where the window's CPU went: the browsers are the visitors' machines, here on ours
         rows += [[f"CPU s: {role.replace('_', ' ')}", cpu.get(role)]
-                 for role in ("server", "training", "load_generator", "rest_of_machine")]
+                 for role in ("server", "training", "load_generator", "rest_of_machine", "idle")]
         rows += [["CPU s available (cores × window)", cpu["available"]],
                  ["server CPU ms per answer", per_answer.get("server")],
                  ["browsers' CPU ms per answer", per_answer.get("load_generator")]]
