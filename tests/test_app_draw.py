@@ -66,10 +66,22 @@ def test_a_drawing_on_the_pad_is_predicted_and_cleared(app_env, make_app, mnist)
     assert metric(app, "Prediction") == str(label)
     assert "its 28×28 input" in [caption for image in app.image for caption in image.captions]
     assert "What the model sees" not in texts(app.subheader)  # the details wait for "Look inside"
+    assert probability_bars(app)[label] == max(probability_bars(app)) > 0.5
     app.session_state["draw_pad"] = {"drawing": None}  # what Clear sends
     app.run()
     assert metric(app, "Prediction") is None
     assert "Draw a digit in the black square" in texts(app.info)
+    assert probability_bars(app) == [0.0] * 10  # the chart stays in place, empty, until the next stroke
+
+
+def probability_bars(app) -> list[float]:
+    """The ten bars of the Draw page's probability chart, read from the data the browser gets."""
+    import pyarrow
+
+    [chart] = app.get("vega_lite_chart")
+    table = pyarrow.ipc.open_stream(chart.proto.data.data).read_all()
+    assert "data" not in json.loads(chart.proto.spec)  # bars travel as data: the spec never changes
+    return table.column("probability").to_pylist()
 
 
 def test_uploaded_digit_is_predicted_and_explained(app_env, make_app, mnist):
