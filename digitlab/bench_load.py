@@ -176,9 +176,9 @@ def cpu_seconds_by_role(server_pid: int, probe_pid: int) -> dict[str, float]:
     and the machine's idle seconds.
 
     Processes are told apart by session: the server and the training each lead their own, and
-    the generator is this process's session plus every session its children started (Chromium
-    starts one, and its renderers, forked by its zygote, are nobody's children but stay in it).
-    The browsers stand in for the visitors' own machines.
+    the generator is this process's session plus every session its descendants belong to
+    (Chromium starts its own). The browsers stand in for the visitors' own machines. A process
+    that has ended no longer counts, so call this before closing any browser context.
     """
     import psutil
 
