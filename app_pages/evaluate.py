@@ -87,10 +87,12 @@ def other_handwriting_ui(usable) -> None:
         st.info(f"This test needs scikit-learn, which is not installed: {error}.")
         return
     results = {entry.name: _uci_evaluation(entry.name, entry.card["model_file"], entry) for entry in usable}
-    rows = [{"model": name, "MNIST test accuracy": (entry.card.get("test") or {}).get("accuracy"),
-             "UCI accuracy": result[0].accuracy if result else None,
-             "UCI, squashed without preprocessing": result[1].accuracy if result else None}
-            for entry, (name, result) in zip(usable, results.items(), strict=True)]
+    rows = []
+    for entry in usable:
+        result = results[entry.name]
+        rows.append({"model": entry.name, "MNIST test accuracy": (entry.card.get("test") or {}).get("accuracy"),
+                     "UCI accuracy": result[0].accuracy if result else None,
+                     "UCI, squashed without preprocessing": result[1].accuracy if result else None})
     accuracy = st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={column: accuracy for column in rows[0] if column != "model"})

@@ -8,6 +8,7 @@ for ``st.image`` or PIL.
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 # How strongly the heat map covers the digit where saliency is highest (0..1).
 HEAT_OPACITY = 0.75
@@ -44,8 +45,6 @@ def tile(image: np.ndarray, size: int) -> np.ndarray:
     """
     pixels = enlarge(image, size)
     if max(pixels.shape[:2]) > size:
-        from PIL import Image
-
         height, width = pixels.shape[:2]
         scale = size / max(height, width)
         shrunk = Image.fromarray(pixels).resize((max(1, round(width * scale)), max(1, round(height * scale))),
