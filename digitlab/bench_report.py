@@ -48,20 +48,21 @@ def _megabytes(size: int | None) -> str | None:
 
 
 def training_section(training: dict[str, Any]) -> str:
-    headers = ["family", "recipe", "test acc", "best", "params", "file", "s/epoch", "samples/s", "→ target",
-               "epochs"]
+    headers = ["family", "recipe", "test acc", "best", "UCI acc", "params", "file", "s/epoch", "samples/s",
+               "→ target", "epochs"]
     rows, verdicts = [], []
     for family, result in training.items():
         for way in ("ours", "tutorial"):
             run = result.get(way) or {}
             if "error" in run or not run:
                 rows.append([family, f"{way}: {run.get('architecture', '?')}", run.get("error", "did not run"),
-                             None, None, None, None, None, None, None])
+                             None, None, None, None, None, None, None, None])
                 continue
             reached = (f"{run['time_to_target']:.1f} s (ep {run['epochs_to_target']})"
                        if run.get("time_to_target") is not None else "not reached")
             rows.append([family, f"{way}: {run['architecture']}", _percent(run["test_accuracy"]),
-                         _percent(run["best_test_accuracy"]), run["parameters"], _megabytes(run["file_bytes"]),
+                         _percent(run["best_test_accuracy"]), _percent(run.get("uci_accuracy")), run["parameters"],
+                         _megabytes(run["file_bytes"]),
                          run["seconds_per_epoch"], run["samples_per_second"], reached, run["recipe"]["epochs"]])
         if result.get("speedup"):
             verdicts.append(f"  {family}: ours reaches {result['target'] * 100:.1f} % {result['speedup']}× as fast")

@@ -194,8 +194,22 @@ def run_in_child(spec: RunSpec) -> dict[str, Any]:
                                         "test": {"accuracy": float((predicted == data.y_test).mean())}},
                    overwrite=True, allow_shipped=True)
         file_bytes = store.read_card(spec.family)["model_bytes"]
-    return summarise(spec, clock.rows, recipe, train_samples, len(data.y_test),
-                     float((predicted == data.y_test).mean()), int(model.count_params()), file_bytes)
+    summary = summarise(spec, clock.rows, recipe, train_samples, len(data.y_test),
+                        float((predicted == data.y_test).mean()), int(model.count_params()), file_bytes)
+    return {**summary, "uci_accuracy": _uci_accuracy(model)}
+
+
+def _uci_accuracy(model) -> float | None:
+    """Accuracy on the UCI digits (other writers, our preprocessing); None without scikit-learn."""
+    from digitlab.evaluation import evaluate
+    from digitlab.inference import Predictor
+    from digitlab.other_handwriting import MissingDatasetError, load_uci_digits
+
+    try:
+        digits = load_uci_digits()
+    except MissingDatasetError:
+        return None
+    return round(evaluate(Predictor(model, batch_size=EVALUATION_BATCH), digits.images, digits.labels).accuracy, 5)
 
 
 def summarise(spec: RunSpec, rows: list[dict[str, float]], recipe: dict[str, Any], train_samples: int,

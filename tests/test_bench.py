@@ -179,9 +179,10 @@ def test_report_has_a_section_per_part_and_says_when_a_part_failed():
         "machine": {"cpus": 2, "load_average_1min": 3.5},
         "settings": {"quick": True},
         "training": {"cnn": compare_family(
-            {**summarise(RunSpec("cnn", "cnn", "ours", 0.99), ROWS, {"epochs": 4}, 57000, 10000, 0.99, 9, 2**20)},
+            {**summarise(RunSpec("cnn", "cnn", "ours", 0.99), ROWS, {"epochs": 4}, 57000, 10000, 0.99, 9, 2**20),
+             "uci_accuracy": 0.9751},
             {**summarise(RunSpec("cnn", "keras_cnn", "tutorial", 0.99), ROWS[:2], {"epochs": 2}, 54000, 10000,
-                         0.98, 9, 2**19)})},
+                         0.98, 9, 2**19)})},  # written before the UCI column: no uci_accuracy
         "inference": {"drawing": "a 4", "preprocess": percentiles([2.0, 3.0]),
                       "models": {"cnn": {"predictor": percentiles([3.0]), "predict": percentiles([90.0]),
                                          "ratio": 30.0}},
@@ -193,6 +194,7 @@ def test_report_has_a_section_per_part_and_says_when_a_part_failed():
     report = format_report(json.loads(json.dumps(results)))  # as re-read from bench.json
     assert "smoke run" in report and "busy" in report
     assert "ours: cnn" in report and "tutorial: keras_cnn" in report and "not reached" in report
+    assert "UCI acc" in report and "97.51 %" in report
     assert "preprocessing + all 1 models" in report and "30.0" in report
     assert "app: could not run — RuntimeError: no Chromium found" in report
     assert "Targets" in report
