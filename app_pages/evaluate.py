@@ -99,17 +99,18 @@ def other_handwriting_ui(usable) -> None:
     scored = [name for name, result in results.items() if result]
     if not scored:
         return
-    name = st.selectbox("Its misread UCI digits", scored, key="evaluate_uci_model")
+    name = st.selectbox("Show the misread UCI digits of", scored, key="evaluate_uci_model")
     mistakes = results[name][0].mistakes
     if not mistakes:
         st.success(f"{name} reads every UCI digit correctly.")
         return
     shown = mistakes[:GALLERY_LIMIT]
-    st.image([enlarge(digits.pictures[m.index], THUMBNAIL) for m in shown], width=THUMBNAIL,
+    st.image([enlarge(digits.images[m.index], THUMBNAIL) for m in shown], width=THUMBNAIL,
              caption=[_caption(mistake) for mistake in shown])
     st.caption(f"{len(mistakes)} of {len(digits.labels):,} misread" +
                (f"; showing the first {GALLERY_LIMIT}." if len(mistakes) > GALLERY_LIMIT else ".") +
-               " Under each: its number, what the model said and how sure, then the true digit.")
+               " Each is shown as the 28×28 input the model got. Under it: its number, what the "
+               "model said and how sure, then the true digit and the probability it gave that.")
 
 
 @st.cache_resource(show_spinner="Loading the UCI digits…")
