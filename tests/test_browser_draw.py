@@ -154,3 +154,19 @@ def test_an_uploaded_png_is_predicted(page, mnist):
     page.locator("input[type=file]").set_input_files(
         files=[{"name": "digit.png", "mimeType": "image/png", "buffer": buffer.getvalue()}])
     answer_after(page, time.perf_counter(), str(label), FIRST_ANSWER_TIMEOUT)
+
+
+def test_look_inside_shows_the_steps_and_the_saliency_of_the_drawing(page):
+    answer_after(page, stroke(page, vertical_line()), "1", FIRST_ANSWER_TIMEOUT)
+    inputs = page.get_by_test_id("stImage").filter(has_text="its 28×28 input")
+    assert inputs.count() == 1 and inputs.locator("img").evaluate("img => img.naturalWidth") == 84
+    assert page.get_by_text("What the model sees").count() == 0  # the details wait for the toggle
+    page.get_by_text("Look inside", exact=False).first.click()
+    page.get_by_text("What the model sees").wait_for(timeout=ANSWER_TIMEOUT)
+    steps = page.get_by_test_id("stImage").filter(has_text="1 · your picture")
+    steps.locator("img").wait_for(timeout=ANSWER_TIMEOUT)
+    assert steps.locator("img").evaluate("img => img.complete && img.naturalWidth >= 4 * 112")  # one strip
+    page.get_by_test_id("stImage").filter(has_text="Pixels that pushed quick-").wait_for(timeout=ANSWER_TIMEOUT)
+    answer_after(page, stroke(page, [(60 + 5 * step, 45) for step in range(17)]), "7", ANSWER_TIMEOUT)
+    page.get_by_text("towards 7").wait_for(timeout=ANSWER_TIMEOUT)  # the details follow the drawing
+    assert not page.locator('[data-testid="stException"]').count()
