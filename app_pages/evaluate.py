@@ -13,7 +13,7 @@ import streamlit as st
 from app_pages.common import load_data, predictor_or_error, usable_models_or_notice
 from digitlab.display import confusion_styles, enlarge
 from digitlab.evaluation import Evaluation, evaluate
-from digitlab.other_handwriting import MissingDatasetError, OtherDigits, load_uci_digits
+from digitlab.other_handwriting import MissingDatasetError, OtherDigits, load_uci_digits, squashed_inputs
 from digitlab.report import (
     comparison_row,
     inference_ms,
@@ -131,7 +131,7 @@ def _uci_evaluation(name: str, model_file: str, _entry) -> tuple[Evaluation, Eva
 
 @st.cache_resource(show_spinner=False)
 def _uci_squashed():
-    return load_uci_digits(preprocessed=False).images
+    return squashed_inputs(_uci_digits())
 
 
 def curves_ui(usable) -> None:

@@ -109,11 +109,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     predictor = Predictor(ModelStore(args.models).load(args.name))
     if args.on == "uci":
-        from digitlab.other_handwriting import load_uci_digits
+        from digitlab.other_handwriting import load_uci_digits, squashed_inputs
 
         digits = load_uci_digits()
         result = evaluate(predictor, digits.images, digits.labels)
-        naive = evaluate(predictor, load_uci_digits(preprocessed=False).images, digits.labels)
+        naive = evaluate(predictor, squashed_inputs(digits), digits.labels)
         title = f"{args.name} on {digits.name}, {len(digits.labels):,} digits by other writers"
         extra = {"dataset": "uci", "squashed_accuracy": naive.accuracy}
         footer = [f"squashed to 28×28 without the preprocessing: {naive.accuracy * 100:.2f} %"]

@@ -37,11 +37,10 @@ class OtherDigits:
     labels: np.ndarray  # (N,) uint8
 
 
-def load_uci_digits(*, preprocessed: bool = True) -> OtherDigits:
+def load_uci_digits() -> OtherDigits:
     """The 1,797 UCI digits as pictures and as 28×28 model inputs.
 
-    ``preprocessed=False`` squashes each picture to 28×28 instead, as a naive app would, for
-    comparison. Raises MissingDatasetError naming the package when scikit-learn is absent.
+    Raises MissingDatasetError naming the package when scikit-learn is absent.
     """
     try:
         from sklearn.datasets import load_digits
@@ -49,9 +48,14 @@ def load_uci_digits(*, preprocessed: bool = True) -> OtherDigits:
         raise MissingDatasetError("the UCI digits come with scikit-learn: pip install scikit-learn") from error
     bunch = load_digits()
     pictures = np.stack([to_picture(block) for block in bunch.images])
-    convert = _preprocessed if preprocessed else squash
-    images = np.stack([convert(picture) for picture in pictures]).astype(np.float32)
+    images = np.stack([_preprocessed(picture) for picture in pictures]).astype(np.float32)
     return OtherDigits(NAME, pictures, images, bunch.target.astype(np.uint8))
+
+
+def squashed_inputs(digits: OtherDigits) -> np.ndarray:
+    """The same pictures shrunk whole to 28×28, as a naive app would: the comparison that shows
+    what the preprocessing is worth."""
+    return np.stack([squash(picture) for picture in digits.pictures]).astype(np.float32)
 
 
 def to_picture(block: np.ndarray, side: int = PICTURE_SIDE) -> np.ndarray:

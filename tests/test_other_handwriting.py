@@ -11,7 +11,7 @@ import pytest
 from digitlab.cli import main
 from digitlab.evaluation import evaluate
 from digitlab.inference import Predictor
-from digitlab.other_handwriting import MissingDatasetError, load_uci_digits, to_picture
+from digitlab.other_handwriting import MissingDatasetError, load_uci_digits, squashed_inputs, to_picture
 from digitlab.store import SHIPPED_MODELS, ModelStore
 
 # Measured with the shipped models (97.5 / 97.2 / 93.4 %), less a margin for float noise.
@@ -59,7 +59,7 @@ def test_a_missing_scikit_learn_is_named(monkeypatch):
 def test_shipped_models_read_other_writers_and_the_preprocessing_helps(uci, name):
     predictor = Predictor(ModelStore().load(name))
     result = evaluate(predictor, uci.images, uci.labels)
-    squashed = evaluate(predictor, load_uci_digits(preprocessed=False).images, uci.labels)
+    squashed = evaluate(predictor, squashed_inputs(uci), uci.labels)
     assert result.accuracy >= UCI_TARGETS[name]
     assert result.accuracy > squashed.accuracy + 0.03
 
