@@ -284,7 +284,8 @@ def model_sees_ui(entry, answer: Answer) -> None:
     fed, other = st.columns(2)
     for column, image, label, is_fed in ((fed, answer.prepared.image, "MNIST-style input", not feed_raw),
                                          (other, answer.squashed, "squashed canvas", feed_raw)):
-        digit, probabilities = answer.predictor.predict_one(image)
+        # The fed one is the answer itself; only the other input needs a model call.
+        digit, probabilities = (answer.digit, answer.probabilities) if is_fed else answer.predictor.predict_one(image)
         marker = "fed to the model" if is_fed else "not used"
         column.image(enlarge(image, 140), width=140,
                      caption=f"{label}: {entry.name} says {digit} ({probabilities[digit]:.0%}) — {marker}")
