@@ -84,11 +84,16 @@ class Answer:
     """What the chosen model made of the picture, and the inputs it could have been given."""
 
     predictor: object
+    picture: np.ndarray
     prepared: Preprocessed
-    squashed: np.ndarray
+    squashed: np.ndarray | None  # made only when it is fed to the model
     model_input: np.ndarray
     digit: int
     probabilities: np.ndarray
+
+    def squashed_input(self) -> np.ndarray:
+        """The whole picture shrunk to 28×28 as it is, the input a naive app would feed."""
+        return self.squashed if self.squashed is not None else squash(self.picture)
 
 
 @st.fragment
@@ -211,7 +216,6 @@ def answer_ui(entry, picture: np.ndarray | None, true_label: int | None) -> Answ
         return None
     try:
         prepared = preprocess(picture)
-        squashed = squash(picture)
     except ValueError as error:
         st.error(f"This picture cannot be used: {error}")
         return None
@@ -223,6 +227,7 @@ def answer_ui(entry, picture: np.ndarray | None, true_label: int | None) -> Answ
         st.error(f"**{entry.name}** cannot be used: {error}")
         return None
     feed_raw = st.session_state.get(RAW_KEY, False)  # the toggle itself is under "Look inside"
+    squashed = squash(picture) if feed_raw else None
     model_input = squashed if feed_raw else prepared.image
     digit, probabilities = predictor.predict_one(model_input)
     confidence = float(probabilities[digit])
@@ -238,7 +243,7 @@ def answer_ui(entry, picture: np.ndarray | None, true_label: int | None) -> Answ
     if true_label is not None:
         verdict = "correct" if digit == true_label else f"wrong, it is a {true_label}"
         st.caption(f"MNIST says this is a {true_label}: {verdict}.")
-    return Answer(predictor, prepared, squashed, model_input, digit, probabilities)
+    return Answer(predictor, picture, prepared, squashed, model_input, digit, probabilities)
 
 
 def compare_ui(entries, model_input: np.ndarray) -> None:
@@ -283,7 +288,7 @@ def model_sees_ui(entry, answer: Answer) -> None:
                          help="Shrink the whole picture to 28×28 as it is — what a naive app would do.")
     fed, other = st.columns(2)
     for column, image, label, is_fed in ((fed, answer.prepared.image, "MNIST-style input", not feed_raw),
-                                         (other, answer.squashed, "squashed canvas", feed_raw)):
+                                         (other, answer.squashed_input(), "squashed canvas", feed_raw)):
         # The fed one is the answer itself; only the other input needs a model call.
         digit, probabilities = (answer.digit, answer.probabilities) if is_fed else answer.predictor.predict_one(image)
         marker = "fed to the model" if is_fed else "not used"

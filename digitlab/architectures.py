@@ -164,8 +164,8 @@ ARCHITECTURES: dict[str, Architecture] = {
             Recipe(24, 128, "adam", 3e-3, "cosine", augment=True, validation_fraction=0.05),
         ),
         Architecture(
-            "cnn_fast", "cnn", "Our CNN at half width, 2 epochs without augmentation: 99 % in under a minute",
-            build_cnn, {"width": 16, "dense_units": 128, "dropout": 0.25, "head_dropout": 0.4},
+            "cnn_fast", "cnn", "Our CNN at 3/8 width, 2 epochs without augmentation: 99 % in under a minute",
+            build_cnn, {"width": 12, "dense_units": 128, "dropout": 0.25, "head_dropout": 0.4},
             Recipe(2, 128, "adam", 5e-3, "cosine", augment=False, validation_fraction=0.05),
         ),
         Architecture(
