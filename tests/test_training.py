@@ -115,3 +115,13 @@ def test_nan_loss_fails_the_run(small_data, monkeypatch):
 def test_recipe_fills_unset_settings():
     config = TrainConfig("keras_cnn").resolved()
     assert (config.epochs, config.batch_size, config.optimizer) == (15, 128, "adam")
+
+
+def test_batches_come_without_tf_data_autotuning(small_data):
+    # Its tuning thread left both cores idle for ~10 s at the end of one epoch in four on the
+    # 2-core machine (measured; see the README's Performance section). A fixed prefetch did not.
+    dataset = training.make_dataset(small_data.x_train[:256], small_data.y_train[:256], 64, seed=0, augment=True)
+    assert dataset.options().autotune.enabled is False
+    images, labels = next(iter(dataset))
+    assert images.shape == (64, 28, 28) and labels.shape == (64,)
+    assert float(images.numpy().min()) >= 0.0 and float(images.numpy().max()) <= 1.0
