@@ -86,14 +86,14 @@ class Answer:
     predictor: object
     picture: np.ndarray
     prepared: Preprocessed
-    squashed: np.ndarray | None  # made only when it is fed to the model
+    fed_raw: bool  # the model got the whole picture squashed, not the preprocessed input
     model_input: np.ndarray
     digit: int
     probabilities: np.ndarray
 
     def squashed_input(self) -> np.ndarray:
         """The whole picture shrunk to 28×28 as it is, the input a naive app would feed."""
-        return self.squashed if self.squashed is not None else squash(self.picture)
+        return self.model_input if self.fed_raw else squash(self.picture)
 
 
 @st.fragment
@@ -227,8 +227,7 @@ def answer_ui(entry, picture: np.ndarray | None, true_label: int | None) -> Answ
         st.error(f"**{entry.name}** cannot be used: {error}")
         return None
     feed_raw = st.session_state.get(RAW_KEY, False)  # the toggle itself is under "Look inside"
-    squashed = squash(picture) if feed_raw else None
-    model_input = squashed if feed_raw else prepared.image
+    model_input = squash(picture) if feed_raw else prepared.image
     digit, probabilities = predictor.predict_one(model_input)
     confidence = float(probabilities[digit])
     number, sure, seen = st.columns([1, 1, 1], vertical_alignment="center")
@@ -243,7 +242,7 @@ def answer_ui(entry, picture: np.ndarray | None, true_label: int | None) -> Answ
     if true_label is not None:
         verdict = "correct" if digit == true_label else f"wrong, it is a {true_label}"
         st.caption(f"MNIST says this is a {true_label}: {verdict}.")
-    return Answer(predictor, picture, prepared, squashed, model_input, digit, probabilities)
+    return Answer(predictor, picture, prepared, feed_raw, model_input, digit, probabilities)
 
 
 def compare_ui(entries, model_input: np.ndarray) -> None:

@@ -56,7 +56,7 @@ def training_section(training: dict[str, Any]) -> str:
             run = result.get(way) or {}
             if "error" in run or not run:
                 rows.append([family, f"{way}: {run.get('architecture', '?')}", run.get("error", "did not run"),
-                             None, None, None, None, None, None, None, None])
+                             *[None] * (len(headers) - 3)])
                 continue
             reached = (f"{run['time_to_target']:.1f} s (ep {run['epochs_to_target']})"
                        if run.get("time_to_target") is not None else "not reached")

@@ -187,29 +187,29 @@ def run_in_child(spec: RunSpec) -> dict[str, Any]:
     clock = _clock_class()(data.x_test, data.y_test, f"{spec.architecture} ({spec.way})")
     trainer = _train_ours if spec.way == "ours" else _train_tutorial
     model, train_samples, recipe = trainer(spec, data, clock)
-    predicted = Predictor(model, batch_size=EVALUATION_BATCH).probabilities(data.x_test).argmax(axis=1)
+    predictor = Predictor(model, batch_size=EVALUATION_BATCH)
+    accuracy = float((predictor.probabilities(data.x_test).argmax(axis=1) == data.y_test).mean())
     with tempfile.TemporaryDirectory() as folder:
         store = ModelStore(spec.save_to or folder)
         store.save(spec.family, model, {"architecture": spec.architecture, "parameters": model.count_params(),
-                                        "test": {"accuracy": float((predicted == data.y_test).mean())}},
+                                        "test": {"accuracy": accuracy}},
                    overwrite=True, allow_shipped=True)
         file_bytes = store.read_card(spec.family)["model_bytes"]
-    summary = summarise(spec, clock.rows, recipe, train_samples, len(data.y_test),
-                        float((predicted == data.y_test).mean()), int(model.count_params()), file_bytes)
-    return {**summary, "uci_accuracy": _uci_accuracy(model)}
+    summary = summarise(spec, clock.rows, recipe, train_samples, len(data.y_test), accuracy,
+                        int(model.count_params()), file_bytes)
+    return {**summary, "uci_accuracy": _uci_accuracy(predictor)}
 
 
-def _uci_accuracy(model) -> float | None:
+def _uci_accuracy(predictor) -> float | None:
     """Accuracy on the UCI digits (other writers, our preprocessing); None without scikit-learn."""
     from digitlab.evaluation import evaluate
-    from digitlab.inference import Predictor
     from digitlab.other_handwriting import MissingDatasetError, load_uci_digits
 
     try:
         digits = load_uci_digits()
     except MissingDatasetError:
         return None
-    return round(evaluate(Predictor(model, batch_size=EVALUATION_BATCH), digits.images, digits.labels).accuracy, 5)
+    return round(evaluate(predictor, digits.images, digits.labels).accuracy, 5)
 
 
 def summarise(spec: RunSpec, rows: list[dict[str, float]], recipe: dict[str, Any], train_samples: int,
