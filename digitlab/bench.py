@@ -66,16 +66,23 @@ class BenchSettings:
     load_train_size: int
     load_idle_epochs: int
     load_think_seconds: float  # a load session's pause to read each answer; 0 = back to back
+    load_browser_nice: int = 0  # the browsers' CPU priority under load: 0 = the server's, 19 = lowest
 
     @classmethod
     def create(cls, *, quick: bool, parts: str, families: str = ",".join(FAMILY_NAMES),
-               load: bool = False, think: float | None = None) -> BenchSettings:
+               load: bool = False, think: float | None = None, browser_nice: int = 0) -> BenchSettings:
         """Settings from the command line's strings; raises ``ValueError`` for unknown names."""
         chosen = _names(parts, PARTS, "part") + (("load",) if load else ())
         sizes = {**(QUICK if quick else FULL), **({} if think is None else {"load_think_seconds": think})}
         if not 0 <= sizes["load_think_seconds"] <= 60:
             raise ValueError("the load sessions' think time must be 0–60 s")
-        return cls(quick, tuple(dict.fromkeys(chosen)), _names(families, FAMILY_NAMES, "family"), **sizes)
+        if not 0 <= browser_nice <= 19:
+            raise ValueError("the browsers' nice value must be 0–19")
+        if browser_nice and _autogroup() is not True:
+            raise ValueError("lowering the browsers' priority needs Linux's sched_autogroup "
+                             "(/proc/sys/kernel/sched_autogroup_enabled = 1)")
+        return cls(quick, tuple(dict.fromkeys(chosen)), _names(families, FAMILY_NAMES, "family"), **sizes,
+                   load_browser_nice=browser_nice)
 
 
 def _names(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -90,7 +97,8 @@ def run_bench(args: argparse.Namespace) -> int:
     """The ``bench`` sub-command: measure the chosen parts, print a table, write the JSON."""
     settings = BenchSettings.create(quick=args.quick, parts=args.parts, families=getattr(args, "families", None)
                                     or ",".join(FAMILY_NAMES), load=getattr(args, "load", False),
-                                    think=getattr(args, "load_think", None))
+                                    think=getattr(args, "load_think", None),
+                                    browser_nice=getattr(args, "load_browser_nice", 0))
     data_path = _data_path(args.data)
     results: dict[str, Any] = {"machine": machine_info(), "settings": asdict(settings)}
     with tempfile.TemporaryDirectory(prefix="digitlab-bench-") as scratch:
@@ -247,7 +255,7 @@ def _load(models_dir: str, settings: BenchSettings, data_path: str | None) -> di
     _progress(f"load: idle training epochs, then {settings.load_sessions} sessions for {settings.load_seconds:.0f} s…")
     return measure_load(models_dir, data_path, sessions=settings.load_sessions, seconds=settings.load_seconds,
                         train_size=settings.load_train_size, idle_epoch_count=settings.load_idle_epochs,
-                        think_seconds=settings.load_think_seconds)
+                        think_seconds=settings.load_think_seconds, browser_nice=settings.load_browser_nice)
 
 
 # -- targets and the report ----------------------------------------------------------------------

@@ -35,7 +35,6 @@ MIN_CANVAS_SIDE = 150  # px: the drawing canvas, not a chart
 PREDICTION_TIMEOUT_MS = 10_000
 SETTLE_TIMEOUT_MS = 120_000  # after the Prediction: the rest of the page (charts, saliency)
 QUIET_MS = 600  # no DOM change for this long: the page has settled
-WAIT_POLL_MS = 50
 CLEAR_BUTTON = "Clear the drawing"
 COMPARE_SWITCH = "Compare all models"
 # Single-stroke digits, in fractions of the drawing pad.
@@ -45,7 +44,8 @@ STROKES = (
     ((0.28, 0.30), (0.50, 0.15), (0.70, 0.30), (0.30, 0.85), (0.75, 0.85)),  # 2
     ((0.30, 0.20), (0.70, 0.22), (0.45, 0.48), (0.72, 0.65), (0.50, 0.85), (0.28, 0.80)),  # 3
 )
-# Installed once per page: records mouse-up, the first current Prediction after it, the last DOM change.
+# Installed once per page: records mouse-up, the first current Prediction after it and the last DOM
+# change, and lets the bench wait for a condition or for a quiet page without polling it.
 TIMING_SCRIPT = """() => {
   if (window.__digitlabBench) return;
   const ready = () => {
@@ -58,12 +58,35 @@ TIMING_SCRIPT = """() => {
     }
     return false;
   };
+  const waiters = new Set();
   const state = window.__digitlabBench = {up: null, shown: null, changed: performance.now(), ready};
+  // Resolves true once test() holds (checked now and after every DOM change), false after timeoutMs.
+  state.until = (test, timeoutMs) => new Promise((resolve) => {
+    if (test()) return resolve(true);
+    const waiter = {test, resolve};
+    waiter.timer = setTimeout(() => { waiters.delete(waiter); resolve(false); }, timeoutMs);
+    waiters.add(waiter);
+  });
+  // Resolves true once the DOM has not changed for quietMs, false after timeoutMs; it sleeps
+  // until the page would next be quiet instead of polling.
+  state.quiet = (quietMs, timeoutMs) => new Promise((resolve) => {
+    const deadline = performance.now() + timeoutMs;
+    const check = () => {
+      const now = performance.now(), still = now - state.changed;
+      if (still >= quietMs) return resolve(true);
+      if (now >= deadline) return resolve(false);
+      setTimeout(check, Math.min(quietMs - still, deadline - now) + 1);
+    };
+    check();
+  });
   document.addEventListener('pointerup', () => { state.up = performance.now(); state.shown = null; }, true);
   new MutationObserver(() => {
     const now = performance.now();
     state.changed = now;
     if (state.up !== null && state.shown === null && ready()) state.shown = now;
+    for (const waiter of [...waiters]) {
+      if (waiter.test()) { waiters.delete(waiter); clearTimeout(waiter.timer); waiter.resolve(true); }
+    }
   }).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
 }"""
 ERROR_SELECTOR = '[data-testid="stException"], [data-testid="stAlertContentError"]'
@@ -185,19 +208,14 @@ async def draw(page, box: dict[str, float], stroke, steps: int = 6) -> None:
     await page.mouse.up()
 
 
-async def _wait(page, expression: str, timeout_ms: float, failure: str, polling: float = WAIT_POLL_MS) -> None:
-    """``page.wait_for_function`` whose timeout says what did not happen.
+async def _wait(page, condition: str, timeout_ms: float, failure: str) -> None:
+    """Wait until the JavaScript ``condition`` holds in the page; the timeout says what did not happen.
 
-    The times themselves are stamped in the page by ``TIMING_SCRIPT``'s observer, so polling every
-    few tens of milliseconds loses no precision, and costs the browsers far less CPU than polling
-    on every animation frame, which mattered with 8 sessions on the server's own cores.
+    The page checks it after each DOM change (``TIMING_SCRIPT``), so nothing polls: with 8
+    sessions on the server's own cores, polling every 50 ms cost the browsers measurable CPU.
     """
-    from playwright.async_api import TimeoutError as PlaywrightTimeoutError
-
-    try:
-        await page.wait_for_function(expression, timeout=timeout_ms, polling=polling)
-    except PlaywrightTimeoutError:
-        raise TimeoutError(f"{failure} within {timeout_ms / 1000:g} s") from None
+    if not await page.evaluate(f"(timeout) => window.__digitlabBench.until(() => {condition}, timeout)", timeout_ms):
+        raise TimeoutError(f"{failure} within {timeout_ms / 1000:g} s")
 
 
 async def time_stroke(page, box: dict[str, float], stroke, timeout_ms: float = PREDICTION_TIMEOUT_MS) -> dict:
@@ -219,8 +237,9 @@ async def clear_canvas(page, timeout_ms: float = PREDICTION_TIMEOUT_MS) -> None:
 
 async def settle(page, timeout_ms: float = SETTLE_TIMEOUT_MS) -> None:
     """Wait until the page has not changed for ``QUIET_MS`` (the rerun has finished drawing)."""
-    await _wait(page, f"performance.now() - window.__digitlabBench.changed > {QUIET_MS}", timeout_ms,
-                "the page did not stop changing", polling=100)
+    if not await page.evaluate("([quiet, timeout]) => window.__digitlabBench.quiet(quiet, timeout)",
+                               [QUIET_MS, timeout_ms]):
+        raise TimeoutError(f"the page did not stop changing within {timeout_ms / 1000:g} s")
 
 
 async def page_errors(page) -> list[str]:

@@ -171,6 +171,30 @@ async def _session(browser, url: str, window: _Window, offset: int, think_second
     return {"latencies": latencies, "errors": errors, "context": context}
 
 
+def lower_browser_priority(nice: int, exclude: set[int]) -> list[int]:
+    """Set the Linux autogroup niceness of every session our descendants lead, except those in
+    ``exclude`` (the server's): Chromium's. Returns the session leaders changed.
+
+    The browsers stand in for the visitors' own machines. With ``nice`` 19 they get only the CPU
+    that the server and the training leave, which shows what the server costs the training
+    without the browsers' share. Chromium resets its threads' own nice values, but not its
+    session's, so the autogroup is the knob (it needs ``sched_autogroup`` on).
+    """
+    import psutil
+
+    changed = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if os.getsid(child.pid) != child.pid or child.pid in exclude:
+                continue
+            with open(f"/proc/{child.pid}/autogroup", "w", encoding="ascii") as group:
+                group.write(str(nice))
+        except (OSError, psutil.Error):  # ended meanwhile
+            continue
+        changed.append(child.pid)
+    return changed
+
+
 def cpu_seconds_by_role(server_pid: int, probe_pid: int) -> dict[str, float]:
     """CPU seconds used so far by the app server, the training, the load generator and the rest,
     and the machine's idle seconds.
@@ -212,11 +236,13 @@ def idle_cpu_seconds() -> float:
 
 
 async def _drive(url: str, server_pid: int, sessions: int, seconds: float, think_seconds: float,
-                 probe_spec: ProbeSpec) -> dict[str, Any]:
+                 probe_spec: ProbeSpec, browser_nice: int) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await launch_browser(playwright)
+        if browser_nice and not lower_browser_priority(browser_nice, exclude={server_pid}):
+            raise RuntimeError("found no Chromium session to lower the priority of")
         window = _Window()
         tasks = [asyncio.create_task(_session(browser, url, window, index, think_seconds))
                  for index in range(sessions)]
@@ -244,17 +270,20 @@ async def _drive(url: str, server_pid: int, sessions: int, seconds: float, think
 
 
 def measure_load(models_dir: str | os.PathLike, data_path: str | None, *, sessions: int, seconds: float,
-                 train_size: int, idle_epoch_count: int, think_seconds: float = 1.0) -> dict[str, Any]:
+                 train_size: int, idle_epoch_count: int, think_seconds: float = 1.0,
+                 browser_nice: int = 0) -> dict[str, Any]:
     """Idle epoch time first, then ``sessions`` browsers drawing for ``seconds`` while training runs.
 
     Each session reads every answer for ``think_seconds`` before it clears and draws the next
     digit, as a person would; 0 makes them draw back to back, which is a harder load than people.
+    ``browser_nice`` above 0 lowers the browsers' CPU priority (see :func:`lower_browser_priority`).
     """
     spec = ProbeSpec(train_size=train_size, data_path=data_path)
     idle, idle_cores = idle_epochs(spec, idle_epoch_count)
     with AppServer(models_dir, data_path) as server:
         server.wait_healthy()
-        driven = asyncio.run(_drive(server.url, server.process.pid, sessions, seconds, think_seconds, spec))
+        driven = asyncio.run(_drive(server.url, server.process.pid, sessions, seconds, think_seconds, spec,
+                                    browser_nice))
         rss_mb = round(server.rss_bytes() / 2**20)
     latencies = [ms for result in driven["results"] for ms in result["latencies"]]
     errors = [error for result in driven["results"] for error in result["errors"]]
@@ -262,7 +291,7 @@ def measure_load(models_dir: str | os.PathLike, data_path: str | None, *, sessio
     window_seconds = driven["window"][1] - driven["window"][0]
     idle_median, loaded_median = percentiles(idle)["p50"], percentiles(loaded)["p50"]
     return {
-        "sessions": sessions, "seconds": seconds, "think_seconds": think_seconds,
+        "sessions": sessions, "seconds": seconds, "think_seconds": think_seconds, "browser_nice": browser_nice,
         "strokes": len(latencies), "errors": len(errors),
         "error_samples": errors[:10], "mouse_up_to_prediction_ms": percentiles(latencies),
         "training": {"architecture": spec.architecture, "train_size": train_size,

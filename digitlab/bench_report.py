@@ -109,6 +109,7 @@ def load_section(load: dict[str, Any]) -> str:
     timing, training = load["mouse_up_to_prediction_ms"], load["training"]
     rows = [["sessions × seconds", f"{load['sessions']} × {load['seconds']:.0f}"],
             ["reading time per answer", f"{load.get('think_seconds', 0):g} s"],
+            ["browsers' nice (0 = the server's priority)", load.get("browser_nice", 0)],
             ["strokes answered", load["strokes"]], ["errors", load["errors"]],
             ["mouse-up → Prediction p50 / p95 ms",
              "—" if not timing["n"] else f"{timing['p50']:.0f} / {timing['p95']:.0f}"],

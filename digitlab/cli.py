@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--load-think", type=float, default=None, metavar="SECONDS",
                        help="load test: how long each session reads an answer before the next digit "
                             "(default 1; 0 draws back to back)")
+    bench.add_argument("--load-browser-nice", type=int, default=0, metavar="N",
+                       help="load test: lower the browsers' CPU priority to this nice value (1-19), as if "
+                            "they ran on the visitors' own machines (default 0: the server's priority)")
     bench.add_argument("--output", type=Path, default=Path("bench.json"))
     bench.set_defaults(handler=cmd_bench)
     return parser

@@ -17,7 +17,7 @@ from digitlab import bench, bench_training
 from digitlab.bench import BenchSettings, check_targets, lookup
 from digitlab.bench_browser import CHROMIUM_ENV_VAR, chromium_executable, free_port
 from digitlab.bench_inference import canvas_drawing, measure_inference, percentiles, ratio, time_calls
-from digitlab.bench_load import cpu_seconds_by_role, epochs_within
+from digitlab.bench_load import cpu_seconds_by_role, epochs_within, lower_browser_priority
 from digitlab.bench_report import format_cell, format_report, format_table
 from digitlab.bench_training import RunSpec, compare_family, family_specs, summarise
 from digitlab.cli import main
@@ -59,6 +59,9 @@ def test_settings_parse_parts_and_families_and_refuse_unknown_names():
     assert BenchSettings.create(quick=False, parts="load", think=0).load_think_seconds == 0
     with pytest.raises(ValueError, match="think time"):
         BenchSettings.create(quick=False, parts="load", think=-1)
+    assert full.load_browser_nice == 0
+    with pytest.raises(ValueError, match="nice value"):
+        BenchSettings.create(quick=False, parts="load", browser_nice=20)
     with pytest.raises(ValueError, match="unknown part"):
         BenchSettings.create(quick=True, parts="training,gpu")
     with pytest.raises(ValueError, match="unknown family"):
@@ -149,6 +152,30 @@ def test_the_load_window_cpu_is_charged_to_server_training_and_generator():
         training.kill()
         server.wait()
         training.wait()
+
+
+AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
+
+
+@pytest.mark.skipif(not AUTOGROUP.exists() or AUTOGROUP.read_text().strip() != "1",
+                    reason="needs Linux's sched_autogroup on")
+def test_lowering_the_browsers_priority_spares_the_server():
+    import subprocess
+    import sys
+
+    def autogroup_nice(pid: int) -> str:
+        return Path(f"/proc/{pid}/autogroup").read_text().split()[-1]
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    server = subprocess.Popen(sleeper, start_new_session=True)
+    browser = subprocess.Popen(sleeper, start_new_session=True)  # a session leader, as Chromium is
+    try:
+        assert lower_browser_priority(19, exclude={server.pid}) == [browser.pid]
+        assert autogroup_nice(browser.pid) == "19" and autogroup_nice(server.pid) == "0"
+    finally:
+        for child in (server, browser):
+            child.kill()
+            child.wait()
 
 
 def test_targets_are_judged_only_for_full_runs_and_measured_parts():
