@@ -208,7 +208,7 @@ async def draw(page, box: dict[str, float], stroke, steps: int = 6) -> None:
     await page.mouse.up()
 
 
-async def _wait(page, condition: str, timeout_ms: float, failure: str) -> None:
+async def wait_until(page, condition: str, timeout_ms: float, failure: str) -> None:
     """Wait until the JavaScript ``condition`` holds in the page; the timeout says what did not happen.
 
     The page checks it after each DOM change (``TIMING_SCRIPT``), so nothing polls. Polling every
@@ -222,7 +222,7 @@ async def _wait(page, condition: str, timeout_ms: float, failure: str) -> None:
 async def time_stroke(page, box: dict[str, float], stroke, timeout_ms: float = PREDICTION_TIMEOUT_MS) -> dict:
     """Draw a stroke on a cleared canvas; ms from mouse-up to Prediction, and to a settled page."""
     await draw(page, box, stroke)
-    await _wait(page, "window.__digitlabBench.shown !== null", timeout_ms, "no Prediction after the mouse-up")
+    await wait_until(page, "window.__digitlabBench.shown !== null", timeout_ms, "no Prediction after the mouse-up")
     await settle(page)
     state = await page.evaluate("({up: window.__digitlabBench.up, shown: window.__digitlabBench.shown,"
                                 " changed: window.__digitlabBench.changed})")
@@ -232,7 +232,7 @@ async def time_stroke(page, box: dict[str, float], stroke, timeout_ms: float = P
 async def clear_canvas(page, timeout_ms: float = PREDICTION_TIMEOUT_MS) -> None:
     """Press the pad's Clear button and wait until no Prediction is shown."""
     await page.get_by_role("button", name=CLEAR_BUTTON).click(timeout=timeout_ms)
-    await _wait(page, "!window.__digitlabBench.ready()", timeout_ms, "the Prediction stayed after Clear")
+    await wait_until(page, "!window.__digitlabBench.ready()", timeout_ms, "the Prediction stayed after Clear")
     await settle(page)
 
 
@@ -269,13 +269,13 @@ async def _measure_app(models_dir, data_path, trials: int) -> dict[str, Any]:
             page, box = await open_draw_page(await browser.new_context(viewport=VIEWPORT), server.url)
             cold["canvas_ready_s"] = round(server.since_start(), 2)
             await draw(page, box, STROKES[0])
-            await _wait(page, "window.__digitlabBench.shown !== null", 120_000, "no first Prediction")
+            await wait_until(page, "window.__digitlabBench.shown !== null", 120_000, "no first Prediction")
             cold["first_prediction_s"] = round(server.since_start(), 2)
             cold["rss_one_model_mb"] = round(server.rss_bytes() / 2**20)
             await settle(page)
             single = await stroke_timings(page, box, trials)
             await page.get_by_text(COMPARE_SWITCH, exact=True).click()
-            await _wait(page, "window.__digitlabBench.ready()", 120_000, "no Prediction in Compare mode")
+            await wait_until(page, "window.__digitlabBench.ready()", 120_000, "no Prediction in Compare mode")
             await settle(page)  # this rerun loaded every model
             cold["rss_all_models_mb"] = round(server.rss_bytes() / 2**20)
             compare = await stroke_timings(page, box, max(2, trials // 2) if trials else 0)

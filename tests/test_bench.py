@@ -6,16 +6,27 @@ the machine. Here only its arithmetic, its report and its plumbing are checked.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
 
 import keras
 import pytest
+from browser_support import BROWSER_MARKS
 
 from digitlab import bench, bench_training
 from digitlab.bench import BenchSettings, check_targets, lookup
-from digitlab.bench_browser import CHROMIUM_ENV_VAR, chromium_executable, free_port
+from digitlab.bench_browser import (
+    CHROMIUM_ENV_VAR,
+    QUIET_MS,
+    TIMING_SCRIPT,
+    chromium_executable,
+    free_port,
+    launch_browser,
+    settle,
+    wait_until,
+)
 from digitlab.bench_inference import canvas_drawing, measure_inference, percentiles, ratio, time_calls
 from digitlab.bench_load import cpu_seconds_by_role, epochs_within, lower_browser_priority
 from digitlab.bench_report import format_cell, format_report, format_table
@@ -225,6 +236,33 @@ def test_report_has_a_section_per_part_and_says_when_a_part_failed():
     assert "preprocessing + all 1 models" in report and "30.0" in report
     assert "app: could not run — RuntimeError: no Chromium found" in report
     assert "Targets" in report
+
+
+@BROWSER_MARKS[0]
+@BROWSER_MARKS[1]
+def test_the_bench_waits_on_the_page_and_says_what_never_happened():
+    """The load and app benchmarks time strokes with these waits: a wrong one skews every figure."""
+    from playwright.async_api import async_playwright
+
+    async def scenario() -> None:
+        async with async_playwright() as playwright:
+            browser = await launch_browser(playwright)
+            page = await browser.new_page()
+            await page.set_content("<p id=answer></p>")
+            await page.evaluate(TIMING_SCRIPT)
+            await page.evaluate("setTimeout(() => { document.getElementById('answer').textContent = '7'; }, 200)")
+            await wait_until(page, "document.getElementById('answer').textContent === '7'", 5_000, "no answer")
+            await settle(page, timeout_ms=5_000)
+            assert await page.evaluate("performance.now() - window.__digitlabBench.changed") >= QUIET_MS
+            with pytest.raises(TimeoutError, match="no 8 within 0.3 s"):
+                await wait_until(page, "document.getElementById('answer').textContent === '8'", 300, "no 8")
+            await page.evaluate("setInterval(() => { document.body.dataset.tick = performance.now(); }, 100)")
+            await wait_until(page, "'tick' in document.body.dataset", 5_000, "no tick")  # it has begun changing
+            with pytest.raises(TimeoutError, match="did not stop changing within 1.5 s"):
+                await settle(page, timeout_ms=1_500)
+            await browser.close()
+
+    asyncio.run(scenario())
 
 
 def test_free_port_and_chromium_override(monkeypatch, tmp_path):

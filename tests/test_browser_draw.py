@@ -159,6 +159,7 @@ def test_an_uploaded_png_is_predicted(page, mnist):
 def test_look_inside_shows_the_steps_and_the_saliency_of_the_drawing(page):
     answer_after(page, stroke(page, vertical_line()), "1", FIRST_ANSWER_TIMEOUT)
     inputs = page.get_by_test_id("stImage").filter(has_text="its 28×28 input")
+    inputs.locator("img").wait_for(timeout=ANSWER_TIMEOUT)  # it may arrive just after the Prediction
     assert inputs.count() == 1 and inputs.locator("img").evaluate("img => img.naturalWidth") == 84
     assert page.get_by_text("What the model sees").count() == 0  # the details wait for the toggle
     page.get_by_text("Look inside", exact=False).first.click()
