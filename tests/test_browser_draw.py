@@ -90,8 +90,10 @@ def test_a_vertical_stroke_is_a_one(page):
 
 def clear(page) -> None:
     page.get_by_role("button", name="Clear the drawing").click()
+    from playwright.sync_api import expect
+
     page.get_by_text("Draw a digit in the black square").wait_for(timeout=ANSWER_TIMEOUT)
-    assert prediction(page).count() == 0
+    expect(prediction(page)).to_have_count(0, timeout=ANSWER_TIMEOUT)
 
 
 def ink(page) -> int:
