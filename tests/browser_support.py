@@ -21,6 +21,13 @@ BROWSER_MARKS = [
 ]
 
 
+def browser_test(test):
+    """Every mark of ``BROWSER_MARKS`` on one test, for a browser test in a module of other tests."""
+    for mark in BROWSER_MARKS:
+        test = mark(test)
+    return test
+
+
 @contextlib.contextmanager
 def streamlit_server(models_dir: Path, mnist_path: Path) -> Iterator[str]:
     """``streamlit run streamlit_app.py`` over ``models_dir`` (the benchmark's own

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import keras
 import pytest
-from browser_support import BROWSER_MARKS
+from browser_support import browser_test
 
 from digitlab import bench, bench_training
 from digitlab.bench import BenchSettings, check_targets, lookup
@@ -165,11 +165,7 @@ def test_the_load_window_cpu_is_charged_to_server_training_and_generator():
         training.wait()
 
 
-AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
-
-
-@pytest.mark.skipif(not AUTOGROUP.exists() or AUTOGROUP.read_text().strip() != "1",
-                    reason="needs Linux's sched_autogroup on")
+@pytest.mark.skipif(bench._autogroup() is not True, reason="needs Linux's sched_autogroup on")
 def test_lowering_the_browsers_priority_spares_the_server():
     import subprocess
     import sys
@@ -239,8 +235,7 @@ def test_report_has_a_section_per_part_and_says_when_a_part_failed():
     assert "Targets" in report
 
 
-@BROWSER_MARKS[0]
-@BROWSER_MARKS[1]
+@browser_test
 def test_the_bench_waits_on_the_page_and_says_what_never_happened():
     """The load and app benchmarks time strokes with these waits: a wrong one skews every figure."""
     from playwright.async_api import async_playwright
