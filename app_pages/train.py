@@ -17,8 +17,8 @@ import streamlit as st
 from app_pages.common import get_store, list_models, mnist_path, mnist_training_set_size
 from digitlab.architectures import ARCHITECTURES
 from digitlab.data import DataNotFoundError
-from digitlab.jobs import JobRegistry, JobSnapshot
-from digitlab.locking import JobBusyError, describe_holder
+from digitlab.jobs.locking import JobBusyError, describe_holder
+from digitlab.jobs.registry import JobRegistry, JobSnapshot
 from digitlab.report import comparison_row, learning_curve_rows
 from digitlab.training import OPTIMIZERS, SCHEDULES, TrainConfig
 

@@ -1,4 +1,4 @@
-"""``python -m digitlab``: train, evaluate, predict, list (and bench) from a terminal.
+"""``python -m digitlab``: train, evaluate, predict, list from a terminal.
 
 Results go to stdout (``--json`` for scripts), progress and errors to stderr; a failure exits
 non-zero with one readable line instead of a traceback.
@@ -71,7 +71,7 @@ def _interrupt_as_stop() -> Iterator[threading.Event]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from digitlab.data import load_mnist
-    from digitlab.locking import training_lock
+    from digitlab.jobs.locking import training_lock
     from digitlab.runs import check_run, train_and_store
     from digitlab.store import validate_name
     from digitlab.training import TrainConfig, strategy_from_environment
@@ -169,12 +169,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from digitlab.bench import run_bench
-
-    return run_bench(args)
-
-
 def _emit(args: argparse.Namespace, payload: object, text: str) -> None:
     print(json.dumps(payload, indent=1) if args.json else text)
 
@@ -225,22 +219,6 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", parents=[common], help="the models in the store")
     listing.set_defaults(handler=cmd_list)
 
-    bench = commands.add_parser("bench", parents=[common], help="measure accuracy, speed and memory")
-    bench.add_argument("--quick", action="store_true", help="a small, fast run")
-    bench.add_argument("--parts", default="training,inference",
-                       help="comma-separated: training,inference,app,browser,load (default: %(default)s)")
-    bench.add_argument("--families", default="mlp,lenet,cnn,cnn_fast",
-                       help="training part: the model families to compare (default: %(default)s)")
-    bench.add_argument("--load", action="store_true",
-                       help="also run the load test: browser sessions drawing while a model trains")
-    bench.add_argument("--load-think", type=float, default=None, metavar="SECONDS",
-                       help="load test: how long each session reads an answer before the next digit "
-                            "(default 1; 0 draws back to back)")
-    bench.add_argument("--load-browser-nice", type=int, default=0, metavar="N",
-                       help="load test: lower the browsers' CPU priority to this nice value (1-19), as if "
-                            "they ran on the visitors' own machines (default 0: the server's priority)")
-    bench.add_argument("--output", type=Path, default=Path("bench.json"))
-    bench.set_defaults(handler=cmd_bench)
     return parser
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from digitlab.bench_browser import AppServer
+from bench.browser import AppServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -31,7 +31,7 @@ def browser_test(test):
 @contextlib.contextmanager
 def streamlit_server(models_dir: Path, mnist_path: Path) -> Iterator[str]:
     """``streamlit run streamlit_app.py`` over ``models_dir`` (the benchmark's own
-    :class:`~digitlab.bench_browser.AppServer`); yields its URL, stops it after: a training run
+    :class:`~bench.browser.AppServer`); yields its URL, stops it after: a training run
     still going sees its stdin close, stops and discards."""
     with AppServer(models_dir, str(mnist_path)) as server:
         server.wait_healthy(timeout=SERVER_START_TIMEOUT)

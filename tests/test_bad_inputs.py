@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 from digitlab.architectures import Architecture
 from digitlab.cli import main
 from digitlab.images import ImageError, decode_image
-from digitlab.locking import LOCK_FILE
+from digitlab.jobs.locking import LOCK_FILE
 from digitlab.preprocess import Preprocessed, preprocess
 from digitlab.runs import check_run, train_and_store
 from digitlab.store import ModelStore, StoreError

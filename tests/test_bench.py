@@ -1,6 +1,6 @@
 """The benchmark's pure helpers and one tiny inference measurement — no timed assertions.
 
-The benchmark itself is a command (``python -m digitlab bench``), not a test: its figures depend on
+The benchmark itself is a command (``python -m bench``), not a test: its figures depend on
 the machine. Here only its arithmetic, its report and its plumbing are checked.
 """
 
@@ -15,9 +15,10 @@ import keras
 import pytest
 from browser_support import browser_test
 
-from digitlab import bench, bench_training
-from digitlab.bench import BenchSettings, check_targets, lookup
-from digitlab.bench_browser import (
+import bench.run as bench
+import bench.training as bench_training
+from bench.__main__ import main
+from bench.browser import (
     CHROMIUM_ENV_VAR,
     QUIET_MS,
     TIMING_SCRIPT,
@@ -27,11 +28,11 @@ from digitlab.bench_browser import (
     settle,
     wait_until,
 )
-from digitlab.bench_inference import canvas_drawing, measure_inference, percentiles, ratio, time_calls
-from digitlab.bench_load import cpu_seconds_by_role, epochs_within, lower_browser_priority
-from digitlab.bench_report import format_cell, format_report, format_table
-from digitlab.bench_training import RunSpec, compare_family, family_specs, summarise
-from digitlab.cli import main
+from bench.inference import canvas_drawing, measure_inference, percentiles, ratio, time_calls
+from bench.load import cpu_seconds_by_role, epochs_within, lower_browser_priority
+from bench.report import format_cell, format_report, format_table
+from bench.run import BenchSettings, check_targets, lookup
+from bench.training import RunSpec, compare_family, family_specs, summarise
 from digitlab.preprocess import preprocess
 from digitlab.store import ModelStore
 
@@ -286,7 +287,7 @@ def test_bench_command_writes_json_and_prints_the_table(tmp_path, capsys, monkey
     store = ModelStore(tmp_path / "models")
     store.save("mine", _tiny_model(), {"architecture": "mlp", "test": {"accuracy": 0.1}})
     output = tmp_path / "out" / "bench.json"
-    assert main(["bench", "--quick", "--parts", "inference", "--models", str(store.root),
+    assert main(["--quick", "--parts", "inference", "--models", str(store.root),
                  "--output", str(output)]) == 0
     printed = capsys.readouterr().out
     results = json.loads(output.read_text())
@@ -296,6 +297,6 @@ def test_bench_command_writes_json_and_prints_the_table(tmp_path, capsys, monkey
 
 
 def test_bench_command_reports_an_unknown_part_as_an_error(tmp_path, capsys):
-    assert main(["bench", "--parts", "gpu", "--output", str(tmp_path / "b.json")]) == 1
+    assert main(["--parts", "gpu", "--output", str(tmp_path / "b.json")]) == 1
     assert "unknown part" in capsys.readouterr().err
     assert not Path(tmp_path / "b.json").exists()

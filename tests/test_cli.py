@@ -120,7 +120,7 @@ def test_ctrl_c_stops_training_and_keeps_the_best_finished_epoch(tmp_path, mnist
 
 
 def test_train_refuses_while_another_run_holds_the_machine(tmp_path, mnist_path, capsys):
-    from digitlab.locking import training_lock
+    from digitlab.jobs.locking import training_lock
 
     with training_lock(tmp_path, {"pid": 1, "name": "other", "architecture": "cnn"}):
         code = main(["train", "--arch", "mlp", "--epochs", "1", "--name", "second", "--models", str(tmp_path),

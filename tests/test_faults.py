@@ -25,7 +25,7 @@ import pytest
 from digitlab import training
 from digitlab.cli import main
 from digitlab.inference import Predictor
-from digitlab.locking import LOCK_FILE
+from digitlab.jobs.locking import LOCK_FILE
 from digitlab.runs import train_and_store
 from digitlab.store import TEMP_PREFIX, ModelStore
 from digitlab.training import TrainConfig, TrainingError

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitlab.jobs import JobRegistry, TrainingJob
-from digitlab.locking import JobBusyError, describe_holder, lock_holder, training_lock
+from digitlab.jobs.locking import JobBusyError, describe_holder, lock_holder, training_lock
+from digitlab.jobs.registry import JobRegistry, TrainingJob
 
 TIMEOUT = 60
 FAST = {"architecture": "mlp", "epochs": 2, "batch_size": 32, "train_size": 200, "validation_fraction": 0.1}
@@ -32,7 +32,7 @@ def config(**changes):
     return TrainConfig(**{**FAST, **changes})
 
 
-# -- fake runners (same signature as digitlab.job_child.run_train_and_store) --------------------------
+# -- fake runners (same signature as digitlab.jobs.child.run_train_and_store) --------------------------
 @dataclass(frozen=True)
 class FakeEvent:
     """Stands in for TrainEvent so the child need not import TensorFlow."""

@@ -148,7 +148,7 @@ def format_report(results: dict[str, Any]) -> str:
     machine = results.get("machine", {})
     settings = results.get("settings", {})
     quick = " --quick (a smoke run: the figures are not the real ones)" if settings.get("quick") else ""
-    parts = [f"digitlab bench{quick} — {machine.get('cpus')} CPUs, "
+    parts = [f"python -m bench{quick} — {machine.get('cpus')} CPUs, "
              f"load average {machine.get('load_average_1min')} at the start"]
     if machine.get("cpus") and (machine.get("load_average_1min") or 0) > 0.5 * machine["cpus"]:
         parts.append("WARNING: the machine was busy when the benchmark started; timings are pessimistic.")

@@ -6,7 +6,7 @@ in a loop for the given time, while the same training runs again in its own proc
 errors, mouse-up → Prediction p50/p95 under load, and the training's epoch time under load
 against idle.
 
-The training runs in ``python -m digitlab.bench_load SPEC``, which prints one JSON line per
+The training runs in ``python -m bench.load SPEC``, which prints one JSON line per
 finished epoch with its wall-clock start and end, so epochs can be matched to the load window.
 """
 
@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from digitlab.bench_browser import (
+from bench.browser import (
     PREDICTION_TIMEOUT_MS,
     PROJECT_ROOT,
     STROKES,
@@ -36,7 +36,7 @@ from digitlab.bench_browser import (
     page_errors,
     time_stroke,
 )
-from digitlab.bench_inference import percentiles
+from bench.inference import percentiles
 
 EPOCH_PREFIX = "BENCH-EPOCH "
 WARM_UP_TIMEOUT_MS = 300_000  # the first answer loads the model, on a busy machine
@@ -58,7 +58,7 @@ class TrainingProbe:
     def __init__(self, spec: ProbeSpec):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen([sys.executable, "-m", "digitlab.bench_load", json.dumps(asdict(spec))],
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.load", json.dumps(asdict(spec))],
                                         stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env,
                                         cwd=PROJECT_ROOT, start_new_session=True)
         self.epochs: list[dict[str, float]] = []

@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from digitlab.bench_inference import percentiles
+from bench.inference import percentiles
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 APP_FILE = "streamlit_app.py"

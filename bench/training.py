@@ -6,7 +6,7 @@ recipe of the same family trained the tutorial's way — plain ``model.fit`` on 
 its batch size, optimizer and epochs. After every epoch a callback measures test accuracy and the
 training time so far, with its own evaluation time left out, which gives time-to-accuracy.
 
-Every run trains in a fresh Python process (``python -m digitlab.bench_training SPEC``): our
+Every run trains in a fresh Python process (``python -m bench.training SPEC``): our
 ``train`` switches TensorFlow's op determinism on for the rest of a process, and thread pools and
 memory would otherwise carry over from one run to the next.
 """
@@ -78,7 +78,7 @@ def compare_family(ours: dict[str, Any], tutorial: dict[str, Any]) -> dict[str, 
 def measure_run(spec: RunSpec, timeout: float = 4 * 3600) -> dict[str, Any]:
     """Run one spec in a child process; returns its result, or ``{"error": …}``."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    command = [sys.executable, "-m", "digitlab.bench_training", json.dumps(asdict(spec))]
+    command = [sys.executable, "-m", "bench.training", json.dumps(asdict(spec))]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                cwd=Path(__file__).resolve().parent.parent)
     timer = threading.Timer(timeout, process.kill)
@@ -232,7 +232,7 @@ def summarise(spec: RunSpec, rows: list[dict[str, float]], recipe: dict[str, Any
 
 
 def main(argv: list[str]) -> int:
-    """Child entry point: ``python -m digitlab.bench_training '<RunSpec as JSON>'``."""
+    """Child entry point: ``python -m bench.training '<RunSpec as JSON>'``."""
     spec = RunSpec(**json.loads(argv[0]))
     print(RESULT_PREFIX + json.dumps(run_in_child(spec)), flush=True)
     return 0

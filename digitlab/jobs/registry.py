@@ -1,6 +1,6 @@
 """Training runs for the web page: a child process, watched and stopped from the page.
 
-A :class:`TrainingJob` starts ``python -m digitlab.job_child``: a fresh interpreter that calls
+A :class:`TrainingJob` starts ``python -m digitlab.jobs.child``: a fresh interpreter that calls
 :func:`digitlab.runs.train_and_store` — the CLI's own path — and writes one JSON line per
 progress event and a final result to its stdout; the parent sends a stop command on stdin.
 Training therefore never shares the web process's interpreter: a rerun, a page switch, the
@@ -13,7 +13,7 @@ and inside ``streamlit run`` that is the app script, so the child would execute 
 
 A :class:`JobRegistry` (one per web process) lets one run go at a time and hands every page
 session the same :class:`JobSnapshot`. The child also holds the machine's training lock
-(:mod:`digitlab.locking`), so a second server sees that a run is going. When the web server goes
+(:mod:`digitlab.jobs.locking`), so a second server sees that a run is going. When the web server goes
 away the child's stdin closes, and the run stops after the current batch and is discarded:
 nothing half-written.
 
@@ -35,15 +35,15 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from digitlab.job_child import EVENT_FIELDS
-from digitlab.locking import JobBusyError, describe_holder, lock_holder
+from digitlab.jobs.child import EVENT_FIELDS
+from digitlab.jobs.locking import JobBusyError, describe_holder, lock_holder
 from digitlab.store import default_models_dir
 
 if TYPE_CHECKING:
     from digitlab.progress import TrainEvent
     from digitlab.training import TrainConfig
 
-DEFAULT_RUNNER = "digitlab.job_child:run_train_and_store"
+DEFAULT_RUNNER = "digitlab.jobs.child:run_train_and_store"
 ACTIVE = ("starting", "running", "stopping")
 
 
@@ -91,7 +91,7 @@ class TrainingJob:
         models_dir: the model store's folder.
         data_path: MNIST file or folder for ``load_mnist``; ``None`` uses its usual search.
         runner: ``"module:function"`` the child calls, with the signature of
-            :func:`digitlab.job_child.run_train_and_store` (tests substitute fakes; the child can
+            :func:`digitlab.jobs.child.run_train_and_store` (tests substitute fakes; the child can
             import whatever this process can).
     """
 
@@ -119,7 +119,7 @@ class TrainingJob:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
                "PYTHONPATH": os.pathsep.join(filter(None, [project_root, os.environ.get("PYTHONPATH")]))}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "digitlab.job_child"],
+            [sys.executable, "-m", "digitlab.jobs.child"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             env=env, text=True, start_new_session=True,  # Ctrl-C on the server is not sent here
         )

@@ -1,4 +1,4 @@
-"""The training child's side: ``python -m digitlab.job_child``, started by :mod:`digitlab.jobs`.
+"""The training child's side: ``python -m digitlab.jobs.child``, started by :mod:`digitlab.jobs`.
 
 It reads one JSON spec line on stdin, takes the machine's training lock, calls the runner (by
 default the CLI's :func:`~digitlab.runs.train_and_store`) and writes JSON lines to stdout: a
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from digitlab.locking import JobBusyError, training_lock
+from digitlab.jobs.locking import JobBusyError, training_lock
 
 if TYPE_CHECKING:
     from digitlab.progress import EventHandler, StopSignal

@@ -1,14 +1,14 @@
-"""``python -m digitlab bench``: accuracy, speed and memory, measured on this machine.
+"""``python -m bench``: accuracy, speed and memory, measured on this machine.
 
 Parts (``--parts``, comma-separated):
 
 - ``training``: per family, our recipe against the tutorial's, as time to a test accuracy
-  (:mod:`digitlab.bench_training`);
+  (:mod:`bench.training`);
 - ``inference``: preprocessing and each model on one drawing, against ``model.predict``
-  (:mod:`digitlab.bench_inference`);
+  (:mod:`bench.inference`);
 - ``app`` and ``browser``: cold start, memory, and mouse-up → Prediction in real Chromium
-  (:mod:`digitlab.bench_browser`);
-- ``load`` (or ``--load``): many browser sessions while a model trains (:mod:`digitlab.bench_load`).
+  (:mod:`bench.browser`);
+- ``load`` (or ``--load``): many browser sessions while a model trains (:mod:`bench.load`).
 
 ``--quick`` shrinks everything to a smoke run of a few minutes; its figures say that the
 benchmark works, not how fast digitlab is. A table goes to stdout (``--json``: the JSON), the
@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from digitlab.bench_report import format_report
+from bench.report import format_report
 
 PARTS = ("training", "inference", "app", "browser", "load")
 FAMILY_NAMES = ("mlp", "lenet", "cnn", "cnn_fast")
@@ -178,7 +178,7 @@ def _version(package: str) -> str | None:
 
 # -- the parts ---------------------------------------------------------------------------------
 def _training(settings: BenchSettings, data_path: str | None, scratch: str) -> dict[str, Any]:
-    from digitlab.bench_training import compare_family, family_specs, measure_run
+    from bench.training import compare_family, family_specs, measure_run
 
     specs = family_specs(list(settings.families), quick=settings.quick, data_path=data_path,
                          save_to=str(Path(scratch) / "models") if settings.quick else None)
@@ -212,7 +212,7 @@ def bench_models_dir(models: Path | None, settings: BenchSettings, data_path: st
                          "(python -m digitlab train --arch cnn --ship …) or pass --models")
     quick_store = ModelStore(Path(scratch) / "models")
     if not any(entry.usable for entry in quick_store.list()):
-        from digitlab.bench_training import family_specs, measure_run
+        from bench.training import family_specs, measure_run
 
         specs = family_specs(list(SHIPPED_FAMILIES), quick=True, data_path=data_path, save_to=str(quick_store.root))
         for spec in specs:
@@ -234,7 +234,7 @@ def _timed_models(models_dir: str) -> dict[str, Any]:
 
 
 def _inference(models_dir: str, settings: BenchSettings, data_path: str | None) -> dict[str, Any]:
-    from digitlab.bench_inference import measure_inference
+    from bench.inference import measure_inference
 
     _progress("timing inference…")
     return {"models_dir": models_dir, **measure_inference(_timed_models(models_dir), settings.repeats,
@@ -242,7 +242,7 @@ def _inference(models_dir: str, settings: BenchSettings, data_path: str | None) 
 
 
 def _app(models_dir: str, settings: BenchSettings, data_path: str | None) -> dict[str, Any]:
-    from digitlab.bench_browser import measure_app
+    from bench.browser import measure_app
 
     trials = settings.browser_trials if "browser" in settings.parts else 0
     _progress(f"starting the app cold, then {trials} strokes in Chromium…")
@@ -250,7 +250,7 @@ def _app(models_dir: str, settings: BenchSettings, data_path: str | None) -> dic
 
 
 def _load(models_dir: str, settings: BenchSettings, data_path: str | None) -> dict[str, Any]:
-    from digitlab.bench_load import measure_load
+    from bench.load import measure_load
 
     _progress(f"load: idle training epochs, then {settings.load_sessions} sessions for {settings.load_seconds:.0f} s…")
     return measure_load(models_dir, data_path, sessions=settings.load_sessions, seconds=settings.load_seconds,
