@@ -10,6 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app_pages.calibration_view import calibration_ui
 from app_pages.common import load_data, predictor_or_error, usable_models_or_notice
 from digitlab.display import confusion_styles, enlarge
 from digitlab.evaluation import Evaluation, evaluate
@@ -47,6 +48,7 @@ def render() -> None:
         return
     comparison_ui(usable)
     other_handwriting_ui(usable)
+    calibration_ui(usable)
     curves_ui(usable)
     st.divider()
     model_ui(usable)
