@@ -178,8 +178,7 @@ def _emit(args: argparse.Namespace, payload: object, text: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per action."""
-    from digitlab.architectures import ARCHITECTURES
-    from digitlab.training import OPTIMIZERS, SCHEDULES
+    from digitlab.config import OPTIMIZERS, SCHEDULES, SPECS
 
     parser = argparse.ArgumentParser(prog="digitlab", description="Handwritten-digit lab on MNIST.")
     common = argparse.ArgumentParser(add_help=False)
@@ -190,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", parents=[common], help="train a model and store it")
-    train.add_argument("--arch", choices=sorted(ARCHITECTURES), default="cnn")
+    train.add_argument("--arch", choices=sorted(SPECS), default="cnn")
     train.add_argument("--name", help="model name in the store (default: the architecture)")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
