@@ -71,7 +71,7 @@ def _interrupt_as_stop() -> Iterator[threading.Event]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from digitlab.data import load_mnist
-    from digitlab.jobs.locking import training_lock
+    from digitlab.jobs.locking import holder_info, training_lock
     from digitlab.runs import check_run, train_and_store
     from digitlab.store import validate_name
     from digitlab.training import TrainConfig, strategy_from_environment
@@ -89,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.ship:
         check_run(config, len(data.x_train), store, name, overwrite=args.overwrite)  # before the lock file
     strategy = strategy_from_environment() if args.distribute else None
-    holder = {"pid": os.getpid(), "name": name, "architecture": args.arch, "source": "command line"}
+    holder = holder_info(name, args.arch, "command line")
     # One run per machine: the page's Train button takes the same lock.
     with training_lock(store.root, holder), _interrupt_as_stop() as stop:
         card = train_and_store(config, data, store, name, on_event=_print_progress,
