@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from digitlab.quiet import filtered_stderr
 from digitlab.store import ModelStore
 
 EXIT_ERROR = 1
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="model store folder (default: models/ or $DIGITLAB_MODELS)")
     common.add_argument("--data", default=None, help="MNIST .npz or IDX folder (default: $DIGITLAB_MNIST, Keras cache)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log lines")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", parents=[common], help="train a model and store it")
@@ -226,11 +228,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.verbose:
+        return _run(args)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's Python-side warnings
+    with filtered_stderr():  # and its C++ start-up lines, which no variable silences
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the chosen sub-command; an expected failure becomes one line on stderr and exit code 1."""
     from digitlab.data import DataNotFoundError
     from digitlab.store import StoreError
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
-    args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except (ValueError, DataNotFoundError, StoreError, OSError) as error:
