@@ -162,6 +162,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from digitlab.card import RunCard
+    from digitlab.data import DataNotFoundError, load_mnist
+    from digitlab.report_sheet import write_sheet
+
+    card = RunCard.from_dict(ModelStore(args.models).read_card(args.name))
+    try:
+        test_images = load_mnist(args.data, allow_download=False).x_test
+    except DataNotFoundError:
+        test_images = None
+        print("digitlab report: MNIST not found, so the sheet shows no misread pictures "
+              "(set DIGITLAB_MNIST or pass --data)", file=sys.stderr)
+    path = write_sheet(card, args.output, test_images)
+    _emit(args, {"name": args.name, "output": str(path)}, f"wrote {path}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     entries = ModelStore(args.models).list()
     payload = [{"name": e.name, "usable": e.usable, "error": e.error, "shipped": e.shipped,
@@ -219,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+")
     predict.add_argument("--model", default="cnn")
     predict.set_defaults(handler=cmd_predict)
+
+    report = commands.add_parser("report", parents=[common],
+                                 help="one sheet of a model's curves, confusion matrix and misread digits")
+    report.add_argument("name")
+    report.add_argument("--output", type=Path, required=True, help="a .png, .svg or .pdf file to write")
+    report.set_defaults(handler=cmd_report)
 
     listing = commands.add_parser("list", parents=[common], help="the models in the store")
     listing.set_defaults(handler=cmd_list)
