@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from digitlab.jobs.locking import JobBusyError, training_lock
+from digitlab.jobs.locking import JobBusyError, holder_info, training_lock
 
 if TYPE_CHECKING:
     from digitlab.progress import EventHandler, StopSignal
@@ -113,8 +113,7 @@ def main() -> None:
     sys.path.extend(entry for entry in spec["sys_path"] if entry not in sys.path)
     controls = _Controls()
     threading.Thread(target=controls.listen, args=(sys.stdin,), daemon=True).start()
-    info = {"pid": os.getpid(), "name": spec["name"], "architecture": spec["config"]["architecture"],
-            "started_at": time.time()}
+    info = holder_info(spec["name"], spec["config"]["architecture"], "web page")
     try:
         with training_lock(spec["models_dir"], info):
             result = _run(spec, controls, channel)
