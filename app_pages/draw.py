@@ -22,7 +22,7 @@ from app_pages.common import (
     usable_models_or_notice,
 )
 from app_pages.drawing_pad import drawing_pad
-from app_pages.inside import inside_ui
+from app_pages.inside import inside_ui, reading_options
 from digitlab.display import enlarge, heat_overlay, strip
 from digitlab.explore import pixel_histogram
 from digitlab.images import ImageError, decode_image
@@ -233,7 +233,7 @@ def answer_ui(entry, picture: np.ndarray | None, true_label: int | None) -> Answ
         return None
     feed_raw = st.session_state.get(RAW_KEY, False)  # the toggle itself is under "Look inside"
     try:
-        read = read_picture(picture, {entry.name: predictor}, feed_raw=feed_raw)
+        read = read_picture(picture, {entry.name: predictor}, feed_raw=feed_raw, **reading_options([entry]))
     except ValueError as error:
         st.error(f"This picture cannot be used: {error}")
         return None
@@ -242,11 +242,16 @@ def answer_ui(entry, picture: np.ndarray | None, true_label: int | None) -> Answ
         return None
     reading = read.readings[entry.name]
     number, sure, seen = st.columns([1, 1, 1], vertical_alignment="center")
-    number.metric("Prediction", str(reading.digit), help=f"The most probable digit according to {entry.name}.")
-    sure.metric("Confidence", f"{reading.confidence:.1%}", help="The probability the model gives its answer.")
+    number.metric("Prediction", "—" if reading.digit is None else str(reading.digit),
+                  help=f"The most probable digit according to {entry.name}.")
+    sure.metric("Confidence", f"{reading.confidence:.1%}",
+                help="The calibrated probability the model gives its answer.")
     seen.image(enlarge(read.model_input, INPUT_SIZE), width=INPUT_SIZE,
                caption="its 28×28 input" + (" (squashed, not preprocessed)" if feed_raw else ""))
-    if not reading.sure:
+    if reading.digit is None:
+        st.warning(f"**Not a digit?** {reading.reason[:1].upper()}{reading.reason[1:]}. Its closest digit would "
+                   f"be {reading.top_digit}.", icon=":material/help:")
+    elif not reading.sure:
         runner_up, runner_up_probability = reading.runner_up()
         st.warning(f"**Low confidence** — {entry.name} is not sure. Its second guess is "
                    f"{runner_up} ({runner_up_probability:.0%}). Try a clearer, larger digit.")
@@ -270,9 +275,10 @@ def compare_ui(entries, model_input: np.ndarray) -> dict[str, Reading]:
             if predictor is None:
                 st.error(error)
                 continue
-            reading = read_input(model_input, {entry.name: predictor})[entry.name]
+            reading = read_input(model_input, {entry.name: predictor}, **reading_options([entry]))[entry.name]
             readings[entry.name] = reading
-            st.metric(f"{entry.name} says", str(reading.digit), f"{reading.confidence:.0%} sure",
+            st.metric(f"{entry.name} says", "—" if reading.digit is None else str(reading.digit),
+                      f"{reading.confidence:.0%} sure",
                       delta_color="off", delta_arrow="off")
             st.vega_lite_chart(*probability_chart(reading.probabilities, height=150), width="stretch")
     result = vote(readings)
@@ -303,7 +309,7 @@ def model_sees_ui(entry, answer: Answer) -> None:
         reading = answer.reading if is_fed else read_input(image, {entry.name: answer.predictor})[entry.name]
         marker = "fed to the model" if is_fed else "not used"
         column.image(enlarge(image, 140), width=140,
-                     caption=f"{label}: {entry.name} says {reading.digit} ({reading.confidence:.0%}) — {marker}")
+                     caption=f"{label}: {entry.name} says {reading.top_digit} ({reading.confidence:.0%}) — {marker}")
     histogram_ui(answer.model_input)
 
 
@@ -319,7 +325,7 @@ def why_ui(entry, answer: Answer) -> None:
     label = st.radio("Method", list(SALIENCY_METHODS), horizontal=True, key="draw_saliency",
                      label_visibility="collapsed")
     explainer = load_explainer(entry.name, entry.card["model_file"])
-    digit = answer.reading.digit
+    digit = answer.reading.top_digit
     heat = explainer.saliency(answer.model_input, digit, SALIENCY_METHODS[label])
     st.image(heat_overlay(answer.model_input, heat, 280), width=280,
              caption=f"Pixels that pushed {entry.name} towards {digit} (yellow = most)")

@@ -11,14 +11,39 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import get_store, load_predictor, predictor_or_error
+from digitlab.calibration import calibration_of
 from digitlab.display import enlarge
 from digitlab.layers import LayerInspector, LayerOutput, first_filters, map_grid
+from digitlab.novelty import NoveltyDetector, default_path, load_detector
 
 LAYERS_KEY = "inside_layers"
 MAP_COLUMNS = 8
 MAP_CELL = 40  # px per feature map in the grid
 FILTERS_SHOWN = 32  # of the MLP's 512 templates
 ENLARGED = 196  # px: one feature map, enlarged
+
+
+def reading_options(entries) -> dict:
+    """The "not a digit" detector and each model's calibration, for ``read_picture``/``read_input``."""
+    return {"novelty": load_novelty(), "calibrations": {entry.name: calibration_of(entry.card) for entry in entries}}
+
+
+def load_novelty() -> NoveltyDetector | None:
+    """The store's ``novelty.npz`` detector (re-read when the file changes), or None without one."""
+    path = default_path(get_store().root)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _cached_novelty(str(path), stamp)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _cached_novelty(path: str, stamp: int) -> NoveltyDetector | None:
+    try:
+        return load_detector(path)
+    except (OSError, ValueError):
+        return None
 
 
 def inside_ui(entries: dict, chosen: str, model_input: np.ndarray, compare: bool) -> None:

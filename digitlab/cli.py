@@ -182,14 +182,18 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from digitlab.calibration import calibration_of
     from digitlab.inference import Predictor
     from digitlab.reading import read_picture
 
-    predictors = {args.model: Predictor(ModelStore(args.models).load(args.model))}
+    store = ModelStore(args.models)
+    predictors = {args.model: Predictor(store.load(args.model))}
+    options = {"novelty": _novelty_or_none(store),
+               "calibrations": {args.model: calibration_of(store.read_card(args.model))}}
     results, lines, failed = [], [], False
     for path in args.images:
         try:
-            read = read_picture(Path(path).read_bytes(), predictors)
+            read = read_picture(Path(path).read_bytes(), predictors, **options)
         except (OSError, ValueError) as error:
             results.append({"image": path, "error": str(error)})
             lines.append(f"{path}: error: {error}")
@@ -201,6 +205,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
             continue
         reading = read.readings[args.model]
         probabilities = reading.probabilities
+        if reading.digit is None:
+            results.append({"image": path, "digit": None, "reason": reading.reason,
+                            "closest_digit": reading.top_digit, "confidence": round(reading.confidence, 4),
+                            "probabilities": [round(float(p), 4) for p in probabilities]})
+            lines.append(f"{path}: not a digit ({reading.reason}); closest {reading.top_digit}")
+            continue
         results.append({"image": path, "digit": reading.digit, "confidence": round(reading.confidence, 4),
                         "sure": reading.sure, "probabilities": [round(float(p), 4) for p in probabilities]})
         lines.append(f"{path}: {reading.digit}  ({reading.confidence * 100:.1f} %"
@@ -208,6 +218,31 @@ def cmd_predict(args: argparse.Namespace) -> int:
                      + " ".join(f"{d}:{p:.2f}" for d, p in enumerate(probabilities)))
     _emit(args, results, "\n".join(lines))
     return EXIT_ERROR if failed else 0
+
+
+def _novelty_or_none(store: ModelStore):
+    """The store's "not a digit" detector, or None when it has none (every input is then read)."""
+    from digitlab.novelty import default_path, load_detector
+
+    try:
+        return load_detector(default_path(store.root))
+    except FileNotFoundError:
+        return None
+
+
+def cmd_fit_novelty(args: argparse.Namespace) -> int:
+    from digitlab.data import load_mnist
+    from digitlab.novelty import default_path, fit_and_measure
+    from digitlab.other_handwriting import load_uci_digits
+
+    detector, report = fit_and_measure(load_mnist(args.data), load_uci_digits(), args.nondigits, args.seed)
+    path = detector.save(default_path(ModelStore(args.models).root))
+    alarms = ", ".join(f"{name} {share * 100:.2f} %" for name, share in report.false_alarms.items())
+    kinds = ", ".join(f"{kind} {share * 100:.1f} %" for kind, share in report.detection_by_kind.items())
+    _emit(args, {**report.to_dict(), "path": str(path)},
+          f"saved {path}\nfalse alarms on real digits: {alarms}\n"
+          f"non-digits caught: {report.detection * 100:.1f} % of {report.nondigits} ({kinds})")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -284,6 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
                                     help="fit stored models' temperatures on their validation splits")
     calibrate.add_argument("names", nargs="+", metavar="NAME")
     calibrate.set_defaults(handler=cmd_calibrate)
+
+    novelty = commands.add_parser("fit-novelty", parents=[common],
+                                  help="fit and measure the 'not a digit' detector; writes novelty.npz to the store")
+    novelty.add_argument("--nondigits", type=int, default=1000, help="generated non-digits to measure on")
+    novelty.add_argument("--seed", type=int, default=1, help="seed of the generated non-digits")
+    novelty.set_defaults(handler=cmd_fit_novelty)
 
     predict = commands.add_parser("predict", parents=[common], help="predict digits in PNG/JPEG files")
     predict.add_argument("images", nargs="+")

@@ -16,11 +16,15 @@ from typing import Protocol
 
 import numpy as np
 
+from digitlab.calibration import Calibration
+from digitlab.novelty import NoveltyDetector
 from digitlab.preprocess import Picture, Preprocessed, preprocess, squash
 
 # Below this probability for its answer a model is "not sure": the page says so and names its
-# second guess. (A calibrated, measured threshold replaces it once a model carries one.)
+# second guess. A model with a calibration in its card uses its own measured threshold instead
+# (see digitlab.calibration); this one is for models trained before calibration existed.
 LOW_CONFIDENCE = 0.6
+NOT_SURE = "low confidence"
 
 
 class Predicts(Protocol):
@@ -39,6 +43,11 @@ class Reading:
     confidence: float  # the probability of ``digit`` (of the top digit when ``digit`` is None)
     sure: bool  # confident enough to state the answer without a warning
     reason: str | None = None  # why there is no digit, or why it is not sure
+
+    @property
+    def top_digit(self) -> int:
+        """The most probable digit, even when the reading declines to name it."""
+        return int(np.argmax(self.probabilities))
 
     def runner_up(self) -> tuple[int, float]:
         """The second most probable digit and its probability."""
@@ -84,16 +93,29 @@ class Vote:
         return len(self.camps) > 1
 
 
-def read_input(model_input: np.ndarray, predictors: Mapping[str, Predicts]) -> dict[str, Reading]:
-    """Each model's reading of one 28×28 input (float in [0, 1] or uint8)."""
+def read_input(model_input: np.ndarray, predictors: Mapping[str, Predicts], *,
+               novelty: NoveltyDetector | None = None,
+               calibrations: Mapping[str, Calibration | None] | None = None) -> dict[str, Reading]:
+    """Each model's reading of one 28×28 input (float in [0, 1] or uint8).
+
+    With ``novelty``, an input it finds is not a digit gets ``digit=None`` and the detector's
+    reason from every model. With ``calibrations`` (model name → its card's calibration), a model's
+    probabilities are temperature-scaled and "sure" uses its measured threshold.
+    """
+    not_a_digit = novelty.reason(model_input) if novelty is not None else None
     readings = {}
     for name, predictor in predictors.items():
         _, probabilities = predictor.predict_one(model_input)
-        readings[name] = judge(name, probabilities)
+        reading = judge(name, probabilities, calibration=(calibrations or {}).get(name))
+        if not_a_digit:
+            reading = Reading(name, None, reading.probabilities, reading.confidence, False, not_a_digit)
+        readings[name] = reading
     return readings
 
 
-def read_picture(picture: Picture, predictors: Mapping[str, Predicts], *, feed_raw: bool = False) -> PictureReading:
+def read_picture(picture: Picture, predictors: Mapping[str, Predicts], *, feed_raw: bool = False,
+                 novelty: NoveltyDetector | None = None,
+                 calibrations: Mapping[str, Calibration | None] | None = None) -> PictureReading:
     """Preprocess ``picture`` once and read it with every model in ``predictors``.
 
     Args:
@@ -101,6 +123,8 @@ def read_picture(picture: Picture, predictors: Mapping[str, Predicts], *, feed_r
         predictors: model name → something with ``predict_one`` (a ``Predictor``).
         feed_raw: give the models the whole picture squashed to 28×28 instead of the MNIST-style
             input (what a naive app does; the page's comparison).
+        novelty: the "not a digit" detector, or None to read every input as a digit.
+        calibrations: model name → its calibration (None or missing: raw probabilities).
 
     Raises:
         ValueError (``ImageError``) when the picture cannot be decoded.
@@ -109,16 +133,24 @@ def read_picture(picture: Picture, predictors: Mapping[str, Predicts], *, feed_r
     if prepared.image is None:
         return PictureReading(picture, prepared, None, feed_raw)
     model_input = squash(picture) if feed_raw else prepared.image
-    return PictureReading(picture, prepared, model_input, feed_raw, read_input(model_input, predictors))
+    readings = read_input(model_input, predictors, novelty=novelty, calibrations=calibrations)
+    return PictureReading(picture, prepared, model_input, feed_raw, readings)
 
 
-def judge(model: str, probabilities: np.ndarray, threshold: float = LOW_CONFIDENCE) -> Reading:
-    """A model's probabilities as a :class:`Reading`: its top digit, and whether it is sure."""
+def judge(model: str, probabilities: np.ndarray, threshold: float = LOW_CONFIDENCE, *,
+          calibration: Calibration | None = None) -> Reading:
+    """A model's probabilities as a :class:`Reading`: its top digit, and whether it is sure.
+
+    With a ``calibration``, the probabilities are temperature-scaled first and the answer is sure
+    above the calibration's measured ``not_sure_below``, not at ``threshold``.
+    """
     probabilities = np.asarray(probabilities, np.float32)
+    if calibration is not None:
+        probabilities = calibration.apply(probabilities)
     digit = int(np.argmax(probabilities))
     confidence = float(probabilities[digit])
-    sure = confidence >= threshold
-    return Reading(model, digit, probabilities, confidence, sure, None if sure else "low confidence")
+    sure = confidence > calibration.not_sure_below if calibration is not None else confidence >= threshold
+    return Reading(model, digit, probabilities, confidence, sure, None if sure else NOT_SURE)
 
 
 def vote(readings: Mapping[str, Reading]) -> Vote:
