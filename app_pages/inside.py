@@ -6,6 +6,7 @@ pays nothing for them. All numbers come from the ``digitlab`` package; this modu
 
 from __future__ import annotations
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -15,8 +16,9 @@ from digitlab.calibration import calibration_of
 from digitlab.display import enlarge
 from digitlab.layers import LayerInspector, LayerOutput, first_filters, map_grid
 from digitlab.novelty import NoveltyDetector, default_path, load_detector
+from digitlab.probe import probe
 
-LAYERS_KEY = "inside_layers"
+LAYERS_KEY, PROBE_KEY = "inside_layers", "inside_probe"
 MAP_COLUMNS = 8
 MAP_CELL = 40  # px per feature map in the grid
 FILTERS_SHOWN = 32  # of the MLP's 512 templates
@@ -53,6 +55,9 @@ def inside_ui(entries: dict, chosen: str, model_input: np.ndarray, compare: bool
                  help="Feature maps of the convolutions, pooling, the dense layers' activations and the "
                       "softmax, with each layer's shape and parameter count."):
         side_by_side(models, lambda entry: layers_ui(entry, model_input))
+    if st.toggle("Robustness probe: move, turn, resize, thicken and erase the drawing", key=PROBE_KEY,
+                 help="Every model's probability of its answer as the 28×28 input is changed step by step."):
+        probe_ui(list(entries.values()), model_input)
 
 
 def side_by_side(models, view) -> None:
@@ -123,3 +128,27 @@ def layer_ui(model_name: str, output: LayerOutput) -> None:
                 "encoding": {"x": {"field": "unit", "type": "ordinal", "axis": None if len(values) > 20 else {}},
                              "y": {"field": "value", "type": "quantitative"}}}
         st.vega_lite_chart(data, spec, width="stretch")
+
+
+def probe_ui(entries, model_input: np.ndarray) -> None:
+    """Every usable model's probability of its own answer across each sweep, in one faceted chart."""
+    predictors = {entry.name: predictor for entry in entries
+                  if (predictor := predictor_or_error(entry)[0]) is not None}
+    results = probe(model_input, predictors)
+    rows = [{"sweep": f"{result.name} ({result.unit})", "value": value, "model": f"{name} → {result.digit[name]}",
+             "probability": probability, "answer": answer}
+            for result in results for name in predictors
+            for value, probability, answer in zip(result.values, result.probability[name], result.answer[name],
+                                                  strict=True)]
+    lines = alt.Chart(pd.DataFrame(rows), width=230, height=150).mark_line(point=True).encode(
+        x=alt.X("value:Q", title=None),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        color=alt.Color("model:N", title="model → the digit it follows"),
+        tooltip=["model", "value", alt.Tooltip("probability:Q", format=".1%"), "answer"],
+    )
+    chart = lines.facet(facet=alt.Facet("sweep:N", title=None, sort=[f"{r.name} ({r.unit})" for r in results]),
+                        columns=3).resolve_scale(x="independent")
+    st.altair_chart(chart)
+    st.caption("Each model follows the digit it reads in your drawing as it is (shift 0, rotation 0°, scale 1×, "
+               "pen +0 px, nothing erased). The shift is applied after the preprocessing centred the digit: it "
+               "is what centring protects a model from. Hover a point to see the model's answer there.")

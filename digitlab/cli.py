@@ -245,6 +245,28 @@ def cmd_fit_novelty(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from digitlab.inference import Predictor
+    from digitlab.preprocess import preprocess
+    from digitlab.probe import probe
+
+    store = ModelStore(args.models)
+    names = args.model or [entry.name for entry in store.list() if entry.usable]
+    if not names:
+        raise ValueError(f"no usable model in {store.root}")
+    prepared = preprocess(Path(args.image).read_bytes())
+    if prepared.image is None:
+        raise ValueError(f"{args.image}: no digit to probe ({prepared.message})")
+    results = probe(prepared.image, {name: Predictor(store.load(name)) for name in names}, args.digit)
+    lines = []
+    for result in results:
+        lines.append(f"{result.name} ({result.unit}): " + "  ".join(f"{value:g}" for value in result.values))
+        lines += [f"  {name} P({result.digit[name]}): " + "  ".join(f"{p:.2f}" for p in result.probability[name])
+                  for name in names]
+    _emit(args, {"image": args.image, "sweeps": [result.to_dict() for result in results]}, "\n".join(lines))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from digitlab.card import RunCard
     from digitlab.data import DataNotFoundError, load_mnist
@@ -325,6 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
     novelty.add_argument("--nondigits", type=int, default=1000, help="generated non-digits to measure on")
     novelty.add_argument("--seed", type=int, default=1, help="seed of the generated non-digits")
     novelty.set_defaults(handler=cmd_fit_novelty)
+
+    probing = commands.add_parser("probe", parents=[common],
+                                  help="shift, turn, resize, thicken and erase a digit; each model's probability")
+    probing.add_argument("image", help="a PNG or JPEG of one digit")
+    probing.add_argument("--model", action="append", help="a model to probe (repeatable; default: every usable one)")
+    probing.add_argument("--digit", type=int, help="the digit to follow (default: each model's own answer)")
+    probing.set_defaults(handler=cmd_probe)
 
     predict = commands.add_parser("predict", parents=[common], help="predict digits in PNG/JPEG files")
     predict.add_argument("images", nargs="+")

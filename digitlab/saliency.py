@@ -55,10 +55,21 @@ class Explainer:
                 target = tf.gather(score(x)[0], digit)
             return tape.gradient(target, x)
 
+        @tf.function(input_signature=[tf.TensorSpec([1, IMAGE_SIZE, IMAGE_SIZE], tf.float32),
+                                      tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)], autograph=False)
+        def contrast_gradient(x, digit, other):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                scores = score(x)[0]
+                margin = tf.gather(scores, digit) - tf.gather(scores, other)
+            return tape.gradient(margin, x)
+
         self._gradient = gradient
+        self._contrast_gradient = contrast_gradient
         blank = np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), np.float32)
-        self.scores(blank)  # trace both graphs now, not on the first drawing
+        self.scores(blank)  # trace the graphs now, not on the first drawing
         self.gradient_times_input(blank[0], 0)
+        self.contrast(blank[0], 0, 1)
 
     def saliency(self, image: np.ndarray, digit: int, method: str = "gradient") -> np.ndarray:
         """Like :func:`saliency_map`, for this explainer's model."""
@@ -72,6 +83,29 @@ class Explainer:
         if method == "occlusion":
             return normalise(occlusion(self.scores, batch[0], int(digit)))
         return normalise(self.gradient_times_input(batch[0], int(digit)))
+
+    def contrast(self, image: np.ndarray, digit: int, other: int) -> tuple[np.ndarray, np.ndarray]:
+        """"Why ``digit`` and not ``other``?": two (28, 28) maps in [0, 1].
+
+        The first marks the ink that raises ``digit``'s score over ``other``'s (the evidence for
+        the answer against the alternative), the second the ink that would favour ``other``:
+        gradient × input of the score difference, split by sign.
+
+        Raises:
+            ValueError: a digit outside 0–9, the same digit twice, or an image that is not 28×28.
+        """
+        digit, other = int(digit), int(other)
+        if not (0 <= digit < NUM_CLASSES and 0 <= other < NUM_CLASSES):
+            raise ValueError(f"digits must be 0–9, got {digit} and {other}")
+        if digit == other:
+            raise ValueError("pick a different digit to contrast with")
+        batch = as_batch(image)
+        if len(batch) != 1:
+            raise ValueError("a saliency map explains one image; got a batch")
+        gradient = self._contrast_gradient(tf.constant(batch), tf.constant(digit, tf.int32),
+                                           tf.constant(other, tf.int32))
+        raw = np.zeros(batch[0].shape, np.float32) if gradient is None else gradient.numpy()[0] * batch[0]
+        return normalise(raw), normalise(-raw)
 
     def scores(self, images: np.ndarray) -> np.ndarray:
         """The class scores (logits, or log-probabilities), shape (N, 10), for a float batch."""

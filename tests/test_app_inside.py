@@ -54,3 +54,11 @@ def test_compare_mode_shows_each_models_layers(app_env, make_app, mnist):
     lenet_map = app.number_input(key="inside_map_quick-lenet_conv2d")
     lenet_map.set_value(3).run()
     assert not app.exception and "map 3" in [c for image in app.image for c in image.captions]
+
+
+def test_probe_charts_every_model_across_every_sweep(app_env, make_app, mnist):
+    app = looking_inside(make_app, mnist)
+    assert app.toggle(key="inside_probe").value is False
+    app.toggle(key="inside_probe").set_value(True).run()
+    assert not app.exception
+    assert any("what centring protects" in caption.value for caption in app.caption)

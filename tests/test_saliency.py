@@ -105,3 +105,21 @@ def test_normalise_keeps_positive_evidence_only():
     np.testing.assert_allclose(normalise(raw), [[0.0, 0.0], [0.25, 1.0]])
     assert not normalise(-np.ones((2, 2))).any()
     assert not normalise(np.full((2, 2), np.nan)).any()
+
+
+def test_why_not_another_digit_splits_the_ink_by_the_digit_it_favours():
+    """Class 3 reads ink on the left, class 5 ink on the right: the contrast tells them apart."""
+    inputs = keras.Input((28, 28))
+    dense = keras.layers.Dense(10, activation="softmax")
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    kernel = np.zeros((28, 28, 10), np.float32)
+    kernel[LEFT + (3,)] = 1.0
+    kernel[RIGHT + (5,)] = 1.0
+    dense.set_weights([kernel.reshape(784, 10), np.zeros(10, np.float32)])
+    image = np.zeros((28, 28), np.float32)
+    image[5:23, 4:24] = 1.0
+    for_three, for_five = Explainer(model).contrast(image, 3, 5)
+    assert for_three[LEFT].sum() > 0 and for_three[RIGHT].max() == 0.0
+    assert for_five[RIGHT].sum() > 0 and for_five[LEFT].max() == 0.0
+    with pytest.raises(ValueError, match="different digit"):
+        Explainer(model).contrast(image, 3, 3)
