@@ -11,14 +11,18 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import get_store, load_predictor, predictor_or_error
+from app_pages.common import get_store, load_data, load_explainer, load_predictor, predictor_or_error
 from digitlab.calibration import calibration_of
-from digitlab.display import enlarge
+from digitlab.display import enlarge, heat_overlay
 from digitlab.layers import LayerInspector, LayerOutput, first_filters, map_grid
+from digitlab.neighbours import FeatureSpace
 from digitlab.novelty import NoveltyDetector, default_path, load_detector
 from digitlab.probe import probe
 
-LAYERS_KEY, PROBE_KEY = "inside_layers", "inside_probe"
+LAYERS_KEY, PROBE_KEY, LANDS_KEY, WHY_NOT_KEY = "inside_layers", "inside_probe", "inside_lands", "inside_why_not"
+SPACE_TRAIN = 10_000  # training digits searched for neighbours
+SPACE_MAP = 3_000  # test digits on the map
+NEIGHBOUR_SIZE = 84
 MAP_COLUMNS = 8
 MAP_CELL = 40  # px per feature map in the grid
 FILTERS_SHOWN = 32  # of the MLP's 512 templates
@@ -58,6 +62,12 @@ def inside_ui(entries: dict, chosen: str, model_input: np.ndarray, compare: bool
     if st.toggle("Robustness probe: move, turn, resize, thicken and erase the drawing", key=PROBE_KEY,
                  help="Every model's probability of its answer as the 28×28 input is changed step by step."):
         probe_ui(list(entries.values()), model_input)
+    if st.toggle("Why not another digit?", key=WHY_NOT_KEY,
+                 help="The ink that speaks for the answer against a digit you pick, and the ink for that digit."):
+        why_not_ui(entries[chosen], model_input)
+    if st.toggle("Where your drawing lands: nearest training digits and a map", key=LANDS_KEY,
+                 help="The training digits the model finds most alike, and a 2-D map of how it sorts digits."):
+        side_by_side(models, lambda entry: lands_ui(entry, model_input))
 
 
 def side_by_side(models, view) -> None:
@@ -152,3 +162,61 @@ def probe_ui(entries, model_input: np.ndarray) -> None:
     st.caption("Each model follows the digit it reads in your drawing as it is (shift 0, rotation 0°, scale 1×, "
                "pen +0 px, nothing erased). The shift is applied after the preprocessing centred the digit: it "
                "is what centring protects a model from. Hover a point to see the model's answer there.")
+
+
+def why_not_ui(entry, model_input: np.ndarray) -> None:
+    """Contrastive saliency between the model's answer and a digit the user picks."""
+    predictor, error = predictor_or_error(entry)
+    if predictor is None:
+        st.error(f"{entry.name} cannot be used: {error}")
+        return
+    answer, probabilities = predictor.predict_one(model_input)
+    runner_up = int(np.argsort(probabilities)[-2])
+    others = [digit for digit in range(10) if digit != answer]
+    other = st.segmented_control(f"Why {answer} and not…", others, default=runner_up, key=f"inside_other_{answer}")
+    other = runner_up if other is None else int(other)
+    for_answer, for_other = load_explainer(entry.name, entry.card["model_file"]).contrast(model_input, answer, other)
+    left, right = st.columns(2)
+    left.image(heat_overlay(model_input, for_answer, 224), width=224,
+               caption=f"ink that makes it a {answer} rather than a {other}")
+    right.image(heat_overlay(model_input, for_other, 224), width=224,
+                caption=f"ink that speaks for {other} ({probabilities[other]:.1%})")
+    st.caption(f"Gradient × input of the gap between {entry.name}'s scores for {answer} and {other}.")
+
+
+@st.cache_resource(max_entries=8, show_spinner="Placing MNIST digits in the model's space…")
+def _cached_space(root: str, name: str, model_file: str, data_source: str) -> FeatureSpace:
+    data, _ = load_data()
+    return FeatureSpace(load_predictor(name, model_file).model, data.x_train[:SPACE_TRAIN],
+                        data.y_train[:SPACE_TRAIN], data.x_test[:SPACE_MAP], data.y_test[:SPACE_MAP])
+
+
+def lands_ui(entry, model_input: np.ndarray) -> None:
+    """The 8 nearest training digits (cosine, penultimate layer) and the PCA map with the drawing on it."""
+    data, message = load_data()
+    if data is None:
+        st.info(f"This view needs MNIST's digits to compare with. {message}")
+        return
+    if predictor_or_error(entry)[0] is None:
+        st.error(f"{entry.name} cannot be used.")
+        return
+    space = _cached_space(str(get_store().root), entry.name, entry.card["model_file"], data.source)
+    neighbours = space.nearest(model_input)
+    st.markdown(f"**The {len(neighbours)} training digits {entry.name} finds most like yours**")
+    st.image([enlarge(data.x_train[n.index], NEIGHBOUR_SIZE) for n in neighbours], width=NEIGHBOUR_SIZE,
+             caption=[f"{n.label} · {n.similarity:.2f}" for n in neighbours])
+    st.caption(f"Similarity is the cosine between {space.dimensions}-number vectors of the layer before the "
+               f"softmax, searched over the first {SPACE_TRAIN:,} training digits.")
+    x, y = space.place(model_input)
+    points = pd.DataFrame({"x": space.map.points[:, 0], "y": space.map.points[:, 1],
+                           "digit": space.map.labels.astype(str)})
+    cloud = alt.Chart(points).mark_circle(size=12, opacity=0.5).encode(
+        x=alt.X("x:Q", title=f"PCA 1 ({space.map.explained[0]:.0%})"),
+        y=alt.Y("y:Q", title=f"PCA 2 ({space.map.explained[1]:.0%})"),
+        color=alt.Color("digit:N", scale=alt.Scale(scheme="category10")), tooltip=["digit"])
+    you = alt.Chart(pd.DataFrame({"x": [x], "y": [y], "label": ["your drawing"]})).mark_point(
+        shape="diamond", size=260, filled=True, color="black", stroke="white", strokeWidth=2).encode(
+        x="x:Q", y="y:Q", tooltip=["label"])
+    st.altair_chart(alt.layer(cloud, you).properties(height=360), width="stretch")
+    st.caption(f"{len(points):,} MNIST test digits, coloured by their label, placed by the two main directions "
+               "of that layer (PCA); the black diamond is your drawing.")

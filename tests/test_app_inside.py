@@ -62,3 +62,32 @@ def test_probe_charts_every_model_across_every_sweep(app_env, make_app, mnist):
     app.toggle(key="inside_probe").set_value(True).run()
     assert not app.exception
     assert any("what centring protects" in caption.value for caption in app.caption)
+
+
+def test_where_it_lands_shows_eight_neighbours_and_the_map(app_env, make_app, mnist):
+    app = looking_inside(make_app, mnist)
+    app.toggle(key="inside_lands").set_value(True).run()
+    assert not app.exception
+    neighbours = next(image for image in app.image if len(image.captions) == 8)
+    labels = [int(caption.split(" · ")[0]) for caption in neighbours.captions]
+    assert labels.count(int(mnist.y_test[0])) >= 4  # a real 7 lands among 7s
+
+
+def test_why_not_compares_the_answer_with_a_picked_digit(app_env, make_app, mnist):
+    app = looking_inside(make_app, mnist)
+    app.toggle(key="inside_why_not").set_value(True).run()
+    assert not app.exception
+    captions = [caption for image in app.image for caption in image.captions]
+    assert any(caption.startswith(f"ink that makes it a {mnist.y_test[0]} rather than") for caption in captions)
+
+
+def test_where_it_lands_says_when_mnist_is_missing(app_models, tmp_path, mnist):
+    from app_support import app_against
+
+    with app_against(app_models, tmp_path / "no-mnist.npz") as app:
+        app.session_state["draw_pad"] = {"drawing": pad_drawing(mnist.x_test[0])}
+        app.session_state["draw_details"] = True
+        app.session_state["inside_lands"] = True
+        app.run()
+        assert not app.exception
+        assert any("needs MNIST" in info.value for info in app.info)
