@@ -139,8 +139,14 @@ def targets_section(targets: list[dict[str, Any]]) -> str:
     return "\n".join(["Targets", format_table(["target", "measured", "limit", "verdict"], rows)])
 
 
+def _inside_section(inside: dict[str, Any]) -> str:
+    from bench.inside import inside_section
+
+    return inside_section(inside)
+
+
 SECTIONS = (("training", training_section), ("inference", inference_section), ("app", app_section),
-            ("load", load_section))
+            ("load", load_section), ("inside", _inside_section))
 
 
 def format_report(results: dict[str, Any]) -> str:

@@ -8,7 +8,9 @@ Parts (``--parts``, comma-separated):
   (:mod:`bench.inference`);
 - ``app`` and ``browser``: cold start, memory, and mouse-up → Prediction in real Chromium
   (:mod:`bench.browser`);
-- ``load`` (or ``--load``): many browser sessions while a model trains (:mod:`bench.load`).
+- ``load`` (or ``--load``): many browser sessions while a model trains (:mod:`bench.load`);
+- ``inside``: the layer view, a saliency map and the nearest neighbours for one drawing
+  (:mod:`bench.inside`).
 
 ``--quick`` shrinks everything to a smoke run of a few minutes; its figures say that the
 benchmark works, not how fast digitlab is. A table goes to stdout (``--json``: the JSON), the
@@ -30,7 +32,7 @@ from typing import Any
 
 from bench.report import format_report
 
-PARTS = ("training", "inference", "app", "browser", "load")
+PARTS = ("training", "inference", "app", "browser", "load", "inside")
 FAMILY_NAMES = ("mlp", "lenet", "cnn", "cnn_fast")
 SHIPPED_FAMILIES = ("mlp", "lenet", "cnn")  # what --quick trains when there is no model to time
 FULL = {"repeats": 200, "baseline_repeats": 30, "browser_trials": 30, "load_sessions": 8, "load_seconds": 120.0,
@@ -48,6 +50,7 @@ TARGETS = (
     ("load: errors", ("load", "errors"), 0, ""),
     ("load: mouse-up → Prediction, p95", ("load", "mouse_up_to_prediction_ms", "p95"), 1000, "ms"),
     ("load: epoch time vs idle", ("load", "training", "slowdown"), 2.0, "×"),
+    ("look inside: layers + saliency + neighbours, slowest model p50", ("inside", "slowest_p50"), 60, "ms"),
 )
 
 
@@ -105,10 +108,10 @@ def run_bench(args: argparse.Namespace) -> int:
         if "training" in settings.parts:
             results["training"] = _guarded(_training, settings, data_path, scratch)
         models_dir = None
-        if set(settings.parts) & {"inference", "app", "browser", "load"}:
+        if set(settings.parts) & {"inference", "app", "browser", "load", "inside"}:
             models_dir = _guarded(bench_models_dir, args.models, settings, data_path, scratch)
         models_error = models_dir if isinstance(models_dir, dict) else None
-        for part, measure in (("inference", _inference), ("app", _app), ("load", _load)):
+        for part, measure in (("inference", _inference), ("app", _app), ("load", _load), ("inside", _inside)):
             wanted = part in settings.parts or (part == "app" and "browser" in settings.parts)
             if wanted:
                 results[part] = models_error or _guarded(measure, models_dir, settings, data_path)
@@ -256,6 +259,15 @@ def _load(models_dir: str, settings: BenchSettings, data_path: str | None) -> di
     return measure_load(models_dir, data_path, sessions=settings.load_sessions, seconds=settings.load_seconds,
                         train_size=settings.load_train_size, idle_epoch_count=settings.load_idle_epochs,
                         think_seconds=settings.load_think_seconds, browser_nice=settings.load_browser_nice)
+
+
+def _inside(models_dir: str, settings: BenchSettings, data_path: str | None) -> dict[str, Any]:
+    from bench.inside import measure_inside
+    from digitlab.data import load_mnist
+
+    _progress("timing the Look-inside views…")
+    return {"models_dir": models_dir, **measure_inside(_timed_models(models_dir), load_mnist(data_path),
+                                                       settings.repeats)}
 
 
 # -- targets and the report ----------------------------------------------------------------------
