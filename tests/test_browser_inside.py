@@ -1,0 +1,37 @@
+"""Look inside in real headless Chromium: draw a digit, open the layer view and the robustness probe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from browser_support import BROWSER_MARKS, chromium, streamlit_server
+from test_browser_draw import ANSWER_TIMEOUT, FIRST_ANSWER_TIMEOUT, answer_after, stroke, vertical_line
+
+pytestmark = BROWSER_MARKS
+
+
+@pytest.fixture(scope="module")
+def page(app_models: Path, mnist_path: Path):
+    with streamlit_server(app_models, mnist_path) as url, chromium() as browser:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(url)
+        page.locator("canvas").first.wait_for(timeout=FIRST_ANSWER_TIMEOUT)
+        yield page
+        context.close()
+
+
+def test_layer_view_and_probe_open_on_a_drawn_digit(page):
+    answer_after(page, stroke(page, vertical_line()), "1", FIRST_ANSWER_TIMEOUT)
+    page.get_by_text("Look inside", exact=False).first.click()
+    page.get_by_text("What the model sees").wait_for(timeout=ANSWER_TIMEOUT)
+    assert page.get_by_text("First layer's").count() == 0  # the layer view waits for its own switch
+    page.get_by_text("Layers: every layer's output").click()
+    page.get_by_text("First layer's weight templates").wait_for(timeout=ANSWER_TIMEOUT)  # quick-mlp's
+    templates = page.get_by_test_id("stImage").locator("img")
+    assert templates.count() >= 1
+    page.get_by_text("Robustness probe").click()
+    page.get_by_text("what centring protects a model from", exact=False).wait_for(timeout=ANSWER_TIMEOUT)
+    page.get_by_test_id("stVegaLiteChart").last.wait_for(timeout=ANSWER_TIMEOUT)
+    assert not page.locator('[data-testid="stException"]').count()
