@@ -50,18 +50,22 @@ class NoveltyDetector:
     solidity_threshold: float  # a solidity above it is a filled shape
 
     def distances(self, images: np.ndarray) -> np.ndarray:
-        """Negative log-likelihood (up to a constant) under the nearest digit class, (N,)."""
+        """Negative log-likelihood (up to a constant) under the nearest digit class, (N,).
+
+        One matrix product against every class's mean and components at once: with
+        ``x - m`` expanded, ``|x - m|²`` and ``(x - m)·B`` need only ``x·m`` and ``x·B``.
+        """
         flat = np.asarray(images, np.float32).reshape(len(images), -1)
-        dimensions, kept = flat.shape[1], self.components.shape[1]
-        scores = []
-        for mean, basis, variance, residual in zip(self.means, self.components, self.variances,
-                                                   self.residual_variances, strict=True):
-            offset = flat - mean
-            along = offset @ basis.T
-            rest = np.maximum((offset ** 2).sum(axis=1) - (along ** 2).sum(axis=1), 0.0)
-            scores.append((along ** 2 / variance).sum(axis=1) + rest / residual
-                          + np.log(variance).sum() + (dimensions - kept) * np.log(residual))
-        return 0.5 * np.min(scores, axis=0)
+        classes, kept, dimensions = self.components.shape
+        projected = flat @ np.concatenate([self.means, self.components.reshape(-1, dimensions)]).T
+        towards_means, along_raw = projected[:, :classes], projected[:, classes:].reshape(-1, classes, kept)
+        mean_along = np.einsum("cd,ckd->ck", self.means, self.components)
+        along = along_raw - mean_along  # (N, classes, k)
+        squared = (flat ** 2).sum(axis=1, keepdims=True) - 2 * towards_means + (self.means ** 2).sum(axis=1)
+        rest = np.maximum(squared - (along ** 2).sum(axis=2), 0.0)
+        scores = ((along ** 2 / self.variances).sum(axis=2) + rest / self.residual_variances
+                  + np.log(self.variances).sum(axis=1) + (dimensions - kept) * np.log(self.residual_variances))
+        return 0.5 * scores.min(axis=1)
 
     def reasons(self, images: np.ndarray) -> list[str | None]:
         """For each 28×28 input, why it is not a digit, or None when it may be one."""
