@@ -245,7 +245,8 @@ def answer_ui(entry, picture: np.ndarray | None, true_label: int | None) -> Answ
     number.metric("Prediction", "—" if reading.digit is None else str(reading.digit),
                   help=f"The most probable digit according to {entry.name}.")
     sure.metric("Confidence", f"{reading.confidence:.1%}",
-                help="The calibrated probability the model gives its answer.")
+                help="The probability the model gives its answer (temperature-scaled when its card has a "
+                     "calibration, see Evaluate → Honest confidence).")
     seen.image(enlarge(read.model_input, INPUT_SIZE), width=INPUT_SIZE,
                caption="its 28×28 input" + (" (squashed, not preprocessed)" if feed_raw else ""))
     if reading.digit is None:
