@@ -42,8 +42,9 @@ def calibration_ui(usable) -> None:
     columns = st.columns(len(fitted[name].sets))
     for column, (key, result) in zip(columns, fitted[name].sets.items(), strict=True):
         column.altair_chart(reliability_chart(result, SET_TITLES.get(key, key)), width="stretch")
-    st.caption("Bars: the share of right answers among those given with that confidence; the "
-               "diagonal is perfect honesty. Bars under it are over-confident, above it timid.")
+    st.caption("Grey bars: the share of right answers among those given with that raw confidence; red "
+               "line: the same after temperature scaling. The dashed diagonal is perfect honesty: under "
+               "it a model is over-confident, above it timid.")
 
 
 def _ece_rows(fitted) -> list[dict]:
@@ -54,20 +55,23 @@ def _ece_rows(fitted) -> list[dict]:
 
 
 def reliability_chart(result, title: str) -> alt.LayerChart:
-    """Accuracy per confidence bin, raw and calibrated, over the diagonal of perfect calibration."""
-    rows = [{"confidence": (row.lower + row.upper) / 2, "accuracy": row.accuracy, "answers": row.count,
-             "scaling": scaling}
+    """Accuracy per confidence bin: raw as bars, calibrated as a line, over the diagonal of honesty."""
+    rows = [{"lower": row.lower, "upper": row.upper, "centre": (row.lower + row.upper) / 2,
+             "accuracy": row.accuracy, "answers": row.count, "scaling": scaling}
             for scaling, bins in (("raw", result.bins_before), ("calibrated", result.bins_after))
             for row in bins if row.count]
     frame = pd.DataFrame(rows)
-    bars = alt.Chart(frame, title=f"{title}: ECE {result.ece_before:.2%} → {result.ece_after:.2%}").mark_bar(
-        opacity=0.7).encode(
-        x=alt.X("confidence:Q", bin=alt.Bin(extent=[0, 1], step=1 / 15), title="confidence"),
-        y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-        xOffset="scaling:N", color=alt.Color("scaling:N", sort=["raw", "calibrated"]),
-        tooltip=["scaling", alt.Tooltip("confidence:Q", format=".2f"), alt.Tooltip("accuracy:Q", format=".1%"),
-                 "answers"],
-    )
-    diagonal = alt.Chart(pd.DataFrame({"confidence": [0, 1], "accuracy": [0, 1]})).mark_line(
-        color="#888", strokeDash=[4, 4]).encode(x="confidence:Q", y="accuracy:Q")
-    return alt.layer(bars, diagonal).properties(height=260)
+    x_scale, y_scale = alt.Scale(domain=[0, 1]), alt.Scale(domain=[0, 1])
+    tooltip = ["scaling", alt.Tooltip("centre:Q", title="confidence", format=".2f"),
+               alt.Tooltip("accuracy:Q", format=".1%"), "answers"]
+    bars = alt.Chart(frame[frame.scaling == "raw"]).mark_bar(opacity=0.55, color="#8a94a6").encode(
+        x=alt.X("lower:Q", scale=x_scale, title="confidence"), x2="upper:Q",
+        y=alt.Y("accuracy:Q", scale=y_scale, stack=None, axis=alt.Axis(format="%"), title="accuracy"),
+        y2=alt.datum(0), tooltip=tooltip)
+    calibrated = alt.Chart(frame[frame.scaling == "calibrated"]).mark_line(point=True, color="#e4572e").encode(
+        x=alt.X("centre:Q", scale=x_scale), y=alt.Y("accuracy:Q", scale=y_scale), tooltip=tooltip)
+    diagonal = alt.Chart(pd.DataFrame({"centre": [0, 1], "accuracy": [0, 1]})).mark_line(
+        color="#888", strokeDash=[4, 4]).encode(x=alt.X("centre:Q", scale=x_scale),
+                                                y=alt.Y("accuracy:Q", scale=y_scale))
+    return alt.layer(bars, diagonal, calibrated).properties(
+        height=260, title=f"{title}: ECE {result.ece_before:.2%} → {result.ece_after:.2%}")
