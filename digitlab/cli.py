@@ -19,6 +19,7 @@ from pathlib import Path
 from digitlab.store import ModelStore
 
 EXIT_ERROR = 1
+WRITER_PREFIX = "writer:"
 
 
 def _format_seconds(seconds: float | None) -> str:
@@ -108,6 +109,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from digitlab.inference import Predictor
 
     predictor = Predictor(ModelStore(args.models).load(args.name))
+    if args.on.startswith(WRITER_PREFIX):
+        return _evaluate_on_writer(args, predictor)
     if args.on == "uci":
         from digitlab.other_handwriting import load_uci_digits, squashed_inputs
 
@@ -129,6 +132,60 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rows = zip(result.precision, result.recall, strict=True)
     lines += [f"  {digit}     {precision:.4f}    {recall:.4f}" for digit, (precision, recall) in enumerate(rows)]
     _emit(args, payload, "\n".join(lines + footer))
+    return 0
+
+
+def _evaluate_on_writer(args: argparse.Namespace, predictor) -> int:
+    """``evaluate NAME --on writer:WRITER``: the model on one writer's labelled digits."""
+    from digitlab.writer_scores import load_writer_digits, score_writer
+
+    digits = load_writer_digits(_digits_db(args), args.on[len(WRITER_PREFIX):])
+    scores = score_writer({args.name: predictor}, digits)
+    result = scores.evaluations[args.name]
+    payload = {"dataset": args.on, "writer": digits.writer, "digits": len(digits),
+               "accuracy": result.accuracy, "loss": result.loss, "correct": result.correct,
+               "incorrect": result.incorrect, "per_digit": scores.per_digit[args.name], "counts": scores.counts,
+               "misread": [{"id": item.digit.id, "label": item.digit.label, "said": item.said[args.name]}
+                           for item in scores.misread]}
+    lines = [f"{args.name} on {digits.writer!r}'s {len(digits)} labelled digits",
+             f"accuracy {result.accuracy * 100:.2f} %  correct {result.correct}  incorrect {result.incorrect}",
+             "digit  count  accuracy"]
+    for label, (count, accuracy) in enumerate(zip(scores.counts, scores.per_digit[args.name], strict=True)):
+        lines.append(f"  {label}    {count:4d}   " + ("—" if accuracy is None else f"{accuracy * 100:6.2f} %"))
+    lines += [f"misread: #{item.digit.id} a {item.digit.label} read as {item.said[args.name]}"
+              for item in scores.misread]
+    _emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def _digits_db(args: argparse.Namespace):
+    """The digits database: ``--digits-db``, else ``$DIGITLAB_DIGITS_DB``, else beside the store."""
+    from digitlab.digits_db import DigitsDb, default_db_path
+
+    return DigitsDb(args.digits_db or default_db_path(ModelStore(args.models).root))
+
+
+def cmd_digits(args: argparse.Namespace) -> int:
+    """``digits list | import | export``: the labelled digits in the database."""
+    from digitlab.digit_files import export_digits, import_digits
+
+    db = _digits_db(args)
+    if args.action == "import":
+        count = import_digits(db, args.file, args.writer)
+        _emit(args, {"imported": count, "writer": args.writer.strip(), "database": str(db.path)},
+              f"imported {count} digits for {args.writer.strip()!r} into {db.path}")
+    elif args.action == "export":
+        count = export_digits(db, args.writer, args.file)
+        _emit(args, {"exported": count, "writer": args.writer.strip(), "file": str(args.file)},
+              f"exported {count} digits of {args.writer.strip()!r} to {args.file}")
+    else:
+        counts = db.counts()
+        payload = [{"writer": writer, "digits": sum(row), "per_digit": row} for writer, row in counts.items()]
+        width = max([len("writer"), *map(len, counts)])
+        header = f"{'writer':<{width}}" + "".join(f"{digit:>5}" for digit in range(10)) + "  total"
+        rows = [f"{writer:<{width}}" + "".join(f"{count:>5}" for count in row) + f"  {sum(row):>5}"
+                for writer, row in counts.items()]
+        _emit(args, payload, "\n".join([header, *rows]) if counts else f"no labelled digits in {db.path} yet")
     return 0
 
 
@@ -173,6 +230,16 @@ def _emit(args: argparse.Namespace, payload: object, text: str) -> None:
     print(json.dumps(payload, indent=1) if args.json else text)
 
 
+DIGITS_DB_HELP = "labelled-digits database (default: $DIGITLAB_DIGITS_DB or digits.sqlite in the store)"
+
+
+def _test_set(text: str) -> str:
+    """``mnist``, ``uci`` or ``writer:NAME`` (argparse type of ``evaluate --on``)."""
+    if text in ("mnist", "uci") or (text.startswith(WRITER_PREFIX) and text[len(WRITER_PREFIX):].strip()):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown test set {text!r}: use mnist, uci or writer:NAME")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per action."""
     from digitlab.architectures import ARCHITECTURES
@@ -206,15 +273,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", parents=[common], help="test-set metrics of a stored model")
     evaluate.add_argument("name")
-    evaluate.add_argument("--on", choices=("mnist", "uci"), default="mnist",
-                          help="test set: MNIST's 10,000 test digits, or the 1,797 UCI digits "
-                               "(other writers, via scikit-learn)")
+    evaluate.add_argument("--on", type=_test_set, default="mnist",
+                          help="test set: MNIST's 10,000 test digits, the 1,797 UCI digits "
+                               "(other writers, via scikit-learn), or writer:NAME (that writer's labelled digits)")
+    evaluate.add_argument("--digits-db", type=Path, default=None, help=DIGITS_DB_HELP)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     predict = commands.add_parser("predict", parents=[common], help="predict digits in PNG/JPEG files")
     predict.add_argument("images", nargs="+")
     predict.add_argument("--model", default="cnn")
     predict.set_defaults(handler=cmd_predict)
+
+    digits = commands.add_parser("digits", help="your labelled digits: list, import, export")
+    actions = digits.add_subparsers(dest="action", required=True)
+    digits_common = argparse.ArgumentParser(add_help=False, parents=[common])
+    digits_common.add_argument("--digits-db", type=Path, default=None, help=DIGITS_DB_HELP)
+    actions.add_parser("list", parents=[digits_common], help="counts per writer and digit")
+    importing = actions.add_parser("import", parents=[digits_common], help="add a .npz of labelled digits")
+    importing.add_argument("file", type=Path, help=".npz with 'images' (N×H×W uint8, white on black) and 'labels'")
+    importing.add_argument("--writer", required=True, help="whose digits they are")
+    exporting = actions.add_parser("export", parents=[digits_common], help="write a writer's digits to a .npz")
+    exporting.add_argument("file", type=Path, help="the .npz to write (replaced atomically)")
+    exporting.add_argument("--writer", default="me", help="whose digits (default: me)")
+    digits.set_defaults(handler=cmd_digits)
 
     listing = commands.add_parser("list", parents=[common], help="the models in the store")
     listing.set_defaults(handler=cmd_list)
@@ -225,13 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     from digitlab.data import DataNotFoundError
+    from digitlab.digits_db import DigitsDbError
     from digitlab.store import StoreError
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, DataNotFoundError, StoreError, OSError) as error:
+    except (ValueError, DataNotFoundError, StoreError, DigitsDbError, OSError) as error:
         print(f"digitlab {args.command}: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except RuntimeError as error:  # TrainingError and TensorFlow runtime failures
