@@ -7,7 +7,6 @@ is on, the preprocessing steps, a pixel histogram and a saliency map.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,13 +25,11 @@ from app_pages.drawing_pad import drawing_pad
 from digitlab.display import enlarge, heat_overlay, strip
 from digitlab.explore import pixel_histogram
 from digitlab.images import ImageError, decode_image
-from digitlab.preprocess import Preprocessed, preprocess, squash
-from digitlab.report import top_guesses
+from digitlab.reading import PictureReading, Reading, read_input, read_picture, vote
 
 CANVAS_SIZE = 280
 # Wide enough that a digit drawn across most of the canvas keeps MNIST-like strokes at 28×28.
 DEFAULT_BRUSH = 22
-LOW_CONFIDENCE = 0.6
 DRAW, UPLOAD, SAMPLE = ":material/draw: Draw", ":material/upload: Upload", ":material/casino: MNIST sample"
 SOURCE_KEY, RAW_KEY, SAMPLE_KEY = "draw_source", "draw_feed_raw", "draw_sample_index"
 DETAILS_KEY = "draw_details"
@@ -81,19 +78,15 @@ def model_controls(usable) -> tuple[str, bool]:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the chosen model made of the picture, and the inputs it could have been given."""
+    """The picture as read for the chosen model, and that model's reading of it."""
 
     predictor: object
-    picture: np.ndarray
-    prepared: Preprocessed
-    fed_raw: bool  # the model got the whole picture squashed, not the preprocessed input
-    model_input: np.ndarray
-    digit: int
-    probabilities: np.ndarray
+    picture: PictureReading
+    reading: Reading
 
-    def squashed_input(self) -> np.ndarray:
-        """The whole picture shrunk to 28×28 as it is, the input a naive app would feed."""
-        return self.model_input if self.fed_raw else squash(self.picture)
+    @property
+    def model_input(self) -> np.ndarray:
+        return self.picture.model_input
 
 
 @st.fragment
@@ -113,7 +106,7 @@ def drawing_fragment(chosen: str, compare: bool) -> None:
                    "100 %. The answer is the tallest bar.")
     with head:
         answer = answer_ui(entries[chosen], picture, true_label)
-    bars.vega_lite_chart(*probability_chart(answer and answer.probabilities, height=230), width="stretch")
+    bars.vega_lite_chart(*probability_chart(answer and answer.reading.probabilities, height=230), width="stretch")
     if answer is None:
         return
     if compare:
@@ -214,40 +207,39 @@ def answer_ui(entry, picture: np.ndarray | None, true_label: int | None) -> Answ
             st.info("Draw a digit in the black square: the answer appears after each stroke.",
                     icon=":material/draw:")
         return None
-    try:
-        prepared = preprocess(picture)
-    except ValueError as error:
-        st.error(f"This picture cannot be used: {error}")
-        return None
-    if prepared.is_blank:
-        st.info(f"{prepared.message[:1].upper()}{prepared.message[1:]}.", icon=":material/draw:")
-        return None
     predictor, error = predictor_or_error(entry)
     if predictor is None:
         st.error(f"**{entry.name}** cannot be used: {error}")
         return None
     feed_raw = st.session_state.get(RAW_KEY, False)  # the toggle itself is under "Look inside"
-    model_input = squash(picture) if feed_raw else prepared.image
-    digit, probabilities = predictor.predict_one(model_input)
-    confidence = float(probabilities[digit])
+    try:
+        read = read_picture(picture, {entry.name: predictor}, feed_raw=feed_raw)
+    except ValueError as error:
+        st.error(f"This picture cannot be used: {error}")
+        return None
+    if read.model_input is None:
+        st.info(f"{read.message[:1].upper()}{read.message[1:]}.", icon=":material/draw:")
+        return None
+    reading = read.readings[entry.name]
     number, sure, seen = st.columns([1, 1, 1], vertical_alignment="center")
-    number.metric("Prediction", str(digit), help=f"The most probable digit according to {entry.name}.")
-    sure.metric("Confidence", f"{confidence:.1%}", help="The probability the model gives its answer.")
-    seen.image(enlarge(model_input, INPUT_SIZE), width=INPUT_SIZE,
+    number.metric("Prediction", str(reading.digit), help=f"The most probable digit according to {entry.name}.")
+    sure.metric("Confidence", f"{reading.confidence:.1%}", help="The probability the model gives its answer.")
+    seen.image(enlarge(read.model_input, INPUT_SIZE), width=INPUT_SIZE,
                caption="its 28×28 input" + (" (squashed, not preprocessed)" if feed_raw else ""))
-    if confidence < LOW_CONFIDENCE:
-        runner_up, runner_up_probability = top_guesses(probabilities, 2)[1]
+    if not reading.sure:
+        runner_up, runner_up_probability = reading.runner_up()
         st.warning(f"**Low confidence** — {entry.name} is not sure. Its second guess is "
                    f"{runner_up} ({runner_up_probability:.0%}). Try a clearer, larger digit.")
     if true_label is not None:
-        verdict = "correct" if digit == true_label else f"wrong, it is a {true_label}"
+        verdict = "correct" if reading.digit == true_label else f"wrong, it is a {true_label}"
         st.caption(f"MNIST says this is a {true_label}: {verdict}.")
-    return Answer(predictor, picture, prepared, feed_raw, model_input, digit, probabilities)
+    return Answer(predictor, read, reading)
 
 
-def compare_ui(entries, model_input: np.ndarray) -> None:
+def compare_ui(entries, model_input: np.ndarray) -> dict[str, Reading]:
+    """Every model's answer on the same input, side by side, and whether they agree."""
     st.subheader(":material/compare: Every model on the same picture")
-    answers = {}
+    readings = {}
     columns = st.columns(len(entries))
     for entry, column in zip(entries, columns, strict=True):
         with column:
@@ -258,21 +250,19 @@ def compare_ui(entries, model_input: np.ndarray) -> None:
             if predictor is None:
                 st.error(error)
                 continue
-            digit, probabilities = predictor.predict_one(model_input)
-            answers[entry.name] = digit
-            st.metric(f"{entry.name} says", str(digit), f"{probabilities[digit]:.0%} sure",
+            reading = read_input(model_input, {entry.name: predictor})[entry.name]
+            readings[entry.name] = reading
+            st.metric(f"{entry.name} says", str(reading.digit), f"{reading.confidence:.0%} sure",
                       delta_color="off", delta_arrow="off")
-            st.vega_lite_chart(*probability_chart(probabilities, height=150), width="stretch")
-    votes = Counter(answers.values()).most_common()
-    if len(votes) == 1 and len(answers) > 1:
-        st.success(f"All {len(answers)} models agree: it is a **{votes[0][0]}**.",
+            st.vega_lite_chart(*probability_chart(reading.probabilities, height=150), width="stretch")
+    result = vote(readings)
+    if result.unanimous:
+        st.success(f"All {len(readings)} models agree: it is a **{result.camps[0][0]}**.",
                    icon=":material/check_circle:")
-    elif len(votes) > 1:
-        camps = "; ".join(
-            f"**{digit}** from {', '.join(name for name, said in answers.items() if said == digit)}"
-            for digit, _ in votes
-        )
+    elif result.split:
+        camps = "; ".join(f"**{digit}** from {', '.join(names)}" for digit, names in result.camps)
         st.warning(f"The models disagree: {camps}.", icon=":material/warning:")
+    return readings
 
 
 # -- what the model sees, and why ---------------------------------------------------------------
@@ -280,19 +270,20 @@ def model_sees_ui(entry, answer: Answer) -> None:
     st.subheader(":material/visibility: What the model sees")
     st.caption("MNIST's recipe: crop the digit to its ink, scale its longer side to 20 px, then put "
                "its centre of mass in the middle of a 28×28 field.")
-    steps = answer.prepared.steps
+    steps = answer.picture.prepared.steps
     st.image(strip(list(steps.values()), STEP_SIZE), width="stretch",
              caption="   →   ".join(STEP_CAPTIONS.get(name, name) for name in steps))
     feed_raw = st.toggle("Feed the raw squashed picture instead (skip the preprocessing)", key=RAW_KEY,
                          help="Shrink the whole picture to 28×28 as it is — what a naive app would do.")
     fed, other = st.columns(2)
-    for column, image, label, is_fed in ((fed, answer.prepared.image, "MNIST-style input", not feed_raw),
-                                         (other, answer.squashed_input(), "squashed canvas", feed_raw)):
+    read = answer.picture
+    for column, image, label, is_fed in ((fed, read.prepared.image, "MNIST-style input", not feed_raw),
+                                         (other, read.squashed_input(), "squashed canvas", feed_raw)):
         # The fed one is the answer itself; only the other input needs a model call.
-        digit, probabilities = (answer.digit, answer.probabilities) if is_fed else answer.predictor.predict_one(image)
+        reading = answer.reading if is_fed else read_input(image, {entry.name: answer.predictor})[entry.name]
         marker = "fed to the model" if is_fed else "not used"
         column.image(enlarge(image, 140), width=140,
-                     caption=f"{label}: {entry.name} says {digit} ({probabilities[digit]:.0%}) — {marker}")
+                     caption=f"{label}: {entry.name} says {reading.digit} ({reading.confidence:.0%}) — {marker}")
     histogram_ui(answer.model_input)
 
 
@@ -308,9 +299,10 @@ def why_ui(entry, answer: Answer) -> None:
     label = st.radio("Method", list(SALIENCY_METHODS), horizontal=True, key="draw_saliency",
                      label_visibility="collapsed")
     explainer = load_explainer(entry.name, entry.card["model_file"])
-    heat = explainer.saliency(answer.model_input, answer.digit, SALIENCY_METHODS[label])
+    digit = answer.reading.digit
+    heat = explainer.saliency(answer.model_input, digit, SALIENCY_METHODS[label])
     st.image(heat_overlay(answer.model_input, heat, 280), width=280,
-             caption=f"Pixels that pushed {entry.name} towards {answer.digit} (yellow = most)")
+             caption=f"Pixels that pushed {entry.name} towards {digit} (yellow = most)")
     if label == "occlusion":
         st.caption("Occlusion: a 4×4 black patch slides over the picture; where hiding the ink "
                    "lowers the model's score for its answer most, the map is hottest.")

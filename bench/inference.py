@@ -72,6 +72,7 @@ def measure_inference(models: dict[str, Any], repeats: int, baseline_repeats: in
     """
     from digitlab.inference import Predictor
     from digitlab.preprocess import preprocess
+    from digitlab.reading import read_picture
 
     drawing = canvas_drawing()
     image = preprocess(drawing).image
@@ -89,9 +90,7 @@ def measure_inference(models: dict[str, Any], repeats: int, baseline_repeats: in
                                   "digit": predictor.predict_one(image)[0]}
 
     def compare_ours() -> None:
-        prepared = preprocess(drawing).image
-        for predictor in predictors.values():
-            predictor.predict_one(prepared)
+        read_picture(drawing, predictors)
 
     def compare_baseline() -> None:
         prepared = preprocess(drawing).image[np.newaxis]

@@ -191,25 +191,28 @@ def cmd_digits(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from digitlab.inference import Predictor
-    from digitlab.preprocess import preprocess
+    from digitlab.reading import read_picture
 
-    predictor = Predictor(ModelStore(args.models).load(args.model))
+    predictors = {args.model: Predictor(ModelStore(args.models).load(args.model))}
     results, lines, failed = [], [], False
     for path in args.images:
         try:
-            prepared = preprocess(Path(path).read_bytes())
+            read = read_picture(Path(path).read_bytes(), predictors)
         except (OSError, ValueError) as error:
             results.append({"image": path, "error": str(error)})
             lines.append(f"{path}: error: {error}")
             failed = True
             continue
-        if prepared.image is None:
-            results.append({"image": path, "digit": None, "message": prepared.message})
-            lines.append(f"{path}: no digit ({prepared.message})")
+        if read.model_input is None:
+            results.append({"image": path, "digit": None, "message": read.message})
+            lines.append(f"{path}: no digit ({read.message})")
             continue
-        digit, probabilities = predictor.predict_one(prepared.image)
-        results.append({"image": path, "digit": digit, "probabilities": [round(float(p), 4) for p in probabilities]})
-        lines.append(f"{path}: {digit}  ({probabilities[digit] * 100:.1f} %)  "
+        reading = read.readings[args.model]
+        probabilities = reading.probabilities
+        results.append({"image": path, "digit": reading.digit, "confidence": round(reading.confidence, 4),
+                        "sure": reading.sure, "probabilities": [round(float(p), 4) for p in probabilities]})
+        lines.append(f"{path}: {reading.digit}  ({reading.confidence * 100:.1f} %"
+                     + ("" if reading.sure else ", not sure") + ")  "
                      + " ".join(f"{d}:{p:.2f}" for d, p in enumerate(probabilities)))
     _emit(args, results, "\n".join(lines))
     return EXIT_ERROR if failed else 0

@@ -1,0 +1,128 @@
+"""One picture → one answer per model: the loop the Draw page, the CLI and the benchmarks share.
+
+``read_picture`` preprocesses a picture once (or squashes it, when asked for the naive input), then
+asks each model for its probabilities. The result says either why there is no digit to read (a
+blank pad, a dot) or, per model, the digit, its probability and whether that is sure enough to be
+stated plainly. The Compare mode's vote over several models lives here too, so every front end
+reports agreement the same way.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from digitlab.preprocess import Picture, Preprocessed, preprocess, squash
+
+# Below this probability for its answer a model is "not sure": the page says so and names its
+# second guess. (A calibrated, measured threshold replaces it once a model carries one.)
+LOW_CONFIDENCE = 0.6
+
+
+class Predicts(Protocol):
+    """What a reader needs of a model: :class:`digitlab.inference.Predictor` fits."""
+
+    def predict_one(self, image: np.ndarray) -> tuple[int, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One model's answer for one 28×28 input."""
+
+    model: str
+    digit: int | None  # None: the model declines to name a digit (see ``reason``)
+    probabilities: np.ndarray  # (10,) softmax
+    confidence: float  # the probability of ``digit`` (of the top digit when ``digit`` is None)
+    sure: bool  # confident enough to state the answer without a warning
+    reason: str | None = None  # why there is no digit, or why it is not sure
+
+    def runner_up(self) -> tuple[int, float]:
+        """The second most probable digit and its probability."""
+        order = np.argsort(self.probabilities)[::-1]
+        second = int(order[1])
+        return second, float(self.probabilities[second])
+
+
+@dataclass(frozen=True)
+class PictureReading:
+    """A picture, the input the models got, and what each of them read in it."""
+
+    picture: Picture  # as given
+    prepared: Preprocessed
+    model_input: np.ndarray | None  # (28, 28) float32, or None when there is nothing to read
+    fed_raw: bool  # the models got the whole picture squashed, not the MNIST-style input
+    readings: dict[str, Reading] = field(default_factory=dict)
+
+    def squashed_input(self) -> np.ndarray:
+        """The whole picture shrunk to 28×28 as it is: the input a naive app would feed."""
+        return self.model_input if self.fed_raw and self.model_input is not None else squash(self.picture)
+
+    @property
+    def message(self) -> str | None:
+        """Why there is no input to read (a blank pad, a dot), or None."""
+        return self.prepared.message if self.model_input is None else None
+
+
+@dataclass(frozen=True)
+class Vote:
+    """The models' answers grouped by digit, most votes first: ``camps[i] = (digit, [models])``."""
+
+    camps: list[tuple[int, list[str]]]
+
+    @property
+    def unanimous(self) -> bool:
+        """True when at least two models answered and all said the same digit."""
+        return len(self.camps) == 1 and len(self.camps[0][1]) > 1
+
+    @property
+    def split(self) -> bool:
+        """True when the models named different digits."""
+        return len(self.camps) > 1
+
+
+def read_input(model_input: np.ndarray, predictors: Mapping[str, Predicts]) -> dict[str, Reading]:
+    """Each model's reading of one 28×28 input (float in [0, 1] or uint8)."""
+    readings = {}
+    for name, predictor in predictors.items():
+        _, probabilities = predictor.predict_one(model_input)
+        readings[name] = judge(name, probabilities)
+    return readings
+
+
+def read_picture(picture: Picture, predictors: Mapping[str, Predicts], *, feed_raw: bool = False) -> PictureReading:
+    """Preprocess ``picture`` once and read it with every model in ``predictors``.
+
+    Args:
+        picture: a drawing or photo (array, PIL image or encoded PNG/JPEG bytes), any size.
+        predictors: model name → something with ``predict_one`` (a ``Predictor``).
+        feed_raw: give the models the whole picture squashed to 28×28 instead of the MNIST-style
+            input (what a naive app does; the page's comparison).
+
+    Raises:
+        ValueError (``ImageError``) when the picture cannot be decoded.
+    """
+    prepared = preprocess(picture)
+    if prepared.image is None:
+        return PictureReading(picture, prepared, None, feed_raw)
+    model_input = squash(picture) if feed_raw else prepared.image
+    return PictureReading(picture, prepared, model_input, feed_raw, read_input(model_input, predictors))
+
+
+def judge(model: str, probabilities: np.ndarray, threshold: float = LOW_CONFIDENCE) -> Reading:
+    """A model's probabilities as a :class:`Reading`: its top digit, and whether it is sure."""
+    probabilities = np.asarray(probabilities, np.float32)
+    digit = int(np.argmax(probabilities))
+    confidence = float(probabilities[digit])
+    sure = confidence >= threshold
+    return Reading(model, digit, probabilities, confidence, sure, None if sure else "low confidence")
+
+
+def vote(readings: Mapping[str, Reading]) -> Vote:
+    """Group the models that named a digit by the digit they named, the biggest group first."""
+    named = {name: reading.digit for name, reading in readings.items() if reading.digit is not None}
+    counts = Counter(named.values()).most_common()
+    return Vote([(digit, [name for name, said in named.items() if said == digit]) for digit, _ in counts])

@@ -1,0 +1,66 @@
+"""The one picture → answer path: preprocess once, read with each model, judge, vote."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from digitlab.reading import judge, read_picture, vote
+
+
+class FixedModel:
+    """A stand-in predictor that always gives the same probabilities and records its inputs."""
+
+    def __init__(self, digit: int, confidence: float):
+        self.probabilities = np.full(10, (1 - confidence) / 9, np.float32)
+        self.probabilities[digit] = confidence
+        self.inputs: list[np.ndarray] = []
+
+    def predict_one(self, image: np.ndarray) -> tuple[int, np.ndarray]:
+        self.inputs.append(image)
+        return int(np.argmax(self.probabilities)), self.probabilities
+
+
+def _drawn_one(size: int = 280) -> np.ndarray:
+    picture = Image.new("L", (size, size))
+    ImageDraw.Draw(picture).line([(140, 40), (140, 240)], fill=255, width=20)
+    return np.asarray(picture)
+
+
+def test_every_model_reads_the_same_preprocessed_input():
+    models = {"a": FixedModel(1, 0.9), "b": FixedModel(7, 0.8)}
+    read = read_picture(_drawn_one(), models)
+    assert read.model_input.shape == (28, 28) and read.message is None
+    assert models["a"].inputs[0] is models["b"].inputs[0] is read.model_input
+    assert (read.readings["a"].digit, read.readings["b"].digit) == (1, 7)
+
+
+def test_a_blank_pad_is_not_read_and_says_why():
+    model = FixedModel(3, 0.9)
+    read = read_picture(np.zeros((280, 280), np.uint8), {"a": model})
+    assert read.model_input is None and read.readings == {} and "blank" in read.message
+    assert model.inputs == []
+
+
+def test_feeding_raw_gives_the_squashed_picture_to_the_models():
+    model = FixedModel(1, 0.9)
+    read = read_picture(_drawn_one(), {"a": model}, feed_raw=True)
+    assert read.fed_raw and not np.array_equal(read.model_input, read.prepared.image)
+    assert np.array_equal(read.squashed_input(), read.model_input)
+
+
+def test_an_answer_below_the_threshold_is_not_sure_and_names_its_runner_up():
+    probabilities = np.array([0.05, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.45, 0.0, 0.0])
+    reading = judge("m", probabilities)
+    assert reading.digit == 1 and not reading.sure and reading.runner_up() == (7, pytest.approx(0.45))
+    assert judge("m", np.eye(10)[4] * 0.99 + 0.001).sure
+
+
+def test_the_vote_groups_models_by_digit_biggest_camp_first():
+    readings = {name: judge(name, np.eye(10)[digit]) for name, digit in (("a", 3), ("b", 5), ("c", 3))}
+    result = vote(readings)
+    assert result.split and not result.unanimous and result.camps == [(3, ["a", "c"]), (5, ["b"])]
+    agreed = vote({name: judge(name, np.eye(10)[2]) for name in ("a", "b")})
+    assert agreed.unanimous and agreed.camps == [(2, ["a", "b"])]
+    assert not vote({"a": judge("a", np.eye(10)[2])}).unanimous
