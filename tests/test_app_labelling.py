@@ -108,3 +108,20 @@ def test_a_corrupt_database_gives_a_message_and_drawing_keeps_working(tiny_store
         assert not app.exception
         assert "Not saved: the digits database" in texts(app.error) and "Drawing still works" in texts(app.error)
         assert prediction(app) is not None
+
+
+def test_the_evaluate_page_scores_every_model_on_the_writers_digits(tiny_store, db_path, tmp_path):
+    db = DigitsDb(db_path)
+    fill_writer(db, "me", 40)
+    with app_against(tiny_store, tmp_path / "no-mnist.npz", page="app_pages/evaluate.py") as app:
+        assert not app.exception
+        assert "Your digits" in texts(app.subheader)
+        [models] = [frame.value for frame in app.dataframe if "misread" in frame.value.columns]
+        assert list(models["model"]) == ["tiny", "tiny-two"]
+        assert (models["correct"] + models["misread"] == 40).all() and (models["accuracy"] > 0.5).all()
+        [per_digit] = [frame.value for frame in app.dataframe if {"model", "9"} <= set(frame.value.columns)]
+        assert list(per_digit["model"]) == ["tiny", "tiny-two"]
+        captions = [caption for image in app.image for caption in image.captions if caption.startswith("a ")]
+        wrong = int(models["misread"].max())
+        assert wrong <= len(captions) <= int(models["misread"].sum())
+        assert all("tiny " in caption and "tiny-two " in caption for caption in captions)
