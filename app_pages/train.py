@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import get_store, list_models, mnist_path, mnist_training_set_size
+from app_pages.finetune_section import finetune_settings_line, finetune_ui
 from digitlab.architectures import ARCHITECTURES
 from digitlab.data import DataNotFoundError
 from digitlab.jobs.locking import JobBusyError, describe_holder
@@ -57,6 +58,7 @@ def render() -> None:
         kind, text = feedback
         getattr(st, kind)(text)
     job_fragment(registry)
+    finetune_ui(registry)
 
 
 # -- settings --------------------------------------------------------------------------------
@@ -169,6 +171,8 @@ def job_fragment(registry: JobRegistry) -> None:
 
 def settings_line(config: dict) -> str:
     """e.g. ``mlp · 5 epochs · batch 128 · adam, rate 0.001, cosine · augmented · 10,000 images``."""
+    if "base" in config:  # a fine-tuning run
+        return finetune_settings_line(config)
     parts = [config["architecture"], f"{config['epochs']} epochs", f"batch {config['batch_size']}",
              f"{config['optimizer']}, rate {config['learning_rate']:g}, {config['schedule']}",
              "augmented" if config.get("augment") else "no augmentation",

@@ -104,6 +104,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    """``finetune --base cnn --writer me --name cnn-me``: the base model fine-tuned on a writer's digits."""
+    from digitlab.data import load_mnist
+    from digitlab.finetune import FinetuneConfig, ForgettingMeter, check_finetune, finetune_and_store
+    from digitlab.jobs.locking import training_lock
+    from digitlab.writer_scores import load_writer_digits
+
+    db = _digits_db(args)
+    config = FinetuneConfig(base=args.base, writer=args.writer, epochs=args.epochs, learning_rate=args.learning_rate,
+                            holdout_fraction=args.holdout_fraction, copies=args.copies,
+                            replay_ratio=args.replay_ratio, seed=args.seed, digits_db=str(db.path))
+    store = ModelStore(args.models)
+    check_finetune(config, store, args.name, overwrite=args.overwrite)
+    digits = load_writer_digits(db, args.writer)
+    data = load_mnist(args.data)
+    holder = {"pid": os.getpid(), "name": args.name, "architecture": f"fine-tuned {args.base}",
+              "source": "command line"}
+    with training_lock(store.root, holder), _interrupt_as_stop() as stop:
+        card = finetune_and_store(config, digits, data, store, args.name, on_event=_print_progress, stop=stop,
+                                  overwrite=args.overwrite)
+    tuned = card["finetune"]
+    meter = ForgettingMeter.from_dict(tuned["meter"])
+    summary = {"name": args.name, "base": args.base, "writer": tuned["writer"], "meter": meter.to_dict(),
+               "finetune_digits": tuned["finetune_digits"], "heldout_digits": meter.heldout_digits,
+               "note": tuned["note"], "train_seconds": card["train_seconds"], "epochs_run": card["epochs_run"]}
+    lines = [f"saved {args.name}: {args.base} fine-tuned on {tuned['finetune_digits']} of {tuned['writer']!r}'s "
+             f"digits, {card['epochs_run']} epochs in {_format_seconds(card['train_seconds'])}", *meter.lines()]
+    _emit(args, summary, "\n".join(lines + ([f"note: {tuned['note']}"] if tuned["note"] else [])))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from digitlab.evaluation import evaluate
     from digitlab.inference import Predictor
@@ -246,6 +277,7 @@ def _test_set(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per action."""
     from digitlab.architectures import ARCHITECTURES
+    from digitlab.finetune import FINETUNE_DEFAULTS
     from digitlab.training import OPTIMIZERS, SCHEDULES
 
     parser = argparse.ArgumentParser(prog="digitlab", description="Handwritten-digit lab on MNIST.")
@@ -286,6 +318,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+")
     predict.add_argument("--model", default="cnn")
     predict.set_defaults(handler=cmd_predict)
+
+    tune = commands.add_parser("finetune", parents=[common], help="fine-tune a model on a writer's digits")
+    tune.add_argument("--base", default="cnn", help="the model to start from (default: cnn)")
+    tune.add_argument("--writer", default="me", help="whose digits (default: me)")
+    tune.add_argument("--name", required=True, help="the new model's name in the store")
+    tune.add_argument("--epochs", type=int, default=FINETUNE_DEFAULTS.epochs)
+    tune.add_argument("--learning-rate", "--lr", type=float, default=FINETUNE_DEFAULTS.learning_rate)
+    tune.add_argument("--holdout-fraction", type=float, default=FINETUNE_DEFAULTS.holdout_fraction,
+                      help="of each digit's drawings, held out to measure the effect")
+    tune.add_argument("--copies", type=int, default=FINETUNE_DEFAULTS.copies,
+                      help="distorted copies of each drawing per epoch")
+    tune.add_argument("--replay-ratio", type=float, default=FINETUNE_DEFAULTS.replay_ratio,
+                      help="MNIST training images mixed in per writer image")
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--overwrite", action="store_true", help="replace a model of the same name")
+    tune.add_argument("--digits-db", type=Path, default=None, help=DIGITS_DB_HELP)
+    tune.set_defaults(handler=cmd_finetune)
 
     digits = commands.add_parser("digits", help="your labelled digits: list, import, export")
     actions = digits.add_subparsers(dest="action", required=True)

@@ -239,8 +239,12 @@ class JobRegistry:
             return None
         return lock_holder(self.models_dir)
 
-    def start(self, config: TrainConfig, name: str) -> TrainingJob:
+    def start(self, config: TrainConfig, name: str, *, runner: str | None = None,
+              check: Callable[[], None] | None = None) -> TrainingJob:
         """Validate, then start a run; the settings are checked before anything is launched.
+
+        ``runner`` replaces the registry's (e.g. the fine-tuning one) and ``check`` then stands in
+        for the training settings' check.
 
         Raises:
             JobBusyError: a run is going (this registry's, or another process's lock).
@@ -256,9 +260,12 @@ class JobRegistry:
             holder = lock_holder(self.models_dir)
             if holder is not None:
                 raise JobBusyError(describe_holder(holder), holder=holder)
-            check_run(config, self._data_size(), ModelStore(self.models_dir), name)
+            if check is None:
+                check_run(config, self._data_size(), ModelStore(self.models_dir), name)
+            else:
+                check()
             job = TrainingJob(config, name, self.models_dir, data_path=self.data_path,
-                              runner=self.runner)
+                              runner=runner or self.runner)
             job.start()
             self._job = job
             return job
