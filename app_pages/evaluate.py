@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import load_data, predictor_or_error, usable_models_or_notice
+from app_pages.model_download import model_download_ui
 from app_pages.your_digits import your_digits_ui
 from digitlab.display import confusion_styles, enlarge
 from digitlab.evaluation import Evaluation, evaluate
@@ -49,6 +50,7 @@ def render() -> None:
     comparison_ui(usable)
     other_handwriting_ui(usable)
     your_digits_ui(usable)
+    model_download_ui(usable)
     curves_ui(usable)
     st.divider()
     model_ui(usable)

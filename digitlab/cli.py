@@ -220,6 +220,35 @@ def cmd_digits(args: argparse.Namespace) -> int:
     return 0
 
 
+EXPORT_CHECK_DIGITS = 1000  # MNIST test digits a TFLite file must answer like the model
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``export NAME --format keras|tflite --output FILE``; a TFLite file is checked on test digits first."""
+    from digitlab.export import export_model
+
+    images, source = (None, None) if args.format == "keras" else _export_check_digits(args)
+    report = export_model(ModelStore(args.models), args.name, args.format, args.output, images)
+    checked = (f"; checked on {report.checked:,} {source}: {report.agreeing:,} same answers as the Keras model, "
+               f"largest probability difference {report.max_difference:.1e}") if report.checked else ""
+    _emit(args, {**report.__dict__, "checked_on": source},
+          f"wrote {report.path} ({report.bytes / 2**20:.1f} MB, {report.format}){checked}")
+    return 0
+
+
+def _export_check_digits(args: argparse.Namespace):
+    """The first MNIST test digits when MNIST is found, else the UCI digits."""
+    from digitlab.data import DataNotFoundError, load_mnist, to_float
+
+    try:
+        data = load_mnist(args.data, allow_download=False)
+        return to_float(data.x_test[:EXPORT_CHECK_DIGITS]), "MNIST test digits"
+    except DataNotFoundError:
+        from digitlab.other_handwriting import load_uci_digits
+
+        return load_uci_digits().images, "UCI digits"
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from digitlab.inference import Predictor
     from digitlab.reading import read_picture
@@ -335,6 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--overwrite", action="store_true", help="replace a model of the same name")
     tune.add_argument("--digits-db", type=Path, default=None, help=DIGITS_DB_HELP)
     tune.set_defaults(handler=cmd_finetune)
+
+    model_export = commands.add_parser("export", parents=[common], help="write a model as .keras or .tflite")
+    model_export.add_argument("name")
+    model_export.add_argument("--format", choices=("keras", "tflite"), default="keras")
+    model_export.add_argument("--output", type=Path, required=True, help="the file to write (.keras or .tflite)")
+    model_export.set_defaults(handler=cmd_export)
 
     digits = commands.add_parser("digits", help="your labelled digits: list, import, export")
     actions = digits.add_subparsers(dest="action", required=True)

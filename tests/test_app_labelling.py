@@ -125,3 +125,13 @@ def test_the_evaluate_page_scores_every_model_on_the_writers_digits(tiny_store, 
         wrong = int(models["misread"].max())
         assert wrong <= len(captions) <= int(models["misread"].sum())
         assert all("tiny " in caption and "tiny-two " in caption for caption in captions)
+
+
+def test_the_evaluate_page_offers_the_model_and_its_card_for_download(tiny_store, db_path, tmp_path):
+    with app_against(tiny_store, tmp_path / "no-mnist.npz", page="app_pages/evaluate.py") as app:
+        assert not app.exception
+        assert "Take your model home" in texts(app.subheader)
+        app.selectbox(key="evaluate_download_model").set_value("tiny-two").run()
+        labels = [button.proto.label for button in app.get("download_button")]
+        assert any(label.startswith("tiny-two.keras (") for label in labels)
+        assert "tiny-two.json (run card)" in labels
