@@ -141,3 +141,47 @@ def test_the_job_runner_fine_tunes_from_a_spec(setup):
                                   on_event=events.append, stop=threading.Event(), keep_if_stopped=True)
     assert card["name"] == "from-job" and card["finetune"]["base"] == "base"
     assert [event.epoch for event in events if event.kind == "epoch"] == [1, 2]
+
+
+def test_the_command_line_fine_tunes_and_prints_the_meter(setup, capsys):
+    from digitlab.cli import main
+
+    root, _, _ = setup
+    arguments = ["finetune", "--base", "base", "--writer", "cont", "--name", "cli-cont", "--models",
+                 str(root / "models"), "--data", str(root / "uci-as-mnist.npz"), "--digits-db",
+                 str(root / "digits.sqlite"), "--epochs", "1", "--copies", "2", "--replay-ratio", "1"]
+    assert main([*arguments, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["name"] == "cli-cont" and summary["heldout_digits"] == 20 and summary["epochs_run"] == 1
+    assert set(summary["meter"]) == {"mnist_before", "mnist_after", "heldout_before", "heldout_after",
+                                     "heldout_digits"}
+    assert main(arguments) == 1
+    err = capsys.readouterr().err
+    assert "'cli-cont' already exists" in err and err.count("\n") == 1
+
+
+def test_the_train_page_fine_tunes_through_the_job_runner(setup, monkeypatch):
+    import time
+
+    from app_support import app_against
+
+    root, _, _ = setup
+    monkeypatch.setenv("DIGITLAB_DIGITS_DB", str(root / "digits.sqlite"))
+    with app_against(root / "models", root / "uci-as-mnist.npz", page="app_pages/train.py") as app:
+        assert not app.exception
+        assert "Fine-tune on your digits" in "\n".join(h.value for h in app.subheader)
+        app.selectbox(key="finetune_base").set_value("base")
+        app.number_input(key="finetune_epochs").set_value(1)
+        app.text_input(key="finetune_name").set_value("page-cont")
+        app.button(key="finetune_start").click().run()
+        assert "Started fine-tuning base on 'cont'" in "\n".join(s.value for s in app.success)
+        card_path = root / "models" / "page-cont.json"
+        deadline = time.monotonic() + 180
+        while not card_path.exists() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert card_path.exists(), "the fine-tuning child did not store its model"
+        time.sleep(2)  # the registry's follower thread reads the child's result line
+        app.run()
+        assert "base fine-tuned on cont's digits · 1 epochs" in "\n".join(c.value for c in app.caption)
+        [meters] = [frame.value for frame in app.dataframe if "held-out after" in frame.value.columns]
+        assert "page-cont" in list(meters["model"])
