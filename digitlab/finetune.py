@@ -105,7 +105,7 @@ class ForgettingMeter:
         lines = [f"MNIST test accuracy {_percent(self.mnist_before)} → {_percent(self.mnist_after)} "
                  f"({(self.mnist_after - self.mnist_before) * 100:+.2f} points)"]
         if self.heldout_before is None:
-            lines.append("held-out accuracy: not measured (too few digits to hold any out)")
+            lines.append("held-out accuracy: not measured (no digits held out)")
         else:
             lines.append(f"held-out accuracy on {self.heldout_digits} of the writer's digits "
                          f"{_percent(self.heldout_before)} → {_percent(self.heldout_after)}")
@@ -124,8 +124,9 @@ def split_writer(labels: np.ndarray, holdout_fraction: float, seed: int) -> Writ
     finetune, heldout = stratified_split(np.asarray(labels), holdout_fraction, seed)
     note = None
     if len(heldout) == 0:
-        note = ("too few digits to hold any out: every digit is used for fine-tuning and the held-out "
-                "accuracy is not measured")
+        why = "no digits are held out (held-out fraction 0)" if holdout_fraction == 0 else \
+            "too few digits to hold any out"
+        note = f"{why}: every digit is used for fine-tuning and the held-out accuracy is not measured"
     return WriterSplit(finetune, heldout, note)
 
 

@@ -43,6 +43,7 @@ def test_too_few_digits_to_hold_any_out_is_said():
     split = split_writer(np.arange(10), 0.3, seed=0)  # one drawing of each digit
     assert len(split.heldout) == 0 and len(split.finetune) == 10
     assert "too few digits to hold any out" in split.note
+    assert "held-out fraction 0" in split_writer(np.repeat(np.arange(10), 5), 0.0, seed=0).note
     with pytest.raises(ValueError, match="at least 10 labelled digits"):
         split_writer(np.arange(9), 0.3, seed=0)
 
