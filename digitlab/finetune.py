@@ -16,7 +16,7 @@ import math
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +53,6 @@ class FinetuneConfig:
     replay_ratio: float = 2.0  # MNIST training images per writer image in each epoch
     seed: int = 0
     digits_db: str | None = None  # the database file; None: beside the model store
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise ``ValueError`` for a setting that cannot work, before anything is loaded."""
