@@ -9,6 +9,7 @@ weights file name) is loaded afresh.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -17,13 +18,13 @@ import streamlit as st
 from digitlab.data import ENV_VAR, DataNotFoundError, Mnist, load_mnist
 from digitlab.store import ModelEntry, ModelStore, StoreError
 
+logger = logging.getLogger(__name__)
 NO_MODELS_MESSAGE = (
     "No models yet — train one on the **Train** page or run `python -m digitlab train`."
 )
 NO_DATA_HINT = (
-    "Set the environment variable `DIGITLAB_MNIST` to an `mnist.npz` (Keras layout) or a folder "
-    "with the four original IDX files, then restart the app, e.g. "
-    "`DIGITLAB_MNIST=../shared/data/mnist.npz streamlit run streamlit_app.py`."
+    "MNIST is not available on this server: set the environment variable `DIGITLAB_MNIST` to an "
+    "`mnist.npz` (Keras layout) or a folder with the four original IDX files, then restart the app."
 )
 
 
@@ -124,7 +125,8 @@ def load_data() -> tuple[Mnist | None, str]:
     try:
         return _cached_mnist(mnist_path()), ""
     except (DataNotFoundError, ValueError) as error:
-        return None, f"MNIST is not available: {error}\n\n{NO_DATA_HINT}"
+        logger.warning("MNIST not loaded: %s", error)  # the details (paths) are for the server's log
+        return None, NO_DATA_HINT
 
 
 def mnist_training_set_size() -> int:

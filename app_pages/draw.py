@@ -36,6 +36,12 @@ SOURCE_KEY, RAW_KEY, SAMPLE_KEY = "draw_source", "draw_feed_raw", "draw_sample_i
 DETAILS_KEY = "draw_details"
 INPUT_SIZE = 84  # px: the 28×28 input next to the answer, 3 screen pixels per pixel
 STEP_SIZE = 112  # px: one preprocessing step in the strip
+# On a phone (Streamlit stacks columns below 640 px) the answer comes after the pad: drop the
+# intro line there so that a 390×844 screen shows the pad and the answer together.
+PHONE_STYLE = ("<style>@media (max-width: 640px) { .st-key-draw_intro { display: none; } "
+               "[data-testid=stMainBlockContainer] { padding-top: 3.5rem; } "
+               "[data-testid=stMainBlockContainer] h1 { font-size: 2rem; padding: 0 0 0.5rem; } "
+               "[data-testid=stHorizontalBlock] { gap: 0.5rem; } }</style>")
 SALIENCY_METHODS = {"gradient × input": "gradient", "occlusion": "occlusion"}
 STEP_CAPTIONS = {
     "grayscale": "1 · your picture (ink bright)",
@@ -48,10 +54,12 @@ STEP_CAPTIONS = {
 
 def render() -> None:
     st.title(":material/draw: Draw a digit")
-    st.caption(
-        "Draw a digit from 0 to 9 in the black square. The answer updates after every stroke: "
-        "your drawing is turned into a 28×28 picture like the MNIST digits the models learned from."
-    )
+    st.html(PHONE_STYLE)
+    with st.container(key="draw_intro"):  # keyed: a phone drops it, to fit the answer on screen with the pad
+        st.caption(
+            "Draw a digit from 0 to 9 in the black square. The answer updates after every stroke: "
+            "your drawing is turned into a 28×28 picture like the MNIST digits the models learned from."
+        )
     usable = usable_models_or_notice()
     if not usable:
         return
@@ -110,6 +118,8 @@ def drawing_fragment(chosen: str, compare: bool) -> None:
     bars.vega_lite_chart(*probability_chart(answer and answer.reading.probabilities, height=230), width="stretch")
     with answer_column:
         labelling_ui(answer, entries)
+    if st.session_state.get(SOURCE_KEY, DRAW) == DRAW:
+        pad_settings_ui()
     if answer is None:
         return
     if compare:
@@ -146,11 +156,19 @@ def canvas_ui():
     except ImageError as error:  # only a forged message gets here; the pad always sends a PNG
         st.error(f"The drawing could not be read: {error}.")
         picture = None
-    st.slider("Brush width", 6, 40, DEFAULT_BRUSH, key="draw_brush",
-              help="MNIST strokes are about an eighth of the digit's height; very thin strokes are "
-                   "widened by the preprocessing.")
-    random_button()
     return picture
+
+
+def pad_settings_ui() -> None:
+    """The brush and the random-digit button, below the pad and the answer (on a phone the answer
+    then sits right under the pad)."""
+    brush, sample = st.columns([2, 1], vertical_alignment="bottom")
+    with brush:
+        st.slider("Brush width", 6, 40, DEFAULT_BRUSH, key="draw_brush",
+                  help="MNIST strokes are about an eighth of the digit's height; very thin strokes are "
+                       "widened by the preprocessing.")
+    with sample:
+        random_button()
 
 
 def upload_ui():

@@ -15,7 +15,7 @@ import streamlit as st
 from app_pages.common import get_store, list_models
 from app_pages.labelling import WRITER_KEY, get_digits_db
 from digitlab.digits_db import DigitsDbError
-from digitlab.finetune import FINETUNE_DEFAULTS, MIN_DIGITS, FinetuneConfig, ForgettingMeter, check_finetune
+from digitlab.finetune_config import FINETUNE_DEFAULTS, MIN_DIGITS, FinetuneConfig, ForgettingMeter, check_finetune
 from digitlab.jobs.locking import JobBusyError
 from digitlab.jobs.registry import JobRegistry
 

@@ -16,12 +16,11 @@ import streamlit as st
 
 from app_pages.common import get_store, list_models, mnist_path, mnist_training_set_size
 from app_pages.finetune_section import finetune_settings_line, finetune_ui
-from digitlab.architectures import ARCHITECTURES
+from digitlab.config import OPTIMIZERS, SCHEDULES, SPECS, TrainConfig
 from digitlab.data import DataNotFoundError
 from digitlab.jobs.locking import JobBusyError, describe_holder
 from digitlab.jobs.registry import JobRegistry, JobSnapshot
 from digitlab.report import comparison_row, learning_curve_rows
-from digitlab.training import OPTIMIZERS, SCHEDULES, TrainConfig
 
 REFRESH_SECONDS = 2  # faster refreshes cost the web process a rerun each; 2 s reads as live
 QUICK_EPOCHS = 5
@@ -64,12 +63,12 @@ def render() -> None:
 # -- settings --------------------------------------------------------------------------------
 def settings_ui(registry: JobRegistry) -> None:
     """The architecture picker and the settings form; Start launches the run in a callback."""
-    names = list(ARCHITECTURES)
+    names = list(SPECS)
     arch = st.selectbox("Architecture", names, index=names.index("mlp"), key="train_arch",
-                        format_func=lambda name: f"{name} — {ARCHITECTURES[name].description}",
+                        format_func=lambda name: f"{name} — {SPECS[name].description}",
                         help="Ours (mlp, lenet, cnn) and the tutorials' exact recipes. Changing it "
                              "loads its recipe into the settings below.")
-    recipe = ARCHITECTURES[arch].recipe
+    recipe = SPECS[arch].recipe
     with st.form("train_settings", border=True):
         epochs, batch, size = st.columns(3)
         epochs.number_input("Epochs", value=min(recipe.epochs, QUICK_EPOCHS), step=1, key=f"train_epochs_{arch}",

@@ -8,47 +8,40 @@ sit next to the tutorials' exact recipes so a user can reproduce the baselines a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import keras
 from keras import layers
 
-NUM_CLASSES = 10
-INPUT_SHAPE = (28, 28)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """The training settings an architecture is meant to be trained with."""
-
-    epochs: int
-    batch_size: int
-    optimizer: str
-    learning_rate: float
-    schedule: str = "constant"  # "constant" | "cosine"
-    augment: bool = False
-    validation_fraction: float = 0.1
+from digitlab.config import INPUT_SHAPE, NUM_CLASSES, SPECS, ArchitectureSpec, Recipe, get_spec
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """A named builder, its default hyperparameters and its training recipe."""
+    """A named architecture (its :class:`~digitlab.config.ArchitectureSpec`) with its builder."""
 
-    name: str
-    family: str
-    description: str
+    spec: ArchitectureSpec
     build_fn: Callable[..., keras.Model]
-    hyperparameters: dict[str, Any] = field(default_factory=dict)
-    recipe: Recipe = Recipe(10, 128, "adam", 1e-3)
-    reference_accuracy: float | None = None  # what the tutorial reports, for baselines
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.spec.recipe
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        return self.spec.hyperparameters
 
     def build(self, **overrides: Any) -> keras.Model:
         """Build a fresh, uncompiled model; ``overrides`` replace named hyperparameters."""
-        unknown = set(overrides) - set(self.hyperparameters)
+        unknown = set(overrides) - set(self.spec.hyperparameters)
         if unknown:
-            raise ValueError(f"{self.name} has no hyperparameter(s) {sorted(unknown)}")
-        return self.build_fn(**{**self.hyperparameters, **overrides})
+            raise ValueError(f"{self.spec.name} has no hyperparameter(s) {sorted(unknown)}")
+        return self.build_fn(**{**self.spec.hyperparameters, **overrides})
 
 
 def _inputs() -> tuple[keras.KerasTensor, keras.KerasTensor]:
@@ -145,61 +138,22 @@ def build_small_cnn(name: str = "small_cnn") -> keras.Model:
     return keras.Model(inputs, outputs, name=name)
 
 
-ARCHITECTURES: dict[str, Architecture] = {
-    arch.name: arch
-    for arch in (
-        Architecture(
-            "mlp", "mlp", "512-512 multilayer perceptron with dropout, trained on augmented digits",
-            build_mlp, {"units": 512, "depth": 2, "dropout": 0.2},
-            Recipe(40, 128, "adam", 1e-3, "cosine", augment=True, validation_fraction=0.05),
-        ),
-        Architecture(
-            "lenet", "lenet", "LeNet-5 style convnet (20@5×5, 50@5×5, dense 500), augmented",
-            build_lenet, {"conv1_filters": 20, "conv2_filters": 50, "dense_units": 500, "dropout": 0.3},
-            Recipe(20, 128, "adam", 1e-3, "cosine", augment=True, validation_fraction=0.05),
-        ),
-        Architecture(
-            "cnn", "cnn", "Our small CNN: strided stem, conv-BN blocks, dropout, augmented",
-            build_cnn, {"width": 32, "dense_units": 128, "dropout": 0.25, "head_dropout": 0.4},
-            Recipe(24, 128, "adam", 3e-3, "cosine", augment=True, validation_fraction=0.05),
-        ),
-        Architecture(
-            "cnn_fast", "cnn", "Our CNN at 3/8 width, 2 epochs without augmentation: 99 % in under a minute",
-            build_cnn, {"width": 12, "dense_units": 128, "dropout": 0.25, "head_dropout": 0.4},
-            Recipe(2, 128, "adam", 5e-3, "cosine", augment=False, validation_fraction=0.05),
-        ),
-        Architecture(
-            "tutorial_mlp", "mlp", "Keras mnist_mlp tutorial: 512-512, dropout 0.2, RMSprop, 20 epochs",
-            build_mlp, {"units": 512, "depth": 2, "dropout": 0.2},
-            Recipe(20, 128, "rmsprop", 1e-3, validation_fraction=0.0), reference_accuracy=0.9840,
-        ),
-        Architecture(
-            "tutorial_lenet", "lenet", "LeNet-5 as usually taught: no augmentation, batch 32, Adam",
-            build_lenet, {"conv1_filters": 20, "conv2_filters": 50, "dense_units": 500, "dropout": 0.0},
-            Recipe(10, 32, "adam", 1e-3, validation_fraction=0.0), reference_accuracy=0.9900,
-        ),
-        Architecture(
-            "tutorial_small_cnn", "cnn", "Blog tutorial's simple CNN: conv 32@5×5, dense 128, 10 epochs",
-            build_small_cnn, {},
-            Recipe(10, 200, "adam", 1e-3, validation_fraction=0.0), reference_accuracy=0.9880,
-        ),
-        Architecture(
-            "keras_cnn", "cnn", "keras-io mnist_convnet example: conv 32/64, dropout, 15 epochs",
-            build_keras_example_cnn, {"dropout": 0.5},
-            Recipe(15, 128, "adam", 1e-3, validation_fraction=0.1), reference_accuracy=0.9919,
-        ),
-    )
+BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "mlp": build_mlp,
+    "lenet": build_lenet,
+    "cnn": build_cnn,
+    "cnn_fast": build_cnn,
+    "tutorial_mlp": build_mlp,
+    "tutorial_lenet": build_lenet,
+    "tutorial_small_cnn": build_small_cnn,
+    "keras_cnn": build_keras_example_cnn,
 }
+ARCHITECTURES: dict[str, Architecture] = {name: Architecture(spec, BUILDERS[name]) for name, spec in SPECS.items()}
 
 
 def get_architecture(name: str) -> Architecture:
     """Look an architecture up by name, with the list of valid names in the error."""
-    try:
-        return ARCHITECTURES[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}"
-        ) from None
+    return ARCHITECTURES[get_spec(name).name]
 
 
 def build_model(name: str, **hyperparameters: Any) -> keras.Model:

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from digitlab.quiet import filtered_stderr
 from digitlab.store import ModelStore
 
 EXIT_ERROR = 1
@@ -72,7 +73,7 @@ def _interrupt_as_stop() -> Iterator[threading.Event]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from digitlab.data import load_mnist
-    from digitlab.jobs.locking import training_lock
+    from digitlab.jobs.locking import holder_info, training_lock
     from digitlab.runs import check_run, train_and_store
     from digitlab.store import validate_name
     from digitlab.training import TrainConfig, strategy_from_environment
@@ -90,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.ship:
         check_run(config, len(data.x_train), store, name, overwrite=args.overwrite)  # before the lock file
     strategy = strategy_from_environment() if args.distribute else None
-    holder = {"pid": os.getpid(), "name": name, "architecture": args.arch, "source": "command line"}
+    holder = holder_info(name, args.arch, "command line")
     # One run per machine: the page's Train button takes the same lock.
     with training_lock(store.root, holder), _interrupt_as_stop() as stop:
         card = train_and_store(config, data, store, name, on_event=_print_progress,
@@ -107,7 +108,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_finetune(args: argparse.Namespace) -> int:
     """``finetune --base cnn --writer me --name cnn-me``: the base model fine-tuned on a writer's digits."""
     from digitlab.data import load_mnist
-    from digitlab.finetune import FinetuneConfig, ForgettingMeter, check_finetune, finetune_and_store
+    from digitlab.finetune import finetune_and_store
+    from digitlab.finetune_config import FinetuneConfig, ForgettingMeter, check_finetune
     from digitlab.jobs.locking import training_lock
     from digitlab.writer_scores import load_writer_digits
 
@@ -278,6 +280,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from digitlab.card import RunCard
+    from digitlab.data import DataNotFoundError, load_mnist
+    from digitlab.report_sheet import write_sheet
+
+    card = RunCard.from_dict(ModelStore(args.models).read_card(args.name))
+    try:
+        test_images = load_mnist(args.data, allow_download=False).x_test
+    except DataNotFoundError:
+        test_images = None
+        print("digitlab report: MNIST not found, so the sheet shows no misread pictures "
+              "(set DIGITLAB_MNIST or pass --data)", file=sys.stderr)
+    path = write_sheet(card, args.output, test_images)
+    _emit(args, {"name": args.name, "output": str(path)}, f"wrote {path}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     entries = ModelStore(args.models).list()
     payload = [{"name": e.name, "usable": e.usable, "error": e.error, "shipped": e.shipped,
@@ -305,9 +324,8 @@ def _test_set(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per action."""
-    from digitlab.architectures import ARCHITECTURES
-    from digitlab.finetune import FINETUNE_DEFAULTS
-    from digitlab.training import OPTIMIZERS, SCHEDULES
+    from digitlab.config import OPTIMIZERS, SCHEDULES, SPECS
+    from digitlab.finetune_config import FINETUNE_DEFAULTS
 
     parser = argparse.ArgumentParser(prog="digitlab", description="Handwritten-digit lab on MNIST.")
     common = argparse.ArgumentParser(add_help=False)
@@ -315,10 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="model store folder (default: models/ or $DIGITLAB_MODELS)")
     common.add_argument("--data", default=None, help="MNIST .npz or IDX folder (default: $DIGITLAB_MNIST, Keras cache)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log lines")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", parents=[common], help="train a model and store it")
-    train.add_argument("--arch", choices=sorted(ARCHITECTURES), default="cnn")
+    train.add_argument("--arch", choices=sorted(SPECS), default="cnn")
     train.add_argument("--name", help="model name in the store (default: the architecture)")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
@@ -384,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     exporting.add_argument("--writer", default="me", help="whose digits (default: me)")
     digits.set_defaults(handler=cmd_digits)
 
+    report = commands.add_parser("report", parents=[common],
+                                 help="one sheet of a model's curves, confusion matrix and misread digits")
+    report.add_argument("name")
+    report.add_argument("--output", type=Path, required=True, help="a .png, .svg or .pdf file to write")
+    report.set_defaults(handler=cmd_report)
+
     listing = commands.add_parser("list", parents=[common], help="the models in the store")
     listing.set_defaults(handler=cmd_list)
 
@@ -392,12 +417,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.verbose:
+        return _run(args)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's Python-side warnings
+    with filtered_stderr():  # and its C++ start-up lines, which no variable silences
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the chosen sub-command; an expected failure becomes one line on stderr and exit code 1."""
     from digitlab.data import DataNotFoundError
     from digitlab.digits_db import DigitsDbError
     from digitlab.store import StoreError
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
-    args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except (ValueError, DataNotFoundError, StoreError, DigitsDbError, OSError) as error:

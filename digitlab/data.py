@@ -83,7 +83,7 @@ def load_mnist(path: str | os.PathLike | None = None, *, allow_download: bool = 
     raise DataNotFoundError(
         "MNIST not found (tried: " + ", ".join(tried) + "). Set the environment variable "
         f"{ENV_VAR} to an mnist.npz in the Keras layout or to a folder with the four IDX files, "
-        "e.g. DIGITLAB_MNIST=../shared/data/mnist.npz"
+        "e.g. DIGITLAB_MNIST=/path/to/mnist.npz"
     )
 
 

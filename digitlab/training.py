@@ -12,7 +12,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -21,61 +21,15 @@ import tensorflow as tf
 
 from digitlab.architectures import get_architecture
 from digitlab.augment import augment_batch
+from digitlab.config import TrainConfig
 from digitlab.data import Mnist, stratified_split, to_float
 from digitlab.progress import BestEpoch, EventHandler, ProgressReporter, StopSignal
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-SCHEDULES = ("constant", "cosine")
 PREFETCH_BATCHES = 2
 
 
 class TrainingError(RuntimeError):
     """Training could not produce a usable model (NaN loss, stopped before one epoch…)."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a run. ``None`` fields take the architecture's recipe."""
-
-    architecture: str = "cnn"
-    epochs: int | None = None
-    batch_size: int | None = None
-    optimizer: str | None = None
-    learning_rate: float | None = None
-    schedule: str | None = None
-    augment: bool | None = None
-    validation_fraction: float | None = None
-    train_size: int | None = None  # use only the first N training images (quick runs)
-    seed: int = 0
-    hyperparameters: dict[str, Any] = field(default_factory=dict)
-
-    def resolved(self) -> TrainConfig:
-        """This config with every ``None`` replaced by the architecture's recipe."""
-        recipe = asdict(get_architecture(self.architecture).recipe)
-        filled = {key: recipe[key] for key in recipe if getattr(self, key) is None}
-        return replace(self, **filled)
-
-    def validate(self, available: int) -> None:
-        """Raise ``ValueError`` with a readable message for any setting that cannot work."""
-        arch = get_architecture(self.architecture)
-        config = self.resolved()
-        _require(isinstance(config.epochs, int) and 1 <= config.epochs <= 500, "epochs must be 1–500")
-        rate = config.learning_rate
-        _require(isinstance(rate, (int, float)) and math.isfinite(rate) and 0 < rate <= 1,
-                 "learning rate must be a finite number in (0, 1]")
-        _require(config.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}")
-        _require(config.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}")
-        _require(0.0 <= config.validation_fraction <= 0.5, "validation fraction must be in [0, 0.5]")
-        size = available if config.train_size is None else config.train_size
-        _require(isinstance(size, int) and 100 <= size <= available,
-                 f"training-set size must be 100–{available}")
-        train_count = size - round(size * config.validation_fraction)
-        _require(isinstance(config.batch_size, int) and 1 <= config.batch_size <= train_count,
-                 f"batch size must be 1–{train_count} (the number of training images)")
-        unknown = set(config.hyperparameters) - set(arch.hyperparameters)
-        _require(not unknown, f"{arch.name} has no hyperparameter(s) {sorted(unknown)}")
-        for key, value in config.hyperparameters.items():
-            _check_hyperparameter(key, value, arch.hyperparameters[key])
 
 
 @dataclass
@@ -100,21 +54,6 @@ def strategy_from_environment() -> tf.distribute.Strategy | None:
     if len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
     return None
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
-def _check_hyperparameter(name: str, value: Any, default: Any) -> None:
-    """Sizes (integer defaults) must be whole numbers ≥ 1; rates (float defaults) in [0, 1)."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    _require(number, f"{name} must be a finite number, got {value!r}")
-    if isinstance(default, int):
-        _require(isinstance(value, int) and value >= 1, f"{name} must be a whole number ≥ 1, got {value!r}")
-    elif isinstance(default, float):
-        _require(0.0 <= value < 1.0, f"{name} must be in [0, 1), got {value!r}")
 
 
 def make_optimizer(name: str, learning_rate: float, schedule: str, total_steps: int) -> keras.optimizers.Optimizer:

@@ -186,6 +186,8 @@ def test_draw_works_without_mnist_but_the_random_digit_says_why(app_env, make_ap
     assert not app.exception
     assert app.button(key="draw_random").disabled
     assert "DIGITLAB_MNIST" in texts(app.caption)
+    shown = texts(app.caption) + texts(app.error) + texts(app.info)
+    assert str(tmp_path) not in shown and shown.count("DIGITLAB_MNIST") == 1  # once, and no server path
     upload(app, "digit.png", png_bytes(mnist.x_test[0]))
     assert metric(app, "Prediction") == str(mnist.y_test[0])
 

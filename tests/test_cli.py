@@ -38,7 +38,8 @@ def test_train_writes_model_and_card(trained_store, capsys):
     card = json.loads((trained_store / "quick.json").read_text())
     assert card["architecture"] == "mlp" and card["epochs_run"] == 1
     assert card["test"]["accuracy"] > 0.8 and len(card["test"]["confusion"]) == 10
-    assert card["train_samples"] == 2700 and card["versions"]["keras"]
+    assert card["train_samples"] + card["validation_samples"] == 3000 and card["versions"]["keras"]
+    assert abs(card["validation_samples"] - 300) <= 5  # 10 % of each digit, rounded
 
 
 def test_list_shows_the_headline_and_json(trained_store, capsys):

@@ -128,3 +128,17 @@ def test_evaluate_refuses_an_unknown_test_set(capsys):
     with pytest.raises(SystemExit):
         run("evaluate", "tiny", "--on", "writer:")
     assert "use mnist, uci or writer:NAME" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arguments", [("finetune", "--help"), ("digits", "list"), ("export", "--help")])
+def test_digits_and_help_do_not_import_tensorflow(tmp_path, arguments):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DIGITLAB_DIGITS_DB": str(tmp_path / "digits.sqlite")}
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "digitlab", *arguments], capture_output=True,
+                            text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")}
+    assert "tensorflow" not in imported and "keras" not in imported

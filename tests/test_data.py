@@ -49,7 +49,8 @@ def no_fallbacks(monkeypatch, tmp_path):
     monkeypatch.setattr(data, "_keras_download", offline)
 
 
-def test_real_mnist_has_the_tutorial_counts(mnist):
+def test_real_mnist_has_the_tutorial_counts(real_mnist):
+    mnist = real_mnist
     assert mnist.x_train.shape == (60000, 28, 28) and mnist.x_test.shape == (10000, 28, 28)
     assert mnist.x_train.dtype == np.uint8
     assert np.bincount(mnist.y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

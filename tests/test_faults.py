@@ -237,21 +237,20 @@ def test_a_load_overtaken_by_a_replacement_loads_the_new_file(tmp_path, monkeypa
 
 # -- a NaN loss -------------------------------------------------------------------------------------
 def _poison_from_batch(monkeypatch, first_bad_batch: int) -> None:
-    """Make every training batch from ``first_bad_batch`` on NaN (earlier epochs stay good)."""
+    """Make the optimizer's learning rate NaN from ``first_bad_batch`` on: the weights, and so the
+    loss, become NaN there (earlier epochs stay good). Poisoning the inputs instead is not enough:
+    ReLU turns NaN into 0 on some CPUs."""
+    import keras
     import tensorflow as tf
 
-    original = training.make_dataset
+    class NanFrom(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            return tf.where(step >= first_bad_batch, tf.constant(np.nan), tf.constant(1e-3))
 
-    def poisoned(images, labels, batch_size, seed, augment):
-        counter = tf.Variable(0, dtype=tf.int64)
+        def get_config(self):
+            return {}
 
-        def poison(x, y):
-            step = counter.assign_add(1) - 1
-            return tf.where(step >= first_bad_batch, x * np.nan, x), y
-
-        return original(images, labels, batch_size, seed, augment).map(poison)
-
-    monkeypatch.setattr(training, "make_dataset", poisoned)
+    monkeypatch.setattr(training, "make_optimizer", lambda *arguments: keras.optimizers.Adam(NanFrom()))
 
 
 def _files(folder: Path) -> dict[str, bytes]:

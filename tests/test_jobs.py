@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitlab.jobs.locking import JobBusyError, describe_holder, lock_holder, training_lock
+from digitlab.jobs.locking import JobBusyError, describe_holder, holder_info, lock_holder, training_lock
 from digitlab.jobs.registry import JobRegistry, TrainingJob
 
 TIMEOUT = 60
@@ -255,3 +255,13 @@ def test_the_real_run_matches_the_cli_and_lands_in_the_store(tmp_path, mnist_pat
     assert page_card["test"]["accuracy"] == pytest.approx(cli_card["test"]["accuracy"], abs=1e-4)
     assert [e.kind for e in snapshot.epochs] == ["epoch"]
     assert snapshot.last_batch.batch == snapshot.last_batch.batches  # the last batch always goes through
+
+
+def test_a_command_line_run_and_a_page_run_describe_themselves_alike(tmp_path):
+    """The Train page of a second server names the run and its real start time, whoever started it."""
+    for source in ("command line", "web page"):
+        info = holder_info("night-run", "lenet", source)
+        with training_lock(tmp_path, info):
+            sentence = describe_holder(lock_holder(tmp_path))
+        assert f"'night-run' (lenet from the {source}" in sentence
+        assert sentence.endswith(time.strftime("started %H:%M:%S)", time.localtime(info["started_at"])))

@@ -24,7 +24,8 @@ def shipped_store() -> ModelStore:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SHIPPED_MODELS))
-def test_shipped_model_reaches_its_card_and_target_on_the_real_test_set(shipped_store, mnist, name):
+def test_shipped_model_reaches_its_card_and_target_on_the_real_test_set(shipped_store, real_mnist, name):
+    mnist = real_mnist
     card = shipped_store.read_card(name)
     result = evaluate(Predictor(shipped_store.load(name)), mnist.x_test, mnist.y_test)
     assert card["test"]["accuracy"] >= TARGETS[name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 
+import keras
 import numpy as np
 import pytest
 
@@ -24,7 +25,8 @@ def test_one_epoch_on_a_few_thousand_digits_beats_chance_clearly(small_data, arc
     result = train(TrainConfig(architecture, learning_rate=1e-3, **QUICK), small_data)
     assert _accuracy(result.model, small_data) > 0.8
     assert result.history[0]["val_accuracy"] > 0.8
-    assert result.train_samples == 2700 and result.validation_samples == 300
+    # Stratified: each digit gives 10 %, rounded, so the total may differ from 300 by a few.
+    assert result.train_samples + result.validation_samples == 3000 and abs(result.validation_samples - 300) <= 5
 
 
 def test_progress_events_arrive_in_order(small_data):
@@ -101,15 +103,17 @@ def test_invalid_settings_are_refused_before_any_work(small_data, change, messag
         train(TrainConfig(**{"architecture": "mlp", **QUICK, **change}), small_data)
 
 
-def test_nan_loss_fails_the_run(small_data, monkeypatch):
-    original = training.make_dataset
+def test_nan_loss_fails_the_run(small_data):
+    class PoisonOutputLayer(keras.callbacks.Callback):
+        """NaN weights in the softmax layer: the loss is NaN whatever ReLU does with NaN on this CPU."""
 
-    def poisoned(images, labels, batch_size, seed, augment):
-        return original(images, labels, batch_size, seed, augment).map(lambda x, y: (x * np.nan, y))
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 1:
+                kernel = self.model.layers[-1].kernel
+                kernel.assign(np.full(kernel.shape, np.nan, np.float32))
 
-    monkeypatch.setattr(training, "make_dataset", poisoned)
     with pytest.raises(TrainingError, match="NaN"):
-        train(TrainConfig("mlp", **QUICK), small_data)
+        train(TrainConfig("mlp", **QUICK), small_data, callbacks=[PoisonOutputLayer()])
 
 
 def test_recipe_fills_unset_settings():

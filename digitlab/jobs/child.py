@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from digitlab.jobs.locking import JobBusyError, training_lock
+from digitlab.jobs.locking import JobBusyError, holder_info, training_lock
 
 if TYPE_CHECKING:
     from digitlab.progress import EventHandler, StopSignal
@@ -68,11 +68,12 @@ def run_finetune_and_store(spec: RunSpec, *, on_event: EventHandler, stop: StopS
                            keep_if_stopped: bool | Callable[[], bool]) -> dict[str, Any] | None:
     """The fine-tuning runner: the CLI's :func:`~digitlab.finetune.finetune_and_store`, as is.
 
-    ``spec.config`` holds :class:`~digitlab.finetune.FinetuneConfig` fields.
+    ``spec.config`` holds :class:`~digitlab.finetune_config.FinetuneConfig` fields.
     """
     from digitlab.data import load_mnist
     from digitlab.digits_db import DigitsDb, default_db_path
-    from digitlab.finetune import FinetuneConfig, finetune_and_store
+    from digitlab.finetune import finetune_and_store
+    from digitlab.finetune_config import FinetuneConfig
     from digitlab.store import ModelStore
     from digitlab.writer_scores import load_writer_digits
 
@@ -132,8 +133,7 @@ def main() -> None:
     sys.path.extend(entry for entry in spec["sys_path"] if entry not in sys.path)
     controls = _Controls()
     threading.Thread(target=controls.listen, args=(sys.stdin,), daemon=True).start()
-    info = {"pid": os.getpid(), "name": spec["name"], "architecture": spec["config"]["architecture"],
-            "started_at": time.time()}
+    info = holder_info(spec["name"], spec["config"]["architecture"], "web page")
     try:
         with training_lock(spec["models_dir"], info):
             result = _run(spec, controls, channel)

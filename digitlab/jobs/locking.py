@@ -67,6 +67,13 @@ def _acquire(descriptor: int, wait: float, path: Path) -> None:
             time.sleep(0.05)
 
 
+def holder_info(name: str, architecture: str, source: str) -> dict[str, Any]:
+    """What a run writes into the lock file, the same for the page's child and the CLI, so that
+    every page can say which run holds the machine and since when."""
+    return {"pid": os.getpid(), "name": name, "architecture": architecture, "source": source,
+            "started_at": time.time()}
+
+
 def lock_holder(models_dir: str | os.PathLike) -> dict[str, Any] | None:
     """The info of the run holding the training lock of ``models_dir``, or ``None`` if free."""
     path = Path(models_dir) / LOCK_FILE
@@ -96,6 +103,7 @@ def describe_holder(holder: dict[str, Any]) -> str:
     if not holder.get("name"):
         return "another training run is going on this machine; wait for it to finish"
     started = time.strftime("%H:%M:%S", time.localtime(holder.get("started_at", 0)))
+    source = f" from the {holder['source']}" if holder.get("source") else ""
     return (f"another training run is going on this machine: {holder['name']!r} "
-            f"({holder.get('architecture', '?')}, process {holder.get('pid', '?')}, started {started})")
+            f"({holder.get('architecture', '?')}{source}, process {holder.get('pid', '?')}, started {started})")
 

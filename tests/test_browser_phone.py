@@ -1,0 +1,71 @@
+"""The Draw page on a phone, in real Chromium: a finger draws, the page stays put, the answer shows.
+
+The context emulates a 390×844 phone screen (touch, a mobile viewport, 3× pixels); strokes are
+real touch events sent through the DevTools protocol, as a finger's would be.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from browser_support import BROWSER_MARKS, chromium, streamlit_server
+
+FIRST_ANSWER_TIMEOUT = 60_000  # ms: the first stroke of a session loads TensorFlow and the model
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
+
+pytestmark = BROWSER_MARKS
+
+
+@pytest.fixture(scope="module")
+def server(app_models: Path, mnist_path: Path) -> str:
+    with streamlit_server(app_models, mnist_path) as url:
+        yield url
+
+
+@pytest.fixture()
+def phone(server):
+    with chromium() as browser:
+        context = browser.new_context(**PHONE)
+        page = context.new_page()
+        page.goto(server)
+        page.locator("canvas").first.wait_for(timeout=FIRST_ANSWER_TIMEOUT)
+        yield page
+        context.close()
+
+
+def finger_stroke(page, points: list[tuple[float, float]]) -> None:
+    """One touch from the first point to the last, in pad pixels, as a finger on a touch screen."""
+    box = page.locator("canvas").first.bounding_box()
+    session = page.context.new_cdp_session(page)
+
+    def touch(kind: str, x: float, y: float) -> None:
+        touches = [] if kind == "touchEnd" else [{"x": box["x"] + x, "y": box["y"] + y, "id": 1}]
+        session.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": touches})
+
+    touch("touchStart", *points[0])
+    for point in points[1:]:
+        touch("touchMove", *point)
+    touch("touchEnd", *points[-1])
+    session.detach()
+
+
+def scroll_y(page) -> float:
+    return page.evaluate("() => window.scrollY + (document.querySelector('[data-testid=stMain]')?.scrollTop || 0)")
+
+
+def test_a_finger_draws_a_one_and_the_answer_is_on_screen_with_the_pad(phone):
+    from playwright.sync_api import expect
+
+    pad = phone.locator("canvas").first
+    pad_box = pad.bounding_box()
+    assert pad_box["x"] >= 0 and pad_box["x"] + pad_box["width"] <= 390, "the pad fits the phone's width"
+    before = scroll_y(phone)
+    finger_stroke(phone, [(140, 40 + 8 * step) for step in range(26)])
+    metric = phone.get_by_test_id("stMetric").filter(has=phone.get_by_text("Prediction", exact=True))
+    expect(metric.get_by_test_id("stMetricValue")).to_have_text("1", timeout=FIRST_ANSWER_TIMEOUT)
+    assert scroll_y(phone) == before, "drawing with a finger does not scroll the page"
+    answer_box = metric.bounding_box()
+    assert answer_box["y"] >= 0 and answer_box["y"] + answer_box["height"] <= 844, \
+        f"the answer is on screen without scrolling (it is at y={answer_box['y']:.0f})"
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390, "nothing sticks out sideways"
