@@ -101,8 +101,8 @@ def oversized_canvas() -> np.ndarray:
 PICTURES = [
     Case("untouched canvas (opaque black)", lambda: canvas(()), NO_DIGIT, "blank"),
     Case("cleared canvas (transparent)", forged((CANVAS, CANVAS, 4)), NO_DIGIT, "blank"),
-    Case("all white", forged((CANVAS, CANVAS, 3), fill=255), NO_DIGIT, "blank"),
-    Case("white on white", lambda: canvas(background=(255, 255, 255, 255)), NO_DIGIT, "blank"),
+    Case("all white", forged((CANVAS, CANVAS, 3), fill=255), NO_DIGIT, "one colour all over"),
+    Case("white on white", lambda: canvas(background=(255, 255, 255, 255)), NO_DIGIT, "one colour all over"),
     Case("single dot", single_dot, NO_DIGIT, "single dot"),
     Case("tiny scribble", tiny_scribble, NO_DIGIT, "too little ink"),
     Case("thin 1-px stroke", lambda: canvas(width=1), DIGIT),
@@ -190,7 +190,7 @@ UPLOADS = [
     Case("animated GIF", lambda: animated("GIF"), REFUSED, "not a PNG or JPEG"),
     Case("12 KB PNG declaring 10000×10000", lambda: encode(Image.new("1", (10_000, 10_000))), REFUSED,
          "10000×10000 pixels"),
-    Case("50 MB upload", fifty_megabytes, REFUSED, "50.0 MB"),
+    Case("50 MB upload", fifty_megabytes, REFUSED, "50.0 MiB"),
     Case("non-image named .png", lambda: b"<html><body>not a picture</body></html>", REFUSED, "not a PNG or JPEG"),
     Case("truncated PNG", truncated_png, REFUSED, "truncated or corrupt"),
     Case("empty file", lambda: b"", REFUSED, "empty file"),
@@ -556,20 +556,19 @@ def train_page(tmp_path_factory, tiny_mnist):
         ("train_rate_mlp", "nan", "learning rate"), ("train_rate_mlp", "inf", "learning rate"),
         ("train_rate_mlp", "0", "learning rate"), ("train_rate_mlp", "-1e-3", "learning rate"),
         ("train_rate_mlp", "fast", "not a number"),
-        ("train_epochs_mlp", 0, "epochs"), ("train_epochs_mlp", -1, "epochs"),
-        ("train_batch_mlp", 0, "batch size"), ("train_batch_mlp", -16, "batch size"),
-        ("train_size_mlp", 0, "training-set size"), ("train_size_mlp", -1000, "training-set size"),
+        ("train_epochs_mlp", "0", "epochs"), ("train_epochs_mlp", "-1", "epochs"),
+        ("train_batch_mlp", "0", "batch size"), ("train_batch_mlp", "-16", "batch size"),
+        ("train_size_mlp", "0", "training-set size"), ("train_size_mlp", "-1000", "training-set size"),
         ("train_name_mlp", "../evil", "invalid model name"), ("train_name_mlp", "a/b", "invalid model name"),
         ("train_name_mlp", "cnn", "shipped model"),
     ],
 )
 def test_bad_settings_and_names_through_the_train_page(train_page, widget, value, message) -> None:
     app, store = train_page
-    defaults = {"train_rate_mlp": "0.001", "train_epochs_mlp": 1, "train_batch_mlp": 128,
-                "train_size_mlp": 1000, "train_name_mlp": "fine-name"}
+    defaults = {"train_rate_mlp": "0.001", "train_epochs_mlp": "1", "train_batch_mlp": "128",
+                "train_size_mlp": "1000", "train_name_mlp": "fine-name"}
     for key, default in {**defaults, widget: value}.items():
-        element = app.text_input(key=key) if key in ("train_rate_mlp", "train_name_mlp") else app.number_input(key=key)
-        element.set_value(default)
+        app.text_input(key=key).set_value(default)
     app.button(key="train_start").click().run()
     assert not app.exception
     assert "Not started: " in page_texts(app.error) and message in page_texts(app.error)
