@@ -74,10 +74,12 @@ def validate_name(name: str, *, allow_shipped: bool = False) -> str:
             "letter or digit (no slashes, dots or spaces)"
         )
     if name.lower() in SHIPPED_MODELS and not allow_shipped:
+        if name in SHIPPED_MODELS:
+            raise ValueError(f"{name!r} is a shipped model; pick another name")
         # "CNN" beside "cnn" reads as the same model in the picker, and is the same file on a
         # case-insensitive file system (macOS, Windows).
-        shipped = f"the shipped model {name.lower()!r}" if name not in SHIPPED_MODELS else "a shipped model"
-        raise ValueError(f"{name!r} is {shipped}'s name; pick another name")
+        raise ValueError(f"{name!r} differs from the shipped model {name.lower()!r} only in case; "
+                         "pick another name")
     return name
 
 
