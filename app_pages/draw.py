@@ -165,7 +165,7 @@ def upload_limit_text() -> str:
     MB". The exact byte count is the one figure every visitor can check.
     """
     megabytes = int(st.get_option("server.maxUploadSize"))
-    return f"at most {megabytes} MB ({megabytes * 10**6:,} bytes, {megabytes * 10**6 / 2**20:.1f} MiB)"
+    return f"at most {megabytes} MB ({megabytes * 10**6:,} bytes, {megabytes * 10**6 / 2**20:.2f} MiB)"
 
 
 def upload_ui():

@@ -826,4 +826,4 @@ def test_the_upload_label_states_the_limit_the_browser_applies(tiny_store: Path,
     with app_against(tiny_store, tmp_path / "no-mnist.npz") as app:
         app.segmented_control(key="draw_source").set_value(UPLOAD).run()
         label = app.get("file_uploader")[0].proto.label
-    assert f"at most {megabytes} MB ({megabytes * 10**6:,} bytes, {megabytes * 10**6 / 2**20:.1f} MiB)" in label
+    assert f"at most {megabytes} MB ({megabytes * 10**6:,} bytes, {megabytes * 10**6 / 2**20:.2f} MiB)" in label
