@@ -169,11 +169,20 @@ def pad_settings_ui() -> None:
                        "widened by the preprocessing.")
     with sample:
         random_button()
+def upload_limit_text() -> str:
+    """The upload limit as the browser applies it: ``server.maxUploadSize`` MB of 10^6 bytes.
+
+    Streamlit's uploader counts 1,000 bytes to the kB outside Windows (1,024 on Windows) and
+    says "5.0MB"; a file manager showing 1,024-based sizes calls a refused 5.03 MB file "4.8
+    MB". The exact byte count is the one figure every visitor can check.
+    """
+    megabytes = int(st.get_option("server.maxUploadSize"))
+    return f"at most {megabytes} MB ({megabytes * 10**6:,} bytes, {megabytes * 10**6 / 2**20:.2f} MiB)"
 
 
 def upload_ui():
-    uploaded = st.file_uploader("Upload a picture of one digit (PNG or JPEG, any size, dark on "
-                                "light or light on dark)", type=["png", "jpg", "jpeg"], key="draw_upload")
+    uploaded = st.file_uploader("Upload a picture of one digit (PNG or JPEG, dark on light or light on "
+                                f"dark, {upload_limit_text()})", type=["png", "jpg", "jpeg"], key="draw_upload")
     if uploaded is None:
         st.info("Upload a picture to see what the models make of it.")
         return None

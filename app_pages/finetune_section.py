@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import get_store, list_models
-from app_pages.labelling import WRITER_KEY, get_digits_db
+from app_pages.labelling import WRITER_KEY, get_digits_db, shown
 from digitlab.digits_db import DigitsDbError
 from digitlab.finetune_config import FINETUNE_DEFAULTS, MIN_DIGITS, FinetuneConfig, ForgettingMeter, check_finetune
 from digitlab.jobs.locking import JobBusyError
@@ -34,7 +34,7 @@ def finetune_ui(registry: JobRegistry) -> None:
     try:
         counts = get_digits_db().counts()
     except DigitsDbError as error:
-        st.error(f"Your digits cannot be read: {error}.", icon=":material/database:")
+        st.error(f"Your digits cannot be read: {shown(error)}.", icon=":material/database:")
         return
     if not usable or not counts:
         st.caption("Fine-tuning needs a model and some labelled digits: label drawings on the **Draw** page "
@@ -84,11 +84,11 @@ def _start(registry: JobRegistry, counts: dict[str, list[int]]) -> None:
     try:
         registry.start(config, name, runner=FINETUNE_RUNNER, check=check)
     except JobBusyError as busy:
-        state[FEEDBACK_KEY] = ("warning", f"Not started: {busy}.")
+        state[FEEDBACK_KEY] = ("warning", f"Not started: {shown(busy)}.")
     except ValueError as error:
-        state[FEEDBACK_KEY] = ("error", f"Not started: {error}.")
+        state[FEEDBACK_KEY] = ("error", f"Not started: {shown(error)}.")
     except Exception as error:  # noqa: BLE001 - a missing base model's StoreError, shown as a message
-        state[FEEDBACK_KEY] = ("error", f"Not started: {error}.")
+        state[FEEDBACK_KEY] = ("error", f"Not started: {shown(error)}.")
     else:
         state[FEEDBACK_KEY] = ("success", f"Started fine-tuning {base} on {writer!r}'s digits as {name!r}; "
                                           "its progress is below.")

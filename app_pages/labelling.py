@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import get_store, predictor_or_error
+from app_pages.common import get_store, logged_for_visitors, predictor_or_error
 from digitlab.digits_db import DEFAULT_WRITER, DigitsDb, DigitsDbError, default_db_path, validate_writer
 from digitlab.labelling import label_drawing
 
@@ -32,6 +32,11 @@ def _digits_db(path: str) -> DigitsDb:
 def get_digits_db() -> DigitsDb:
     """The labelled-digits database beside the model store (``$DIGITLAB_DIGITS_DB`` if set)."""
     return _digits_db(str(default_db_path(get_store().root)))
+
+
+def shown(error: BaseException) -> str:
+    """The visitor's version of an error (no server paths); the full one goes to the server's log."""
+    return logged_for_visitors(error, "your digits")
 
 
 def current_writer() -> str:
@@ -82,7 +87,7 @@ def _label(label: int, picture, model_input, entries: dict, db: DigitsDb) -> Non
         label_drawing(db, writer, label, picture, model_input, predictors)
         count = db.writer_counts(writer)[label]
     except (DigitsDbError, ValueError) as error:
-        st.session_state[FEEDBACK_KEY] = ("error", f"Not saved: {error}. Drawing still works.")
+        st.session_state[FEEDBACK_KEY] = ("error", f"Not saved: {shown(error)}. Drawing still works.")
         return
     st.session_state[FEEDBACK_KEY] = ("success", f"Saved as a {label}: {count} of {writer}'s {label}s so far.")
 
@@ -93,7 +98,7 @@ def writer_ui(db: DigitsDb) -> None:
     try:
         known = list(db.counts())
     except DigitsDbError as error:
-        st.error(f"Your digits cannot be read: {error}.", icon=":material/database:")
+        st.error(f"Your digits cannot be read: {shown(error)}.", icon=":material/database:")
         known = []
     options = sorted({*known, writer, DEFAULT_WRITER})
     st.selectbox("Writer", options, index=options.index(writer), key=WRITER_WIDGET, accept_new_options=True,
@@ -105,7 +110,7 @@ def _remember_writer() -> None:
     try:
         st.session_state[WRITER_KEY] = validate_writer(typed)
     except ValueError as error:
-        st.session_state[FEEDBACK_KEY] = ("error", f"{error}.")
+        st.session_state[FEEDBACK_KEY] = ("error", f"{shown(error)}.")
 
 
 def gallery_ui(db: DigitsDb) -> None:
@@ -114,7 +119,7 @@ def gallery_ui(db: DigitsDb) -> None:
     try:
         digits = db.digits(writer)
     except DigitsDbError as error:
-        st.error(f"Your digits cannot be read: {error}.", icon=":material/database:")
+        st.error(f"Your digits cannot be read: {shown(error)}.", icon=":material/database:")
         return
     if not digits:
         st.caption(f"No labelled digits for {writer!r} yet: draw one and press Right or the digit it is.")
@@ -124,9 +129,9 @@ def gallery_ui(db: DigitsDb) -> None:
         counts[digit.label] += 1
     st.caption(f"**{writer}**: {len(digits)} digits — "
                + " · ".join(f"{count} × {label}" for label, count in enumerate(counts)))
-    shown = digits[::-1][:GALLERY_LIMIT]
+    newest = digits[::-1][:GALLERY_LIMIT]
     columns = st.columns(GALLERY_COLUMNS)
-    for position, digit in enumerate(shown):
+    for position, digit in enumerate(newest):
         with columns[position % GALLERY_COLUMNS]:
             st.image(digit.picture_png, width=THUMBNAIL, caption=f"a {digit.label}")
             st.button("Delete", icon=":material/delete:", key=f"your_delete_{digit.id}", type="tertiary",
@@ -139,4 +144,4 @@ def _delete(db: DigitsDb, digit_id: int) -> None:
     try:
         db.delete(digit_id)
     except DigitsDbError as error:
-        st.session_state[FEEDBACK_KEY] = ("error", f"Not deleted: {error}.")
+        st.session_state[FEEDBACK_KEY] = ("error", f"Not deleted: {shown(error)}.")

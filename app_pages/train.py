@@ -14,18 +14,31 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import get_store, list_models, mnist_path, mnist_training_set_size
+from app_pages.common import (
+    NO_DATA_MESSAGE,
+    for_visitors,
+    get_store,
+    list_models,
+    logged_for_visitors,
+    mnist_path,
+    mnist_training_set_size,
+)
 from app_pages.finetune_section import finetune_settings_line, finetune_ui
-from digitlab.config import OPTIMIZERS, SCHEDULES, SPECS, TrainConfig
+from digitlab.config import MAX_EPOCHS, MAX_SEED, OPTIMIZERS, SCHEDULES, SPECS, TrainConfig, whole_number
 from digitlab.data import DataNotFoundError
 from digitlab.jobs.locking import JobBusyError, describe_holder
 from digitlab.jobs.registry import JobRegistry, JobSnapshot
 from digitlab.report import comparison_row, learning_curve_rows
+from digitlab.store import StoreError
 
 REFRESH_SECONDS = 2  # faster refreshes cost the web process a rerun each; 2 s reads as live
 QUICK_EPOCHS = 5
 QUICK_TRAIN_SIZE = 10_000
 FEEDBACK_KEY = "train_feedback"
+# Whole numbers are typed as text and read exactly: a browser's number box turns "2.5" into 2,
+# "1e30" into 1 and drops "NaN" (keeping the default) without a word.
+STORE_UNAVAILABLE = "this server cannot store new models right now (its log says why)."
+WHOLE_SETTINGS = {"epochs": "Epochs", "batch": "Batch size", "size": "Training-set size", "seed": "Seed"}
 TEST_COLUMNS = {
     "test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
     "test loss": st.column_config.NumberColumn(format="%.4f"),
@@ -71,12 +84,14 @@ def settings_ui(registry: JobRegistry) -> None:
     recipe = SPECS[arch].recipe
     with st.form("train_settings", border=True):
         epochs, batch, size = st.columns(3)
-        epochs.number_input("Epochs", value=min(recipe.epochs, QUICK_EPOCHS), step=1, key=f"train_epochs_{arch}",
-                            help=f"The recipe trains {recipe.epochs} epochs on all 60,000 images.")
-        batch.number_input("Batch size", value=recipe.batch_size, step=16, key=f"train_batch_{arch}")
-        size.number_input("Training-set size", value=QUICK_TRAIN_SIZE, step=1000, key=f"train_size_{arch}",
-                          help="Train on the first N of MNIST's 60,000 training images: fewer is "
-                               "quicker. The validation split is taken from these.")
+        epochs.text_input("Epochs", value=str(min(recipe.epochs, QUICK_EPOCHS)), key=f"train_epochs_{arch}",
+                          max_chars=12, help=f"1–{MAX_EPOCHS}. The recipe trains {recipe.epochs} epochs on all "
+                                             "60,000 images.")
+        batch.text_input("Batch size", value=str(recipe.batch_size), key=f"train_batch_{arch}", max_chars=12,
+                         help="Images per training step, at least 1.")
+        size.text_input("Training-set size", value=str(QUICK_TRAIN_SIZE), key=f"train_size_{arch}", max_chars=12,
+                        help="Train on the first N (at least 100) of MNIST's 60,000 training images: "
+                             "fewer is quicker. The validation split is taken from these.")
         optimizer, rate, schedule = st.columns(3)
         optimizer.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(recipe.optimizer),
                             key=f"train_optimizer_{arch}")
@@ -90,8 +105,8 @@ def settings_ui(registry: JobRegistry) -> None:
                                "the best epoch. 0 = no validation curves.")
         augment.toggle("Augmentation", value=recipe.augment, key=f"train_augment_{arch}",
                        help="Random shifts, rotations, zooms and stroke widths, new every epoch.")
-        seed.number_input("Seed", value=0, step=1, key=f"train_seed_{arch}",
-                          help="The same settings and seed give the same model as the command line.")
+        seed.text_input("Seed", value="0", key=f"train_seed_{arch}", max_chars=12,
+                        help=f"0–{MAX_SEED}. The same settings and seed give the same model as the command line.")
         name_key = f"train_name_{arch}"
         if name_key not in st.session_state:
             st.session_state[name_key] = suggest_name(arch, registry)
@@ -102,20 +117,21 @@ def settings_ui(registry: JobRegistry) -> None:
 
 
 def read_config(arch: str) -> TrainConfig:
-    """The settings form's values as a config; raises ``ValueError`` for an unreadable rate."""
+    """The settings form's values as a config; raises ``ValueError`` for an unreadable number."""
     state = st.session_state
     text = str(state[f"train_rate_{arch}"]).strip()
     try:
         learning_rate = float(text)
     except ValueError:
         raise ValueError(f"learning rate {text!r} is not a number; write e.g. 0.001 or 1e-3") from None
+    whole = {field: whole_number(state[f"train_{field}_{arch}"], label.lower())
+             for field, label in WHOLE_SETTINGS.items()}
     return TrainConfig(
-        architecture=arch, epochs=int(state[f"train_epochs_{arch}"]),
-        batch_size=int(state[f"train_batch_{arch}"]), optimizer=state[f"train_optimizer_{arch}"],
-        learning_rate=learning_rate, schedule=state[f"train_schedule_{arch}"],
-        augment=bool(state[f"train_augment_{arch}"]),
+        architecture=arch, epochs=whole["epochs"], batch_size=whole["batch"],
+        optimizer=state[f"train_optimizer_{arch}"], learning_rate=learning_rate,
+        schedule=state[f"train_schedule_{arch}"], augment=bool(state[f"train_augment_{arch}"]),
         validation_fraction=round(float(state[f"train_validation_{arch}"]), 2),  # slider steps drift
-        train_size=int(state[f"train_size_{arch}"]), seed=int(state[f"train_seed_{arch}"]),
+        train_size=whole["size"], seed=whole["seed"],
     )
 
 
@@ -129,8 +145,14 @@ def start_clicked(registry: JobRegistry, arch: str) -> None:
             f"a run is already going ({busy.job.name!r}): one training run at a time on this machine. "
             "Its progress is below")
         st.session_state[FEEDBACK_KEY] = ("warning", f"Not started: {text}.")
-    except (ValueError, DataNotFoundError) as error:
-        st.session_state[FEEDBACK_KEY] = ("error", f"Not started: {error}")
+    except DataNotFoundError as error:  # before ValueError: the server's setup, not the settings
+        logged_for_visitors(error, "a run could not start")
+        st.session_state[FEEDBACK_KEY] = ("error", f"Not started: {NO_DATA_MESSAGE}")
+    except StoreError as error:
+        logged_for_visitors(error, "a run could not start")
+        st.session_state[FEEDBACK_KEY] = ("error", f"Not started: {STORE_UNAVAILABLE}")
+    except ValueError as error:
+        st.session_state[FEEDBACK_KEY] = ("error", f"Not started: {for_visitors(str(error))}")
     else:
         st.session_state[FEEDBACK_KEY] = ("success", f"Started training {job.name!r}.")
         st.session_state[name_key] = suggest_name(arch, registry)
@@ -232,7 +254,8 @@ def outcome_ui(snapshot: JobSnapshot) -> None:
     """How the run ended; a stored model is compared with the shipped ones."""
     card = snapshot.card
     if snapshot.status == "failed":
-        st.error(f"The run failed: {snapshot.error}. Nothing was saved.", icon=":material/error:")
+        st.error(f"The run failed: {for_visitors(snapshot.error or 'unknown error')}. Nothing was saved.",
+                 icon=":material/error:")
     elif snapshot.status == "stopped-discarded":
         note = f" ({snapshot.error})" if snapshot.error else ""
         st.info(f"Stopped and discarded{note}: the store is unchanged.", icon=":material/delete:")

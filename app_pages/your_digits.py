@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import predictor_or_error
-from app_pages.labelling import WRITER_KEY, get_digits_db
+from app_pages.labelling import WRITER_KEY, get_digits_db, shown
 from digitlab.digits_db import DigitsDbError
 from digitlab.writer_scores import load_writer_digits, score_writer
 
@@ -26,7 +26,7 @@ def your_digits_ui(usable) -> None:
     try:
         counts = db.counts()
     except DigitsDbError as error:
-        st.error(f"Your digits cannot be read: {error}.", icon=":material/database:")
+        st.error(f"Your digits cannot be read: {shown(error)}.", icon=":material/database:")
         return
     if not counts:
         st.caption("No labelled digits yet. On the **Draw** page, press **Right** or the digit it really "
@@ -44,7 +44,7 @@ def your_digits_ui(usable) -> None:
     try:
         scores = score_writer(predictors, load_writer_digits(db, writer))
     except (DigitsDbError, ValueError) as error:
-        st.error(f"{error}.")
+        st.error(f"{shown(error)}.")
         return
     total = sum(scores.counts)
     rows = [{"model": name, "accuracy": result.accuracy, "correct": result.correct, "misread": result.incorrect}

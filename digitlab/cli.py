@@ -298,7 +298,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    entries = ModelStore(args.models).list()
+    from digitlab.store import StoreError
+
+    store = ModelStore(args.models)
+    if not store.root.is_dir():  # a file or a typo is not an empty store
+        what = "is a file, not a folder" if store.root.exists() else "does not exist"
+        raise StoreError(f"the model store {store.root} {what}; point --models or $DIGITLAB_MODELS at a folder")
+    entries = store.list()
     payload = [{"name": e.name, "usable": e.usable, "error": e.error, "shipped": e.shipped,
                 "architecture": (e.card or {}).get("architecture"),
                 "test_accuracy": (e.card or {}).get("test", {}).get("accuracy"),

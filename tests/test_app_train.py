@@ -47,12 +47,12 @@ def texts(elements) -> list[str]:
 
 
 INVALID = [  # (widget, key, value, part of the message); one app, one case after the other
-    ("number_input", "train_epochs_mlp", 0, "epochs must be 1–500"),
+    ("text_input", "train_epochs_mlp", "0", "epochs must be 1–500"),
     ("text_input", "train_rate_mlp", "nan", "learning rate must be a finite number in (0, 1]"),
     ("text_input", "train_rate_mlp", "-0.01", "learning rate must be a finite number in (0, 1]"),
     ("text_input", "train_rate_mlp", "fast", "learning rate 'fast' is not a number"),
-    ("number_input", "train_batch_mlp", 5000, "batch size must be 1–1900"),
-    ("number_input", "train_size_mlp", 50_000, "training-set size must be 100–2000"),
+    ("text_input", "train_batch_mlp", "5000", "batch size must be 1–1900"),
+    ("text_input", "train_size_mlp", "50000", "training-set size must be 100–2000"),
     ("text_input", "train_name_mlp", "my model!", "invalid model name"),
     ("text_input", "train_name_mlp", "mlp", "'mlp' is a shipped model"),
     ("text_input", "train_name_mlp", "taken", "a model named 'taken' already exists"),
@@ -61,7 +61,7 @@ INVALID = [  # (widget, key, value, part of the message); one app, one case afte
 
 def test_invalid_settings_get_a_clear_message_and_nothing_starts(train_env, make_app):
     app = make_app(TRAIN_PAGE)
-    app.number_input(key="train_size_mlp").set_value(2000)
+    app.text_input(key="train_size_mlp").set_value("2000")
     for widget, key, value, message in INVALID:
         element = getattr(app, widget)(key=key)
         valid = element.value
@@ -78,8 +78,8 @@ def test_invalid_settings_get_a_clear_message_and_nothing_starts(train_env, make
 def test_a_short_run_completes_and_its_model_is_stored_and_compared(train_env, make_app):
     app = make_app(TRAIN_PAGE)
     assert app.text_input(key="train_name_mlp").value == "my-mlp"
-    app.number_input(key="train_epochs_mlp").set_value(1)
-    app.number_input(key="train_size_mlp").set_value(1000)
+    app.text_input(key="train_epochs_mlp").set_value("1")
+    app.text_input(key="train_size_mlp").set_value("1000")
     app.text_input(key="train_name_mlp").set_value("tiny-run")
     app.button(key="train_start").click().run()
     assert texts(app.success) == ["Started training 'tiny-run'."]

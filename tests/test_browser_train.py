@@ -54,8 +54,8 @@ def page(browser, server):
 
 
 def start_run(page, name: str, epochs: int, images: int) -> None:
-    page.get_by_role("spinbutton", name="Epochs").fill(str(epochs))
-    page.get_by_role("spinbutton", name="Training-set size").fill(str(images))
+    page.get_by_role("textbox", name="Epochs").fill(str(epochs))
+    page.get_by_role("textbox", name="Training-set size").fill(str(images))
     page.get_by_role("textbox", name="Model name").fill(name)
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(f"Started training '{name}'.").wait_for()

@@ -27,7 +27,7 @@ FAST = {"architecture": "mlp", "epochs": 2, "batch_size": 32, "train_size": 200,
 
 def config(**changes):
     """A TrainConfig (imported late: a child importing this module must not load TensorFlow)."""
-    from digitlab.training import TrainConfig
+    from digitlab.config import TrainConfig
 
     return TrainConfig(**{**FAST, **changes})
 
@@ -85,6 +85,15 @@ def fake_failing(spec, *, on_event, stop, keep_if_stopped):
 def fake_crash(spec, *, on_event, stop, keep_if_stopped):
     print("about to crash", file=sys.stderr, flush=True)
     os._exit(3)
+
+
+def fake_killed(spec, *, on_event, stop, keep_if_stopped):
+    """Chatter on stderr as TensorFlow does, then die as the kernel's OOM killer would."""
+    import signal
+
+    print("W tensorflow/core/framework/op_kernel.cc] use_unbounded_threadpool which is not in the "
+          "op definition", file=sys.stderr, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 # -- fixtures --------------------------------------------------------------------------------
@@ -165,11 +174,13 @@ def test_failure_in_training_is_reported_and_store_untouched(store_dir, tiny_dat
     assert store_files(store_dir) == before
 
 
-def test_a_dead_child_is_reported_with_its_last_words(store_dir, tiny_data):
-    snapshot = registry(store_dir, tiny_data, "fake_crash").start(config(), "crashy").wait(TIMEOUT)
+def test_a_dead_child_is_reported_by_its_exit_code_and_its_log_goes_to_the_server_log(
+        store_dir, tiny_data, caplog):
+    with caplog.at_level("WARNING", logger="digitlab.jobs"):
+        snapshot = registry(store_dir, tiny_data, "fake_crash").start(config(), "crashy").wait(TIMEOUT)
     assert snapshot.status == "failed"
-    assert "the training process died (exit code 3)" in snapshot.error
-    assert "about to crash" in snapshot.error
+    assert snapshot.error == "the training process ended unexpectedly (exit code 3)"
+    assert "about to crash" in caplog.text
 
 
 def test_one_run_at_a_time_per_registry_and_per_machine(store_dir, tiny_data):

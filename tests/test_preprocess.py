@@ -169,7 +169,9 @@ def blank_pictures() -> dict[str, np.ndarray]:
 def test_blank_picture_gives_no_digit_and_says_so(name: str) -> None:
     result = preprocess(blank_pictures()[name])
     assert result.is_blank and result.image is None
-    assert "blank" in result.message
+    # A light picture without contrast is a pad covered in ink or a bare page, not a blank canvas.
+    light = name in ("white", "white on white", "faint noise on paper", "grey")
+    assert ("one colour all over" if light else "blank") in result.message
     assert "grayscale" in result.steps
 
 

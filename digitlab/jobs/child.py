@@ -55,10 +55,10 @@ def run_train_and_store(spec: RunSpec, *, on_event: EventHandler, stop: StopSign
 
     Returns the stored run card, or ``None`` when a stopped run was discarded.
     """
+    from digitlab.config import TrainConfig
     from digitlab.data import load_mnist
     from digitlab.runs import train_and_store
     from digitlab.store import ModelStore
-    from digitlab.training import TrainConfig
 
     return train_and_store(TrainConfig(**spec.config), load_mnist(spec.data_path), ModelStore(spec.models_dir),
                            spec.name, on_event=on_event, stop=stop, keep_if_stopped=keep_if_stopped)

@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -40,11 +43,14 @@ from digitlab.jobs.locking import JobBusyError, describe_holder, lock_holder
 from digitlab.store import default_models_dir
 
 if TYPE_CHECKING:
+    from digitlab.config import TrainConfig
     from digitlab.progress import TrainEvent
-    from digitlab.training import TrainConfig
 
 DEFAULT_RUNNER = "digitlab.jobs.child:run_train_and_store"
 ACTIVE = ("starting", "running", "stopping")
+# The last line of a Python traceback: "SomeError: what went wrong".
+EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit|Interrupt): .+$")
+LOG = logging.getLogger("digitlab.jobs")
 
 
 @dataclass(frozen=True)
@@ -167,7 +173,10 @@ class TrainingJob:
         code = self._process.wait()
         with contextlib.suppress(OSError, ValueError):
             self._process.stdin.close()
-        died = f"the training process died (exit code {code}){self._stderr_tail()}"
+        stderr = self._stderr_text()
+        died = end_of_child(code, stderr)
+        if self.snapshot().active:
+            LOG.warning("training run %r: %s; its stderr ends: %s", self.name, died, stderr[-2000:])
         with self._lock:
             if self._snapshot.active:
                 self._snapshot = replace(self._snapshot, status="failed", finished_at=time.time(), error=died)
@@ -190,13 +199,27 @@ class TrainingJob:
                                error=message.get("error"), finished_at=time.time())
             self._snapshot = snap
 
-    def _stderr_tail(self, limit: int = 600) -> str:
+    def _stderr_text(self) -> str:
         try:
             self._stderr.seek(0)
-            text = self._stderr.read().decode("utf-8", "replace").strip()
+            return self._stderr.read().decode("utf-8", "replace").strip()
         except (OSError, ValueError):
             return ""
-        return f": …{text[-limit:]}" if text else ""
+
+
+def end_of_child(code: int, stderr: str) -> str:
+    """Why a training child ended without a result, for a person: the signal that killed it, or
+    the error it raised, never its log (TensorFlow's start-up chatter fills that)."""
+    if code < 0:
+        try:
+            name = f", {signal.Signals(-code).name}"
+        except ValueError:
+            name = ""
+        return f"the training process was killed (signal {-code}{name})"
+    errors = [line.strip() for line in stderr.splitlines() if EXCEPTION_LINE.match(line.strip())]
+    if errors:
+        return f"the training process failed: {errors[-1][:300]}"
+    return f"the training process ended unexpectedly (exit code {code})"
 
 
 class JobRegistry:
