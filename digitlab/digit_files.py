@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.digits_db import DigitsDb, NewDigit, picture_to_png, validate_writer
+from digitlab.digits_db import MAX_PICTURE_PIXELS, DigitsDb, NewDigit, picture_to_png, validate_writer
+from digitlab.images import decode_image
 from digitlab.preprocess import preprocess
 
 REQUIRED_KEYS = ("images", "labels")
@@ -116,11 +117,12 @@ def import_digits(db: DigitsDb, path: str | os.PathLike, writer: str) -> int:
 
 
 def export_digits(db: DigitsDb, writer: str, path: str | os.PathLike) -> int:
-    """Write ``writer``'s digits to ``path`` as a digit file (the 28×28 inputs); returns how many.
+    """Write ``writer``'s digits to ``path`` as a digit file; returns how many.
 
-    The file is written under a temporary name and renamed into place, so an existing file is
-    replaced whole or not at all. The inputs, not the pad pictures, are exported: pictures of
-    one size, which :func:`import_digits` reads back to the same inputs.
+    The pad pictures are exported as drawn (grey, white on black), so :func:`import_digits` gives
+    back the same 28×28 inputs. Pictures of different sizes (a pad, an upload) are centred on a
+    black field of the largest size. The file is written under a temporary name and renamed into
+    place, so an existing file is replaced whole or not at all.
 
     Raises:
         ValueError: the writer has no digits.
@@ -130,10 +132,24 @@ def export_digits(db: DigitsDb, writer: str, path: str | os.PathLike) -> int:
     stored = db.digits(writer)
     if not stored:
         raise ValueError(f"the writer {writer!r} has no labelled digits to export")
-    images = np.stack([np.rint(digit.model_input * 255) for digit in stored]).astype(np.uint8)
+    pictures = [_grey(digit.picture_png) for digit in stored]
+    height, width = max(p.shape[0] for p in pictures), max(p.shape[1] for p in pictures)
+    images = np.zeros((len(pictures), height, width), np.uint8)
+    for index, picture in enumerate(pictures):
+        top, left = (height - picture.shape[0]) // 2, (width - picture.shape[1]) // 2
+        images[index, top:top + picture.shape[0], left:left + picture.shape[1]] = picture
     labels = np.array([digit.label for digit in stored], dtype=np.int64)
     _atomic_savez(Path(path), images=images, labels=labels)
     return len(stored)
+
+
+def _grey(png: bytes) -> np.ndarray:
+    """A stored pad picture as a grey uint8 array with the ink bright, as the preprocessing sees it."""
+    picture = preprocess(decode_image(png, max_pixels=MAX_PICTURE_PIXELS))
+    grey = picture.steps.get("grayscale")
+    if grey is None:
+        raise ValueError("a stored picture could not be read back")
+    return np.rint(np.clip(grey, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from digitlab.store import ModelStore, validate_name
+from digitlab.store import ModelStore, already_exists, validate_name
 
 MIN_DIGITS = 10  # fewer drawings than this teach a model nothing it keeps
 
@@ -92,5 +92,6 @@ def check_finetune(config: FinetuneConfig, store: ModelStore, name: str, *, over
     config.validate()
     validate_name(name)
     store.read_card(config.base)  # StoreError when there is no such base model
-    if store.card_path(name).exists() and not overwrite:
-        raise ValueError(f"a model named {name!r} already exists; pick another name")
+    taken = store.taken_name(name)  # the same name in another case is the same file on some disks
+    if taken is not None and (taken != name or not overwrite):
+        raise ValueError(already_exists(name, taken))

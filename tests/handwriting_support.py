@@ -13,12 +13,20 @@ from digitlab.preprocess import preprocess
 
 
 def uci_pictures(count: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` UCI digits as 64×64 white-on-black uint8 pictures, and their labels."""
+    """``count`` UCI digits from index ``start`` on, as 64×64 white-on-black uint8 pictures, and their
+    labels. The few the preprocessing refuses (blobs that look like filled shapes) are skipped."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    blocks = bunch.images[start:start + count]
-    return np.stack([to_picture(block) for block in blocks]), bunch.target[start:start + count].astype(np.int64)
+    pictures, labels = [], []
+    for block, label in zip(bunch.images[start:], bunch.target[start:], strict=True):
+        picture = to_picture(block)
+        if preprocess(picture).image is not None:
+            pictures.append(picture)
+            labels.append(label)
+        if len(pictures) == count:
+            break
+    return np.stack(pictures), np.array(labels, dtype=np.int64)
 
 
 def uci_inputs(count: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:

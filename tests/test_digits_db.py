@@ -148,7 +148,7 @@ def test_two_processes_labelling_at_once_lose_no_row(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}
     children = [subprocess.Popen([sys.executable, str(tmp_path / "child.py"), str(path), writer], env=env,
                                  stderr=subprocess.PIPE, text=True) for writer in ("ana", "ben")]
-    outcomes = [(child.wait(timeout=120), child.stderr.read()) for child in children]
+    outcomes = [(child.returncode, error) for child in children for _, error in [child.communicate(timeout=120)]]
     assert outcomes == [(0, ""), (0, "")]
     assert DigitsDb(path).counts() == {"ana": [3, 3, 3, 3, 3, 2, 2, 2, 2, 2], "ben": [3, 3, 3, 3, 3, 2, 2, 2, 2, 2]}
 
