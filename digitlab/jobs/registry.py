@@ -171,6 +171,7 @@ class TrainingJob:
                 continue
             self._apply(message)
         code = self._process.wait()
+        self._process.stdout.close()  # read to its end; left open it leaks a pipe per run
         with contextlib.suppress(OSError, ValueError):
             self._process.stdin.close()
         stderr = self._stderr_text()
