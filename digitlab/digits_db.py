@@ -168,6 +168,9 @@ class DigitsDb:
             raise DigitsDbError(self._describe(error)) from None
         try:
             connection.execute("PRAGMA foreign_keys = ON")
+            # Every commit reaches the disk before the page says "Saved": a labelled drawing survives
+            # a power cut. The fsync is most of a label's cost (19 ms of 37 ms p50 on a busy 2-core VM).
+            connection.execute("PRAGMA synchronous = FULL")
             if not self._ready:
                 self._prepare(connection)
             connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -193,7 +196,6 @@ class DigitsDb:
         mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal" and self._version(connection) != SCHEMA_VERSION:
             raise DigitsDbError(f"the digits database {self.path} cannot switch to WAL mode (it is {mode})")
-        connection.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; a crash loses at most the last write
         if self._version(connection) != SCHEMA_VERSION:
             connection.execute("BEGIN IMMEDIATE")
             try:
