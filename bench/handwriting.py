@@ -22,10 +22,11 @@ WRITER = "continental"
 
 def measure_labelling(models: dict[str, Any], repeats: int, scratch: str) -> dict[str, Any]:
     """Milliseconds per labelled drawing: the models' answers, the PNG and one database transaction."""
-    from digitlab.digits_db import DigitsDb
+    from digitlab.digits_db import DigitsDb, NewDigit, picture_to_png
     from digitlab.inference import Predictor
     from digitlab.labelling import label_drawing
     from digitlab.preprocess import preprocess
+    from digitlab.reading import read_input
 
     drawing = canvas_drawing()
     model_input = preprocess(drawing).image
@@ -33,8 +34,13 @@ def measure_labelling(models: dict[str, Any], repeats: int, scratch: str) -> dic
     db = DigitsDb(Path(scratch) / "labelling.sqlite")
     samples = time_calls(lambda: label_drawing(db, "bench", 4, drawing, model_input, predictors), repeats)
     stored = len(db.digits("bench"))
+    # Where the time goes: the models' answers, the PNG, and the database write (checks and commit).
+    digit = NewDigit("bench-parts", 4, picture_to_png(drawing), model_input)
+    parts = {"answers": lambda: read_input(model_input, predictors), "png": lambda: picture_to_png(drawing),
+             "database write": lambda: db.add(digit)}
     return {"drawing": "280×280 RGBA canvas, a two-stroke 4", "models": list(models), "label": percentiles(samples),
-            "rows_stored": stored}
+            "rows_stored": stored,
+            "parts": {name: percentiles(time_calls(function, repeats)) for name, function in parts.items()}}
 
 
 def measure_finetune(models_dir: str, data_path: str | None, scratch: str, *, per_digit: int = 30,
@@ -79,8 +85,11 @@ def measure_finetune(models_dir: str, data_path: str | None, scratch: str, *, pe
 
 def labelling_section(part: dict[str, Any]) -> str:
     label = part["label"]
-    return (f"Labelling one drawing ({', '.join(part['models'])} answering, one transaction): "
-            f"p50 {label['p50']:.1f} ms, p95 {label['p95']:.1f} ms over {label['n']} ({part['rows_stored']} rows)")
+    lines = [f"Labelling one drawing ({', '.join(part['models'])} answering, one transaction): "
+             f"p50 {label['p50']:.1f} ms, p95 {label['p95']:.1f} ms over {label['n']} ({part['rows_stored']} rows)"]
+    lines += [f"  {name}: p50 {timing['p50']:.1f} ms, p95 {timing['p95']:.1f} ms"
+              for name, timing in part.get("parts", {}).items()]
+    return "\n".join(lines)
 
 
 def finetune_section(part: dict[str, Any]) -> str:
