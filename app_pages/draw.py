@@ -22,7 +22,7 @@ from app_pages.common import (
     usable_models_or_notice,
 )
 from app_pages.drawing_pad import drawing_pad
-from app_pages.labelling import labelling_ui
+from app_pages.labelling import labelling_ui, your_digits_ui
 from digitlab.display import enlarge, heat_overlay, strip
 from digitlab.explore import pixel_histogram
 from digitlab.images import ImageError, decode_image
@@ -65,6 +65,7 @@ def render() -> None:
         return
     chosen, compare = model_controls(usable)
     drawing_fragment(chosen, compare)
+    your_digits_ui()
     # Load the model (and TensorFlow) now, after the page is on screen, rather than on the first
     # stroke: a stroke made meanwhile is answered as soon as this finishes.
     entry = next(entry for entry in usable if entry.name == chosen)

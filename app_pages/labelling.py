@@ -1,9 +1,9 @@
 """Your handwriting on the Draw page: label the answer, name the writer, see and prune your digits.
 
 Next to the answer: "Right" and "Wrong — it's a 0…9" (keys Y and 0–9). Each click stores the
-drawing through :func:`digitlab.labelling.label_drawing` with every model's answer to it. The
-writer name (default ``me``) is remembered for the session. A broken database shows its message
-here and the drawing goes on working.
+drawing through :func:`digitlab.labelling.label_drawing` with every model's answer to it. Below
+the drawing: the writer name (default ``me``, remembered for the session) and the gallery. A
+broken database shows its message and the drawing goes on working.
 """
 
 from __future__ import annotations
@@ -45,14 +45,26 @@ def current_writer() -> str:
 
 
 def labelling_ui(answer, entries: dict) -> None:
-    """The label buttons for ``answer`` (the Draw page's, or None), the writer, and the gallery."""
-    db = get_digits_db()
+    """The label buttons next to the Draw page's answer (none without one), and how the last label went.
+
+    Only these rerun with every stroke; the writer and the gallery are drawn by
+    :func:`your_digits_ui`, outside the drawing fragment.
+    """
     if answer is not None:
-        label_buttons(answer, entries, db)
+        label_buttons(answer, entries, get_digits_db())
+    feedback = st.session_state.get(FEEDBACK_KEY)
+    if feedback and feedback[0] == "success" and st.session_state.get(GALLERY_KEY):
+        st.session_state[FEEDBACK_KEY] = ("success-shown", feedback[1])
+        st.rerun(scope="app")  # the open gallery, outside this fragment, shows the new digit
     feedback = st.session_state.pop(FEEDBACK_KEY, None)
     if feedback:
         kind, text = feedback
-        getattr(st, kind)(text)
+        getattr(st, kind.removesuffix("-shown"))(text)
+
+
+def your_digits_ui() -> None:
+    """The writer picker and, on request, the writer's gallery with counts per digit."""
+    db = get_digits_db()
     writer_ui(db)
     if st.toggle("Your digits: the gallery and counts per digit", key=GALLERY_KEY,
                  help="Every drawing you labelled, newest first, with a button to delete it."):
@@ -71,8 +83,7 @@ def label_buttons(answer, entries: dict, db: DigitsDb) -> None:
         st.markdown("Wrong — it's a" if said is not None else "It's a")
         for digit in range(10):
             st.button(str(digit), key=f"your_wrong_{digit}", shortcut=str(digit), type="tertiary",
-                      on_click=_label, args=(digit, *arguments),
-                      help=f"Keep this drawing as one of your {digit}s (key {digit}).")
+                      on_click=_label, args=(digit, *arguments))  # no tooltips: 10 fewer per stroke
 
 
 def _label(label: int, picture, model_input, entries: dict, db: DigitsDb) -> None:
