@@ -166,6 +166,8 @@ def pad_settings_ui() -> None:
                        "widened by the preprocessing.")
     with sample:
         random_button()
+
+
 def upload_limit_text() -> str:
     """The upload limit as the browser applies it: ``server.maxUploadSize`` MB of 10^6 bytes.
 

@@ -171,8 +171,9 @@ class TrainingJob:
                 continue
             self._apply(message)
         code = self._process.wait()
-        with contextlib.suppress(OSError, ValueError):
-            self._process.stdin.close()
+        for pipe in (self._process.stdin, self._process.stdout):
+            with contextlib.suppress(OSError, ValueError):
+                pipe.close()
         stderr = self._stderr_text()
         died = end_of_child(code, stderr)
         if self.snapshot().active:
