@@ -15,8 +15,12 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digitlab.store import ModelStore
+
+if TYPE_CHECKING:
+    from digitlab.training import TrainConfig
 
 EXIT_ERROR = 1
 
@@ -69,38 +73,64 @@ def _interrupt_as_stop() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def train_config(args: argparse.Namespace, **changes) -> TrainConfig:
+    """The run's settings from the ``train``/``sweep`` options (``changes`` override them)."""
+    from digitlab.training import TrainConfig
+
+    fields = {"architecture": args.arch, "epochs": args.epochs, "batch_size": args.batch_size,
+              "optimizer": getattr(args, "optimizer", None), "learning_rate": getattr(args, "learning_rate", None),
+              "schedule": args.schedule, "augment": args.augment, "validation_fraction": args.validation_fraction,
+              "train_size": args.train_size, "seed": args.seed}
+    return TrainConfig(**{**fields, **changes})
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from digitlab.data import load_mnist
-    from digitlab.jobs.locking import training_lock
+    from digitlab.jobs.executor import local_capacity
+    from digitlab.jobs.inline import run_inline
+    from digitlab.jobs.queue import RunQueue, RunRequest, cli_owner
     from digitlab.runs import check_run, train_and_store
     from digitlab.store import validate_name
-    from digitlab.training import TrainConfig, strategy_from_environment
+    from digitlab.training import strategy_from_environment
 
-    config = TrainConfig(
-        architecture=args.arch, epochs=args.epochs, batch_size=args.batch_size,
-        optimizer=args.optimizer, learning_rate=args.learning_rate, schedule=args.schedule,
-        augment=args.augment, validation_fraction=args.validation_fraction,
-        train_size=args.train_size, seed=args.seed,
-    )
+    config = train_config(args)
     name = args.name or args.arch
     validate_name(name, allow_shipped=args.ship)
     data = load_mnist(args.data)
     store = ModelStore(args.models)
     if not args.ship:
-        check_run(config, len(data.x_train), store, name, overwrite=args.overwrite)  # before the lock file
+        check_run(config, len(data.x_train), store, name, overwrite=args.overwrite)  # before the queue file
     strategy = strategy_from_environment() if args.distribute else None
-    holder = {"pid": os.getpid(), "name": name, "architecture": args.arch, "source": "command line"}
-    # One run per machine: the page's Train button takes the same lock.
-    with training_lock(store.root, holder), _interrupt_as_stop() as stop:
-        card = train_and_store(config, data, store, name, on_event=_print_progress,
-                               stop=stop, overwrite=args.overwrite, allow_shipped=args.ship, strategy=strategy)
+    capacity = local_capacity()
+
+    def train(**controls):
+        return train_and_store(config, data, store, name, overwrite=args.overwrite, allow_shipped=args.ship,
+                               strategy=strategy, **controls)
+
+    with _interrupt_as_stop() as stop:
+        card = run_inline(RunQueue(store.root), RunRequest(config, name), cli_owner(), train,
+                          data_size=len(data.x_train), capacity=capacity, interrupt=stop,
+                          on_event=_print_progress, on_wait=_print_wait, wait_timeout=args.queue_timeout,
+                          overwrite=args.overwrite, allow_shipped=args.ship)
+    if card is None:
+        print(f"digitlab train: {name} was stopped and discarded; nothing was saved", file=sys.stderr)
+        return EXIT_ERROR
+    _print_card(args, name, card)
+    return 0
+
+
+def _print_wait(run) -> None:
+    print(f"queued: run {run.id} ({run.name}) is number {run.position} in the queue; waiting for a free slot "
+          "(Ctrl-C to give up)", file=sys.stderr, flush=True)
+
+
+def _print_card(args: argparse.Namespace, name: str, card: dict) -> None:
     test = card["test"]
     summary = {"name": name, "test_accuracy": test["accuracy"], "test_loss": test["loss"],
                "epochs_run": card["epochs_run"], "train_seconds": card["train_seconds"],
                "parameters": card["parameters"]}
     _emit(args, summary, f"saved {name}: test accuracy {test['accuracy'] * 100:.2f} %, "
           f"loss {test['loss']:.4f}, {card['epochs_run']} epochs in {_format_seconds(card['train_seconds'])}")
-    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -201,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace a model of the same name")
     train.add_argument("--ship", action="store_true", help="allow writing a shipped model's name")
     train.add_argument("--distribute", action="store_true",
-                       help="train under tf.distribute: multi-worker if TF_CONFIG is set, else all local GPUs")
+                       help="train on all of this host's GPUs (tf.distribute.MirroredStrategy)")
+    train.add_argument("--queue-timeout", type=float, default=None, metavar="SECONDS",
+                       help="give up if the run has not started after this long in the queue (default: wait)")
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("evaluate", parents=[common], help="test-set metrics of a stored model")

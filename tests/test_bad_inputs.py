@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 from digitlab.architectures import Architecture
 from digitlab.cli import main
 from digitlab.images import ImageError, decode_image
-from digitlab.jobs.locking import LOCK_FILE
+from digitlab.jobs.queue import is_queue_file
 from digitlab.preprocess import Preprocessed, preprocess
 from digitlab.runs import check_run, train_and_store
 from digitlab.store import ModelStore, StoreError
@@ -282,13 +282,13 @@ def tiny_mnist(tmp_path_factory, mnist_path: Path) -> Path:
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every model and card file in the store and its bytes: to show nothing changed.
 
-    The training lock (``.train.lock``, which the CLI takes before checking anything) is not a
-    model and is left out.
+    The training queue's files (``queue.sqlite``, where the CLI records its runs) are not
+    models and are left out.
     """
     if not folder.exists():
         return {}
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())
-            if path.is_file() and path.name != LOCK_FILE}
+            if path.is_file() and not is_queue_file(path.name)}
 
 
 @pytest.mark.parametrize("case", UPLOADS, ids=str)
