@@ -24,6 +24,7 @@ from digitlab.architectures import ARCHITECTURES
 from digitlab.data import DataNotFoundError
 from digitlab.jobs.executor import QueueExecutor, executor_from_environment
 from digitlab.jobs.queue import QueuedRun, RunQueue, RunRequest
+from digitlab.jobs.sweep import parse_values, ranked, sweep_requests
 from digitlab.report import comparison_row, learning_curve_rows
 from digitlab.training import OPTIMIZERS, SCHEDULES, TrainConfig
 
@@ -87,6 +88,7 @@ def render() -> None:
     executor = get_executor(str(get_store().root))
     owner_token()
     settings_ui(executor)
+    sweep_ui()
     feedback = st.session_state.pop(FEEDBACK_KEY, None)
     if feedback:
         kind, text = feedback
@@ -133,6 +135,7 @@ def settings_ui(executor: QueueExecutor) -> None:
                       help="Letters, digits, '-' and '_'; not the name of a model in the store.")
         st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
                               on_click=start_clicked, args=(executor, arch))
+        sweep_button(executor, arch)
 
 
 def read_config(arch: str) -> TrainConfig:
@@ -179,6 +182,69 @@ def suggest_name(arch: str, executor: QueueExecutor) -> str:
     return next(name for name in candidates if name not in taken)
 
 
+# -- sweeps ---------------------------------------------------------------------------------
+def sweep_button(executor: QueueExecutor, arch: str) -> None:
+    """The settings form's second submit button: the form's values, varied as the sweep says."""
+    st.form_submit_button("Queue a sweep of these settings", icon=":material/stacks:", key="sweep_start",
+                          on_click=sweep_clicked, args=(executor, arch),
+                          help="Every optimizer × learning rate chosen under **Sweep** below.")
+
+
+def sweep_ui() -> None:
+    """What a sweep varies: every optimizer × learning rate given (widgets outside the form)."""
+    with st.expander("Sweep: train several variants of these settings", icon=":material/stacks:"):
+        rates, optimizers = st.columns(2)
+        rates.text_input("Learning rates", value="1e-3,3e-3", key="sweep_rates",
+                         help="Comma-separated; each is trained with each optimizer.")
+        optimizers.multiselect("Optimizers", OPTIMIZERS, default=["adam", "sgd"], key="sweep_optimizers")
+        st.caption("The variants are named after the model name above plus what varies "
+                   "(e.g. `my-mlp-adam-lr1e-3`); on a Ray cluster they train side by side, here one after "
+                   "another. Press **Queue a sweep of these settings** in the form above.")
+
+
+def sweep_clicked(executor: QueueExecutor, arch: str) -> None:
+    """Queue every variant in one transaction (all or none); the outcome is shown above the queue."""
+    owner = owner_token()
+    prefix = st.session_state[f"train_name_{arch}"].strip()
+    try:
+        optimizers = list(st.session_state["sweep_optimizers"])
+        if not optimizers:
+            raise ValueError("pick at least one optimizer")
+        requests = sweep_requests(read_config(arch), prefix, optimizers=optimizers,
+                                  learning_rates=parse_values(st.session_state["sweep_rates"], float, "learning rate"))
+        runs = executor.queue.submit(requests, owner, data_size=mnist_training_set_size(), executor=executor.kind,
+                                     owner_label=owner_label(owner), sweep=prefix)
+    except (ValueError, DataNotFoundError) as error:
+        st.session_state[FEEDBACK_KEY] = ("error", f"Sweep not started: {error}")
+        return
+    executor.wake()
+    st.session_state[FEEDBACK_KEY] = ("success", f"Queued a sweep of {len(runs)} runs: "
+                                      + ", ".join(run.name for run in runs) + ".")
+    st.session_state[f"train_name_{arch}"] = suggest_name(arch, executor)
+    st.session_state[WATCH_KEY] = runs[0].id
+
+
+def sweep_results_ui(runs: list[QueuedRun]) -> None:
+    """A sweep's variants: validation accuracy per epoch overlaid, and ranked by its best value."""
+    st.markdown(f"**Sweep {runs[0].sweep}** — {len(runs)} variants, ranked by validation accuracy")
+    rows = [{"run": run.name, "epoch": row["epoch"], "validation accuracy": row["val_accuracy"]}
+            for run in runs for row in run.history if "val_accuracy" in row]
+    if rows:
+        chart = alt.Chart(pd.DataFrame(rows), height=260).mark_line(point=True).encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("validation accuracy:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
+            color=alt.Color("run:N", legend=alt.Legend(orient="bottom")),
+            tooltip=["run", "epoch", alt.Tooltip("validation accuracy:Q", format=".2%")])
+        st.altair_chart(chart, width="stretch")
+    table = [{"rank": rank, "model": run.name, "optimizer": run.config["optimizer"],
+              "learning rate": f"{run.config['learning_rate']:g}", "status": run.status,
+              "val accuracy": run.val_accuracy, "test accuracy": (run.card or {}).get("test_accuracy")}
+             for rank, run in enumerate(ranked(runs), start=1)]
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", key="train_sweep_table",
+                 column_config={"val accuracy": st.column_config.NumberColumn(format="percent"),
+                                "test accuracy": st.column_config.NumberColumn(format="percent")})
+
+
 # -- the queue and the run watched ------------------------------------------------------------
 @st.fragment(run_every=REFRESH_SECONDS)
 def queue_fragment(executor: QueueExecutor) -> None:
@@ -190,6 +256,8 @@ def queue_fragment(executor: QueueExecutor) -> None:
     owner = owner_token()
     queue_table(runs, owner)
     run = watched_run(runs, owner)
+    if run.sweep:
+        sweep_results_ui(executor.queue.sweep_runs(run.sweep))
     st.subheader(f"Run: {run.name}")
     st.caption(f"{settings_line(run.config)} · started by {who(run, owner)}")
     if run.status == "queued":

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from digitlab.jobs.process import DEFAULT_RUNNER, JobSnapshot, TrainingJob
@@ -97,14 +97,18 @@ class QueueExecutor:
     def going(self) -> int:
         return len(self._handles)
 
+    def pause(self) -> None:
+        """Wait until the next pass is due, or until :meth:`wake`."""
+        self._wake.wait(POLL_SECONDS)
+        self._wake.clear()
+
     def _loop(self) -> None:
         while not self._closed.is_set():
             try:
                 self.step()
             except Exception:  # a locked or unreadable queue file must not end the loop for good
                 log.exception("the %s executor's step failed; trying again", self.kind)
-            self._wake.wait(POLL_SECONDS)
-            self._wake.clear()
+            self.pause()
 
     # -- one pass ---------------------------------------------------------------------------
     def step(self) -> None:
@@ -183,3 +187,29 @@ def executor_from_environment(queue: RunQueue, *, ray_address: str | None = None
 
         return RayExecutor(queue, address=address, data_path=data_path, runner=runner, only=only)
     return LocalExecutor(queue, capacity=local_capacity(), data_path=data_path, runner=runner, only=only)
+
+
+def follow(executor: QueueExecutor, run_ids: Sequence[int], *, on_epoch: Callable[[QueuedRun, dict], None],
+           interrupt: threading.Event | None = None) -> list[QueuedRun]:
+    """Drive ``executor`` until the runs ``run_ids`` have finished; returns them as they ended.
+
+    ``on_epoch`` gets each run's finished epochs as they reach the queue (the CLI prints them).
+    When ``interrupt`` is set (Ctrl-C), the runs are asked to stop and keep their best epoch.
+    """
+    shown: dict[int, int] = {}
+    stopping = False
+    while True:
+        executor.step()
+        runs = [executor.queue.get(run_id) for run_id in run_ids]
+        for run in runs:
+            for event in run.epochs[shown.get(run.id, 0):]:
+                on_epoch(run, event)
+            shown[run.id] = len(run.epochs)
+        if all(run.finished for run in runs):
+            return runs
+        if interrupt is not None and interrupt.is_set() and not stopping:
+            stopping = True
+            for run in runs:
+                if run.can_stop(run.owner):
+                    executor.queue.request_stop(run.id, run.owner, keep=True)
+        executor.pause()

@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -92,16 +93,19 @@ class TrainingJob:
         runner: ``"module:function"`` the child calls, with the signature of
             :func:`digitlab.jobs.child.run_train_and_store` (tests substitute fakes; the child can
             import whatever this process can).
+        import_path: more folders the child imports from (a Ray actor passes the submitting
+            server's, so the runner resolves there as it would locally).
     """
 
     def __init__(self, config: TrainConfig | dict[str, Any], name: str, models_dir: str | os.PathLike, *,
                  data_path: str | os.PathLike | None = None,
-                 runner: str = DEFAULT_RUNNER):
+                 runner: str = DEFAULT_RUNNER, import_path: Sequence[str] = ()):
         self.config = dict(config) if isinstance(config, dict) else asdict(config)
         self.name = name
         self.models_dir = Path(models_dir)
         self.data_path = None if data_path is None else str(data_path)
         self.runner = runner
+        self.import_path = list(import_path)
         self._lock = threading.Lock()
         self._snapshot = JobSnapshot(name, self.config, "starting", time.time())
         self._done = threading.Event()
@@ -113,7 +117,7 @@ class TrainingJob:
         """Launch the child and a thread that follows its messages."""
         spec = {"config": self.config, "name": self.name, "models_dir": str(self.models_dir),
                 "data_path": self.data_path, "runner": self.runner,
-                "sys_path": [entry or os.getcwd() for entry in sys.path]}
+                "sys_path": [entry or os.getcwd() for entry in [*sys.path, *self.import_path]]}
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _follow when the child ends
         project_root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),

@@ -214,6 +214,9 @@ class RunQueue:
                allow_shipped: bool = False) -> list[QueuedRun]:
         """Check every request, then queue them all in one transaction (all or none).
 
+        The queue keeps each config resolved (the recipe's values filled in), so every page shows
+        the settings the run trains with.
+
         Args:
             requests: the runs; names must be new to the store and to the queue.
             owner: who may stop them.
@@ -250,7 +253,7 @@ class RunQueue:
             ids = [db.execute(
                 "INSERT INTO runs (name, config, owner, owner_label, executor, sweep, status, submitted_at, "
                 "worker, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
-                (request.name, json.dumps(asdict(request.config)), owner, owner_label or owner, executor,
+                (request.name, json.dumps(asdict(request.config.resolved())), owner, owner_label or owner, executor,
                  sweep, now, worker, now if worker else None)).lastrowid for request in requests]
         runs = {run.id: run for run in self.runs()}
         return [runs[run_id] for run_id in ids]
@@ -268,6 +271,12 @@ class RunQueue:
         pending = [QueuedRun.from_row(row, positions.get(row["id"])) for row in rows]
         pending.sort(key=lambda run: (run.position is None, run.position or 0, run.id))
         return pending + [QueuedRun.from_row(row) for row in done]
+
+    def sweep_runs(self, sweep: str) -> list[QueuedRun]:
+        """Every run queued under the sweep label ``sweep``, in queue order."""
+        with self._transaction() as db:
+            rows = db.execute("SELECT * FROM runs WHERE sweep = ? ORDER BY id", (sweep,)).fetchall()
+        return [QueuedRun.from_row(row) for row in rows]
 
     def get(self, run_id: int) -> QueuedRun | None:
         return next((run for run in self.runs(limit=10_000) if run.id == run_id), None)
