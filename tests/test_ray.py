@@ -8,13 +8,8 @@ started once for the module with 3 CPUs and stopped after it; the runs are tiny 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,59 +17,24 @@ from test_jobs import config, make_store, wait_for, write_tiny_mnist
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -r requirements-cluster.txt")
 
-from digitlab.jobs.queue import RunQueue, RunRequest  # noqa: E402 - after the skip
+from bench.queueing import ray_head  # noqa: E402 - after the skip
+from digitlab.jobs.queue import RunQueue, RunRequest  # noqa: E402
 from digitlab.jobs.ray_executor import RayExecutor  # noqa: E402
 from digitlab.store import ModelStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD_CPUS = 3
-HEAD_START_TIMEOUT = 60
 RUN_TIMEOUT = 150
 TINY = {"epochs": 2, "batch_size": 30, "train_size": 300, "validation_fraction": 0.1, "augment": False}
 
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def ray_address(tmp_path_factory) -> str:
-    """``ray start --head`` on the loopback, in its own process group, stopped (that group only) after."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("ray") / "head.log").open("w")
-    ray_command = Path(sys.executable).with_name("ray")
-    head = subprocess.Popen(
-        [str(ray_command), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-         f"--num-cpus={HEAD_CPUS}", "--include-dashboard=false", "--disable-usage-stats"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
-    address = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + HEAD_START_TIMEOUT
-        while not _answers(port):
-            assert head.poll() is None and time.monotonic() < deadline, "the Ray head did not start"
-            time.sleep(0.5)
+def ray_address() -> str:
+    """``ray start --head`` on the loopback with 3 CPUs (the benchmark's own helper), stopped after."""
+    with ray_head(cpus=HEAD_CPUS) as address:
         yield address
-    finally:
-        ray.shutdown()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(5)
-        except subprocess.TimeoutExpired:  # the head's throwaway state needs no orderly shutdown
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-        log.close()
-
-
-def _answers(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture()
