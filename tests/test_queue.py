@@ -230,3 +230,31 @@ def test_capacity_comes_from_the_environment(queue, monkeypatch):
     monkeypatch.setenv("DIGITLAB_CONCURRENT_RUNS", "many")
     with pytest.raises(ValueError, match="DIGITLAB_CONCURRENT_RUNS must be a whole number"):
         local_capacity()
+
+
+REAL_SERVER = SERVER.replace(', runner="test_jobs:fake_until_stopped"', "")
+
+
+@pytest.mark.slow
+def test_nothing_is_lost_when_a_server_with_real_runs_is_killed(queue, tiny_data):
+    """Real runs (tiny MLPs): one finished, one killed mid-training with its server, one waiting.
+    After the restart every run is accounted for and every listed model loads."""
+    from digitlab.store import ModelStore
+
+    done = submit(queue, "kept", epochs=1, batch_size=30, augment=False).id
+    killed = submit(queue, "killed", epochs=200, batch_size=30, augment=False).id
+    waiting = submit(queue, "after", epochs=1, batch_size=30, augment=False).id
+    server = subprocess.Popen([sys.executable, "-c", REAL_SERVER, str(queue.models_dir), str(tiny_data), str(TESTS)],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_for(lambda: len(queue.get(killed).epochs) >= 1, 180)
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    restarted = LocalExecutor(RunQueue(queue.models_dir), data_path=str(tiny_data))
+    finish_all(queue, restarted, [waiting], 180)
+    assert [status(queue, run_id) for run_id in (done, killed, waiting)] == ["done", "interrupted", "done"]
+    store = ModelStore(queue.models_dir)
+    listed = {entry.name: entry for entry in store.list() if entry.name != "existing"}
+    assert sorted(listed) == ["after", "kept"] and all(entry.usable for entry in listed.values())
+    assert all(store.load(name).output_shape == (None, 10) for name in listed)
