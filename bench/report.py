@@ -151,7 +151,7 @@ def queue_section(queue: dict[str, Any]) -> str:
     else:
         rows += [["one run, local executor: submitted → finished (s)", ray.get("local_wall_s")],
                  ["the same on a local Ray head (s)", ray.get("ray_wall_s")],
-                 ["Ray's extra (s)", ray.get("ray_extra_s")]]
+                 ["Ray's extra, difference of the medians (s)", ray.get("ray_extra_s")]]
     return "The training queue\n" + format_table(["measure", "value"], rows)
 
 
