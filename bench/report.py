@@ -139,8 +139,24 @@ def targets_section(targets: list[dict[str, Any]]) -> str:
     return "\n".join(["Targets", format_table(["target", "measured", "limit", "verdict"], rows)])
 
 
+def queue_section(queue: dict[str, Any]) -> str:
+    """The training queue: hand-off between runs, and Ray against the local executor."""
+    handoff = queue.get("handoff", {})
+    ray = queue.get("ray_vs_local", {})
+    rows = [["next run starts after the previous ends (s)", handoff.get("start_after_previous_end_s")],
+            ["its first progress after its start (s): the child loading TensorFlow",
+             handoff.get("first_progress_after_start_s")]]
+    if "skipped" in ray:
+        rows.append(["one run on Ray vs local", f"skipped: {ray['skipped']}"])
+    else:
+        rows += [["one run, local executor: submitted → finished (s)", ray.get("local_wall_s")],
+                 ["the same on a local Ray head (s)", ray.get("ray_wall_s")],
+                 ["Ray's extra, difference of the medians (s)", ray.get("ray_extra_s")]]
+    return "The training queue\n" + format_table(["measure", "value"], rows)
+
+
 SECTIONS = (("training", training_section), ("inference", inference_section), ("app", app_section),
-            ("load", load_section))
+            ("load", load_section), ("queue", queue_section))
 
 
 def format_report(results: dict[str, Any]) -> str:

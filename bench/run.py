@@ -8,7 +8,9 @@ Parts (``--parts``, comma-separated):
   (:mod:`bench.inference`);
 - ``app`` and ``browser``: cold start, memory, and mouse-up → Prediction in real Chromium
   (:mod:`bench.browser`);
-- ``load`` (or ``--load``): many browser sessions while a model trains (:mod:`bench.load`).
+- ``load`` (or ``--load``): many browser sessions while a model trains (:mod:`bench.load`);
+- ``queue``: the training queue's hand-off between runs, and Ray's cost for one run against the
+  local executor (:mod:`bench.queueing`).
 
 ``--quick`` shrinks everything to a smoke run of a few minutes; its figures say that the
 benchmark works, not how fast digitlab is. A table goes to stdout (``--json``: the JSON), the
@@ -30,7 +32,7 @@ from typing import Any
 
 from bench.report import format_report
 
-PARTS = ("training", "inference", "app", "browser", "load")
+PARTS = ("training", "inference", "app", "browser", "load", "queue")
 FAMILY_NAMES = ("mlp", "lenet", "cnn", "cnn_fast")
 SHIPPED_FAMILIES = ("mlp", "lenet", "cnn")  # what --quick trains when there is no model to time
 FULL = {"repeats": 200, "baseline_repeats": 30, "browser_trials": 30, "load_sessions": 8, "load_seconds": 120.0,
@@ -48,6 +50,9 @@ TARGETS = (
     ("load: errors", ("load", "errors"), 0, ""),
     ("load: mouse-up → Prediction, p95", ("load", "mouse_up_to_prediction_ms", "p95"), 1000, "ms"),
     ("load: epoch time vs idle", ("load", "training", "slowdown"), 2.0, "×"),
+    ("queue: a run starts after the previous one ends", ("queue", "handoff", "max_start_after_previous_end_s"), 2.0,
+     "s"),
+    ("queue: one run on a local Ray head, extra wall time", ("queue", "ray_vs_local", "ray_extra_s"), 5.0, "s"),
 )
 
 
@@ -112,6 +117,10 @@ def run_bench(args: argparse.Namespace) -> int:
             wanted = part in settings.parts or (part == "app" and "browser" in settings.parts)
             if wanted:
                 results[part] = models_error or _guarded(measure, models_dir, settings, data_path)
+        if "queue" in settings.parts:
+            from bench.queueing import measure_queue
+
+            results["queue"] = _guarded(measure_queue, data_path, settings.quick)
     results["targets"] = check_targets(results, settings.quick)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=1), encoding="utf-8")

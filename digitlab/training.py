@@ -46,11 +46,23 @@ class TrainResult:
     validation_samples: int
 
 
+MULTI_WORKER_UNSUPPORTED = (
+    "multi-worker training (TF_CONFIG) is not supported: Keras 3's fit fails under "
+    "MultiWorkerMirroredStrategy (keras-team/keras#20585). --distribute uses the GPUs of one host; "
+    "to use several machines, run several runs at once on a Ray cluster (--ray ADDRESS)")
+
+
 def strategy_from_environment() -> tf.distribute.Strategy | None:
-    """A strategy for the hardware at hand: multi-worker when ``TF_CONFIG`` is set, mirrored over
-    several local GPUs, else ``None`` (the default single-device strategy)."""
+    """A ``MirroredStrategy`` over this host's GPUs when it has several, else ``None`` (the
+    default single-device strategy).
+
+    Raises:
+        ValueError: ``TF_CONFIG`` asks for several workers. Keras 3's ``fit`` under
+            ``MultiWorkerMirroredStrategy`` fails with two loopback workers (each prints a whole
+            batch of ``PerReplica`` tensors; keras-team/keras#20585), so it is refused up front.
+    """
     if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        raise ValueError(MULTI_WORKER_UNSUPPORTED)
     if len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
     return None
