@@ -206,6 +206,7 @@ def test_a_killed_server_leaves_no_run_running_and_the_queue_goes_on(queue, tiny
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+        server.stdout.close()
     assert status(queue, going) == "running"  # nobody has looked yet
     restarted = executor(RunQueue(queue.models_dir), tiny_data, "fake_train")
     restarted.step()
@@ -251,6 +252,7 @@ def test_nothing_is_lost_when_a_server_with_real_runs_is_killed(queue, tiny_data
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+        server.stdout.close()
     restarted = LocalExecutor(RunQueue(queue.models_dir), data_path=str(tiny_data))
     finish_all(queue, restarted, [waiting], 180)
     assert [status(queue, run_id) for run_id in (done, killed, waiting)] == ["done", "interrupted", "done"]

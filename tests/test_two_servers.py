@@ -52,8 +52,8 @@ def test_a_run_started_on_one_server_shows_on_the_other_and_its_model_in_both_pi
     expect.set_options(timeout=PAGE_TIMEOUT)
     with chromium() as browser:
         first = open_page(browser, f"{first_url}/train")
-        first.get_by_role("spinbutton", name="Epochs").fill("1")
-        first.get_by_role("spinbutton", name="Training-set size").fill("1000")
+        first.get_by_role("textbox", name="Epochs").fill("1")
+        first.get_by_role("textbox", name="Training-set size").fill("1000")
         first.get_by_role("textbox", name="Model name").fill("shared-run")
         first.get_by_role("button", name="Start training").click()
         first.get_by_text("Queued 'shared-run': number ").wait_for()
