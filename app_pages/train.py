@@ -159,10 +159,10 @@ def start_clicked(registry: JobRegistry, arch: str) -> None:
 
 def suggest_name(arch: str, registry: JobRegistry) -> str:
     """``my-<arch>``, ``my-<arch>-2``, … : the first name not in the store and not being trained."""
-    taken = {entry.name for entry in list_models()}
+    taken = {entry.name.lower() for entry in list_models()}  # names differing only in case clash
     snapshot = registry.snapshot()
     if snapshot is not None:
-        taken.add(snapshot.name)
+        taken.add(snapshot.name.lower())
     base = f"my-{arch.replace('_', '-')}"
     candidates = (base if number == 1 else f"{base}-{number}" for number in range(1, 1000))
     return next(name for name in candidates if name not in taken)
