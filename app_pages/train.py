@@ -35,9 +35,9 @@ REFRESH_SECONDS = 2  # faster refreshes cost the web process a rerun each; 2 s r
 QUICK_EPOCHS = 5
 QUICK_TRAIN_SIZE = 10_000
 FEEDBACK_KEY = "train_feedback"
+STORE_UNAVAILABLE = "this server cannot store new models right now (its log says why)."
 # Whole numbers are typed as text and read exactly: a browser's number box turns "2.5" into 2,
 # "1e30" into 1 and drops "NaN" (keeping the default) without a word.
-STORE_UNAVAILABLE = "this server cannot store new models right now (its log says why)."
 WHOLE_SETTINGS = {"epochs": "Epochs", "batch": "Batch size", "size": "Training-set size", "seed": "Seed"}
 TEST_COLUMNS = {
     "test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
@@ -254,7 +254,7 @@ def outcome_ui(snapshot: JobSnapshot) -> None:
         st.error(f"The run failed: {for_visitors(snapshot.error or 'unknown error')}. Nothing was saved.",
                  icon=":material/error:")
     elif snapshot.status == "stopped-discarded":
-        note = f" ({snapshot.error})" if snapshot.error else ""
+        note = f" ({for_visitors(snapshot.error)})" if snapshot.error else ""
         st.info(f"Stopped and discarded{note}: the store is unchanged.", icon=":material/delete:")
     else:
         how = (f"Stopped after {card['epochs_run']} epoch(s); kept epoch {card['best_epoch']}"
