@@ -40,9 +40,9 @@ REFRESH_SECONDS = 2  # faster refreshes cost the web process a rerun each; 2 s r
 QUICK_EPOCHS = 5
 QUICK_TRAIN_SIZE = 10_000
 FEEDBACK_KEY = "train_feedback"
+STORE_UNAVAILABLE = "this server cannot store new models right now (its log says why)."
 # Whole numbers are typed as text and read exactly: a browser's number box turns "2.5" into 2,
 # "1e30" into 1 and drops "NaN" (keeping the default) without a word.
-STORE_UNAVAILABLE = "this server cannot store new models right now (its log says why)."
 WHOLE_SETTINGS = {"epochs": "Epochs", "batch": "Batch size", "size": "Training-set size", "seed": "Seed"}
 TEST_COLUMNS = {
     "test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
@@ -198,8 +198,8 @@ def start_clicked(executor: QueueExecutor, arch: str) -> None:
 
 def suggest_name(arch: str, executor: QueueExecutor) -> str:
     """``my-<arch>``, ``my-<arch>-2``, … : the first name not in the store and not waiting or going."""
-    taken = {entry.name for entry in list_models()}
-    taken |= {run.name for run in executor.queue.runs() if run.active or run.status == "queued"}
+    taken = {entry.name.lower() for entry in list_models()}  # names differing only in case clash
+    taken |= {run.name.lower() for run in executor.queue.runs() if run.active or run.status == "queued"}
     base = f"my-{arch.replace('_', '-')}"
     candidates = (base if number == 1 else f"{base}-{number}" for number in range(1, 1000))
     return next(name for name in candidates if name not in taken)
@@ -419,7 +419,7 @@ def outcome_ui(snapshot: QueuedRun) -> None:
     elif snapshot.status == "cancelled":
         st.info("Taken off the queue before it started.", icon=":material/delete:")
     elif snapshot.status == "stopped-discarded":
-        note = f" ({snapshot.error})" if snapshot.error else ""
+        note = f" ({for_visitors(snapshot.error)})" if snapshot.error else ""
         st.info(f"Stopped and discarded{note}: the store is unchanged.", icon=":material/delete:")
     else:
         how = (f"Stopped after {card['epochs_run']} epoch(s); kept epoch {card['best_epoch']}"

@@ -99,8 +99,8 @@ def filled(shape: str, box=(40, 40, 240, 240)) -> np.ndarray:
 
 
 def scribbled_square() -> np.ndarray:
-    """A square coloured in with slanted back-and-forth strokes, small gaps between them."""
-    return canvas([((50, y), (230, y + 10)) for y in range(50, 231, 24)])
+    """A square coloured in with overlapping back-and-forth strokes: solid ink."""
+    return canvas([((50, y), (230, y)) for y in range(50, 231, 18)])
 
 
 def forged(shape, dtype=np.uint8, fill=0):
