@@ -22,6 +22,7 @@ from app_pages.common import (
     usable_models_or_notice,
 )
 from app_pages.drawing_pad import drawing_pad
+from app_pages.labelling import labelling_ui
 from digitlab.display import enlarge, heat_overlay, strip
 from digitlab.explore import pixel_histogram
 from digitlab.images import ImageError, decode_image
@@ -115,6 +116,8 @@ def drawing_fragment(chosen: str, compare: bool) -> None:
     with head:
         answer = answer_ui(entries[chosen], picture, true_label)
     bars.vega_lite_chart(*probability_chart(answer and answer.reading.probabilities, height=230), width="stretch")
+    with answer_column:
+        labelling_ui(answer, entries)
     if st.session_state.get(SOURCE_KEY, DRAW) == DRAW:
         pad_settings_ui()
     if answer is None:

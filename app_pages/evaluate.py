@@ -11,6 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import load_data, predictor_or_error, usable_models_or_notice
+from app_pages.model_download import model_download_ui
+from app_pages.your_digits import your_digits_ui
 from digitlab.display import confusion_styles, enlarge
 from digitlab.evaluation import Evaluation, evaluate
 from digitlab.other_handwriting import MissingDatasetError, OtherDigits, load_uci_digits, squashed_inputs
@@ -47,6 +49,8 @@ def render() -> None:
         return
     comparison_ui(usable)
     other_handwriting_ui(usable)
+    your_digits_ui(usable)
+    model_download_ui(usable)
     curves_ui(usable)
     st.divider()
     model_ui(usable)

@@ -28,6 +28,7 @@ from app_pages.common import (
     mnist_path,
     mnist_training_set_size,
 )
+from app_pages.finetune_section import finetune_settings_line, finetune_ui
 from digitlab.config import MAX_EPOCHS, MAX_SEED, OPTIMIZERS, SCHEDULES, SPECS, TrainConfig, whole_number
 from digitlab.data import DataNotFoundError
 from digitlab.jobs.executor import QueueExecutor, executor_from_environment
@@ -106,6 +107,8 @@ def render() -> None:
         kind, text = feedback
         getattr(st, kind)(text)
     queue_fragment(executor)
+    owner = owner_token()
+    finetune_ui(executor, owner, owner_label(owner))
 
 
 # -- settings --------------------------------------------------------------------------------
@@ -331,6 +334,8 @@ def _clock(timestamp: float | None):
 
 def settings_line(config: dict) -> str:
     """e.g. ``mlp · 5 epochs · batch 128 · adam, rate 0.001, cosine · augmented · 10,000 images``."""
+    if "base" in config:  # a fine-tuning run
+        return finetune_settings_line(config)
     parts = [config["architecture"], f"{config['epochs']} epochs", f"batch {config['batch_size']}",
              f"{config['optimizer']}, rate {config['learning_rate']:g}, {config['schedule']}",
              "augmented" if config.get("augment") else "no augmentation",

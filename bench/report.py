@@ -8,6 +8,8 @@ from __future__ import annotations
 from statistics import median
 from typing import Any
 
+from bench.handwriting import finetune_section, labelling_section
+
 
 def format_table(headers: list[str], rows: list[list[Any]]) -> str:
     """A plain-text table: columns as wide as their widest cell, numeric columns right-aligned."""
@@ -156,7 +158,8 @@ def queue_section(queue: dict[str, Any]) -> str:
 
 
 SECTIONS = (("training", training_section), ("inference", inference_section), ("app", app_section),
-            ("load", load_section), ("queue", queue_section))
+            ("load", load_section), ("queue", queue_section), ("labelling", labelling_section),
+             ("finetune", finetune_section))
 
 
 def format_report(results: dict[str, Any]) -> str:

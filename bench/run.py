@@ -32,7 +32,7 @@ from typing import Any
 
 from bench.report import format_report
 
-PARTS = ("training", "inference", "app", "browser", "load", "queue")
+PARTS = ("training", "inference", "app", "browser", "load", "queue", "labelling", "finetune")
 FAMILY_NAMES = ("mlp", "lenet", "cnn", "cnn_fast")
 SHIPPED_FAMILIES = ("mlp", "lenet", "cnn")  # what --quick trains when there is no model to time
 FULL = {"repeats": 200, "baseline_repeats": 30, "browser_trials": 30, "load_sessions": 8, "load_seconds": 120.0,
@@ -53,6 +53,10 @@ TARGETS = (
     ("queue: a run starts after the previous one ends", ("queue", "handoff", "max_start_after_previous_end_s"), 2.0,
      "s"),
     ("queue: one run on a local Ray head, extra wall time", ("queue", "ray_vs_local", "ray_extra_s"), 5.0, "s"),
+    ("labelling a drawing, p50", ("labelling", "label", "p50"), 50, "ms"),
+    ("fine-tuning cnn on 300 digits with replay", ("finetune", "fit_seconds"), 90, "s"),
+    ("fine-tuning: held-out errors left (share)", ("finetune", "errors_left_share"), 0.5, ""),
+    ("fine-tuning: MNIST drop", ("finetune", "mnist_drop_points"), 0.2, "points"),
 )
 
 
@@ -110,7 +114,7 @@ def run_bench(args: argparse.Namespace) -> int:
         if "training" in settings.parts:
             results["training"] = _guarded(_training, settings, data_path, scratch)
         models_dir = None
-        if set(settings.parts) & {"inference", "app", "browser", "load"}:
+        if set(settings.parts) & {"inference", "app", "browser", "load", "labelling", "finetune"}:
             models_dir = _guarded(bench_models_dir, args.models, settings, data_path, scratch)
         models_error = models_dir if isinstance(models_dir, dict) else None
         for part, measure in (("inference", _inference), ("app", _app), ("load", _load)):
@@ -121,6 +125,9 @@ def run_bench(args: argparse.Namespace) -> int:
             from bench.queueing import measure_queue
 
             results["queue"] = _guarded(measure_queue, data_path, settings.quick)
+        for part, measure in (("labelling", _labelling), ("finetune", _finetune)):
+            if part in settings.parts:
+                results[part] = models_error or _guarded(measure, models_dir, settings, data_path, scratch)
     results["targets"] = check_targets(results, settings.quick)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=1), encoding="utf-8")
@@ -265,6 +272,20 @@ def _load(models_dir: str, settings: BenchSettings, data_path: str | None) -> di
     return measure_load(models_dir, data_path, sessions=settings.load_sessions, seconds=settings.load_seconds,
                         train_size=settings.load_train_size, idle_epoch_count=settings.load_idle_epochs,
                         think_seconds=settings.load_think_seconds, browser_nice=settings.load_browser_nice)
+
+
+def _labelling(models_dir: str, settings: BenchSettings, data_path: str | None, scratch: str) -> dict[str, Any]:
+    from bench.handwriting import measure_labelling
+
+    _progress("timing labelling…")
+    return measure_labelling(_timed_models(models_dir), settings.repeats, scratch)
+
+
+def _finetune(models_dir: str, settings: BenchSettings, data_path: str | None, scratch: str) -> dict[str, Any]:
+    from bench.handwriting import measure_finetune
+
+    _progress("fine-tuning cnn on the synthetic continental writer…")
+    return measure_finetune(models_dir, data_path, scratch, per_digit=3 if settings.quick else 30)
 
 
 # -- targets and the report ----------------------------------------------------------------------

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from digitlab.config import TrainConfig
 
 EXIT_ERROR = 1
+WRITER_PREFIX = "writer:"
 
 
 def _format_seconds(seconds: float | None) -> str:
@@ -226,11 +227,54 @@ def _print_card(args: argparse.Namespace, name: str, card: dict) -> None:
           f"loss {test['loss']:.4f}, {card['epochs_run']} epochs in {_format_seconds(card['train_seconds'])}")
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    """``finetune --base cnn --writer me --name cnn-me``: the base model fine-tuned on a writer's digits."""
+    from digitlab.data import load_mnist
+    from digitlab.finetune import finetune_and_store
+    from digitlab.finetune_config import FinetuneConfig, ForgettingMeter, check_finetune
+    from digitlab.jobs.executor import local_capacity
+    from digitlab.jobs.inline import run_inline
+    from digitlab.jobs.queue import RunQueue, RunRequest, cli_owner
+    from digitlab.writer_scores import load_writer_digits
+
+    db = _digits_db(args)
+    config = FinetuneConfig(base=args.base, writer=args.writer, epochs=args.epochs, learning_rate=args.learning_rate,
+                            holdout_fraction=args.holdout_fraction, copies=args.copies,
+                            replay_ratio=args.replay_ratio, seed=args.seed, digits_db=str(db.path))
+    store = ModelStore(args.models)
+    check_finetune(config, store, args.name, overwrite=args.overwrite)
+    digits = load_writer_digits(db, args.writer)
+    data = load_mnist(args.data)
+
+    def tune(**controls):
+        return finetune_and_store(config, digits, data, store, args.name, overwrite=args.overwrite, **controls)
+
+    # The same queue as training: a fine-tune waits for a running training instead of sharing its cores.
+    with _interrupt_as_stop() as stop:
+        card = run_inline(RunQueue(store.root), RunRequest(config, args.name), cli_owner(), tune,
+                          data_size=len(data.x_train), capacity=local_capacity(), interrupt=stop,
+                          on_event=_print_progress, on_wait=_print_wait, overwrite=args.overwrite)
+    if card is None:
+        print(f"digitlab finetune: {args.name} was stopped and discarded; nothing was saved", file=sys.stderr)
+        return EXIT_ERROR
+    tuned = card["finetune"]
+    meter = ForgettingMeter.from_dict(tuned["meter"])
+    summary = {"name": args.name, "base": args.base, "writer": tuned["writer"], "meter": meter.to_dict(),
+               "finetune_digits": tuned["finetune_digits"], "heldout_digits": meter.heldout_digits,
+               "note": tuned["note"], "train_seconds": card["train_seconds"], "epochs_run": card["epochs_run"]}
+    lines = [f"saved {args.name}: {args.base} fine-tuned on {tuned['finetune_digits']} of {tuned['writer']!r}'s "
+             f"digits, {card['epochs_run']} epochs in {_format_seconds(card['train_seconds'])}", *meter.lines()]
+    _emit(args, summary, "\n".join(lines + ([f"note: {tuned['note']}"] if tuned["note"] else [])))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from digitlab.evaluation import evaluate
     from digitlab.inference import Predictor
 
     predictor = Predictor(ModelStore(args.models).load(args.name))
+    if args.on.startswith(WRITER_PREFIX):
+        return _evaluate_on_writer(args, predictor)
     if args.on == "uci":
         from digitlab.other_handwriting import load_uci_digits, squashed_inputs
 
@@ -253,6 +297,89 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     lines += [f"  {digit}     {precision:.4f}    {recall:.4f}" for digit, (precision, recall) in enumerate(rows)]
     _emit(args, payload, "\n".join(lines + footer))
     return 0
+
+
+def _evaluate_on_writer(args: argparse.Namespace, predictor) -> int:
+    """``evaluate NAME --on writer:WRITER``: the model on one writer's labelled digits."""
+    from digitlab.writer_scores import load_writer_digits, score_writer
+
+    digits = load_writer_digits(_digits_db(args), args.on[len(WRITER_PREFIX):])
+    scores = score_writer({args.name: predictor}, digits)
+    result = scores.evaluations[args.name]
+    payload = {"dataset": args.on, "writer": digits.writer, "digits": len(digits),
+               "accuracy": result.accuracy, "loss": result.loss, "correct": result.correct,
+               "incorrect": result.incorrect, "per_digit": scores.per_digit[args.name], "counts": scores.counts,
+               "misread": [{"id": item.digit.id, "label": item.digit.label, "said": item.said[args.name]}
+                           for item in scores.misread]}
+    lines = [f"{args.name} on {digits.writer!r}'s {len(digits)} labelled digits",
+             f"accuracy {result.accuracy * 100:.2f} %  correct {result.correct}  incorrect {result.incorrect}",
+             "digit  count  accuracy"]
+    for label, (count, accuracy) in enumerate(zip(scores.counts, scores.per_digit[args.name], strict=True)):
+        lines.append(f"  {label}    {count:4d}   " + ("—" if accuracy is None else f"{accuracy * 100:6.2f} %"))
+    lines += [f"misread: #{item.digit.id} a {item.digit.label} read as {item.said[args.name]}"
+              for item in scores.misread]
+    _emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def _digits_db(args: argparse.Namespace):
+    """The digits database: ``--digits-db``, else ``$DIGITLAB_DIGITS_DB``, else beside the store."""
+    from digitlab.digits_db import DigitsDb, default_db_path
+
+    return DigitsDb(args.digits_db or default_db_path(ModelStore(args.models).root))
+
+
+def cmd_digits(args: argparse.Namespace) -> int:
+    """``digits list | import | export``: the labelled digits in the database."""
+    from digitlab.digit_files import export_digits, import_digits
+
+    db = _digits_db(args)
+    if args.action == "import":
+        count = import_digits(db, args.file, args.writer)
+        _emit(args, {"imported": count, "writer": args.writer.strip(), "database": str(db.path)},
+              f"imported {count} digits for {args.writer.strip()!r} into {db.path}")
+    elif args.action == "export":
+        count = export_digits(db, args.writer, args.file)
+        _emit(args, {"exported": count, "writer": args.writer.strip(), "file": str(args.file)},
+              f"exported {count} digits of {args.writer.strip()!r} to {args.file}")
+    else:
+        counts = db.counts()
+        payload = [{"writer": writer, "digits": sum(row), "per_digit": row} for writer, row in counts.items()]
+        width = max([len("writer"), *map(len, counts)])
+        header = f"{'writer':<{width}}" + "".join(f"{digit:>5}" for digit in range(10)) + "  total"
+        rows = [f"{writer:<{width}}" + "".join(f"{count:>5}" for count in row) + f"  {sum(row):>5}"
+                for writer, row in counts.items()]
+        _emit(args, payload, "\n".join([header, *rows]) if counts else f"no labelled digits in {db.path} yet")
+    return 0
+
+
+EXPORT_CHECK_DIGITS = 1000  # MNIST test digits a TFLite file must answer like the model
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``export NAME --format keras|tflite --output FILE``; a TFLite file is checked on test digits first."""
+    from digitlab.export import export_model
+
+    images, source = (None, None) if args.format == "keras" else _export_check_digits(args)
+    report = export_model(ModelStore(args.models), args.name, args.format, args.output, images)
+    checked = (f"; checked on {report.checked:,} {source}: {report.agreeing:,} same answers as the Keras model, "
+               f"largest probability difference {report.max_difference:.1e}") if report.checked else ""
+    _emit(args, {**report.__dict__, "checked_on": source},
+          f"wrote {report.path} ({report.bytes / 2**20:.1f} MB, {report.format}){checked}")
+    return 0
+
+
+def _export_check_digits(args: argparse.Namespace):
+    """The first MNIST test digits when MNIST is found, else the UCI digits."""
+    from digitlab.data import DataNotFoundError, load_mnist, to_float
+
+    try:
+        data = load_mnist(args.data, allow_download=False)
+        return to_float(data.x_test[:EXPORT_CHECK_DIGITS]), "MNIST test digits"
+    except DataNotFoundError:
+        from digitlab.other_handwriting import load_uci_digits
+
+        return load_uci_digits().images, "UCI digits"
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -322,9 +449,20 @@ def _emit(args: argparse.Namespace, payload: object, text: str) -> None:
     print(json.dumps(payload, indent=1) if args.json else text)
 
 
+DIGITS_DB_HELP = "labelled-digits database (default: $DIGITLAB_DIGITS_DB or digits.sqlite in the store)"
+
+
+def _test_set(text: str) -> str:
+    """``mnist``, ``uci`` or ``writer:NAME`` (argparse type of ``evaluate --on``)."""
+    if text in ("mnist", "uci") or (text.startswith(WRITER_PREFIX) and text[len(WRITER_PREFIX):].strip()):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown test set {text!r}: use mnist, uci or writer:NAME")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per action."""
     from digitlab.config import OPTIMIZERS, SCHEDULES, SPECS
+    from digitlab.finetune_config import FINETUNE_DEFAULTS
 
     parser = argparse.ArgumentParser(prog="digitlab", description="Handwritten-digit lab on MNIST.")
     common = argparse.ArgumentParser(add_help=False)
@@ -381,15 +519,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", parents=[common], help="test-set metrics of a stored model")
     evaluate.add_argument("name")
-    evaluate.add_argument("--on", choices=("mnist", "uci"), default="mnist",
-                          help="test set: MNIST's 10,000 test digits, or the 1,797 UCI digits "
-                               "(other writers, via scikit-learn)")
+    evaluate.add_argument("--on", type=_test_set, default="mnist",
+                          help="test set: MNIST's 10,000 test digits, the 1,797 UCI digits "
+                               "(other writers, via scikit-learn), or writer:NAME (that writer's labelled digits)")
+    evaluate.add_argument("--digits-db", type=Path, default=None, help=DIGITS_DB_HELP)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     predict = commands.add_parser("predict", parents=[common], help="predict digits in PNG/JPEG files")
     predict.add_argument("images", nargs="+")
     predict.add_argument("--model", default="cnn")
     predict.set_defaults(handler=cmd_predict)
+
+    tune = commands.add_parser("finetune", parents=[common], help="fine-tune a model on a writer's digits")
+    tune.add_argument("--base", default="cnn", help="the model to start from (default: cnn)")
+    tune.add_argument("--writer", default="me", help="whose digits (default: me)")
+    tune.add_argument("--name", required=True, help="the new model's name in the store")
+    tune.add_argument("--epochs", type=int, default=FINETUNE_DEFAULTS.epochs)
+    tune.add_argument("--learning-rate", "--lr", type=float, default=FINETUNE_DEFAULTS.learning_rate)
+    tune.add_argument("--holdout-fraction", type=float, default=FINETUNE_DEFAULTS.holdout_fraction,
+                      help="of each digit's drawings, held out to measure the effect")
+    tune.add_argument("--copies", type=int, default=FINETUNE_DEFAULTS.copies,
+                      help="distorted copies of each drawing per epoch")
+    tune.add_argument("--replay-ratio", type=float, default=FINETUNE_DEFAULTS.replay_ratio,
+                      help="MNIST training images mixed in per writer image")
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--overwrite", action="store_true", help="replace a model of the same name")
+    tune.add_argument("--digits-db", type=Path, default=None, help=DIGITS_DB_HELP)
+    tune.set_defaults(handler=cmd_finetune)
+
+    model_export = commands.add_parser("export", parents=[common], help="write a model as .keras or .tflite")
+    model_export.add_argument("name")
+    model_export.add_argument("--format", choices=("keras", "tflite"), default="keras")
+    model_export.add_argument("--output", type=Path, required=True, help="the file to write (.keras or .tflite)")
+    model_export.set_defaults(handler=cmd_export)
+
+    digits = commands.add_parser("digits", help="your labelled digits: list, import, export")
+    actions = digits.add_subparsers(dest="action", required=True)
+    digits_common = argparse.ArgumentParser(add_help=False, parents=[common])
+    digits_common.add_argument("--digits-db", type=Path, default=None, help=DIGITS_DB_HELP)
+    actions.add_parser("list", parents=[digits_common], help="counts per writer and digit")
+    importing = actions.add_parser("import", parents=[digits_common], help="add a .npz of labelled digits")
+    importing.add_argument("file", type=Path, help=".npz with 'images' (N×H×W uint8, white on black) and 'labels'")
+    importing.add_argument("--writer", required=True, help="whose digits they are")
+    exporting = actions.add_parser("export", parents=[digits_common], help="write a writer's digits to a .npz")
+    exporting.add_argument("file", type=Path, help="the .npz to write (replaced atomically)")
+    exporting.add_argument("--writer", default="me", help="whose digits (default: me)")
+    digits.set_defaults(handler=cmd_digits)
 
     report = commands.add_parser("report", parents=[common],
                                  help="one sheet of a model's curves, confusion matrix and misread digits")
@@ -416,11 +591,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     """Run the chosen sub-command; an expected failure becomes one line on stderr and exit code 1."""
     from digitlab.data import DataNotFoundError
+    from digitlab.digits_db import DigitsDbError
     from digitlab.store import StoreError
 
     try:
         return args.handler(args)
-    except (ValueError, DataNotFoundError, StoreError, OSError) as error:
+    except (ValueError, DataNotFoundError, StoreError, DigitsDbError, OSError) as error:
         print(f"digitlab {args.command}: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except RuntimeError as error:  # TrainingError and TensorFlow runtime failures

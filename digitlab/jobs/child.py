@@ -61,6 +61,26 @@ def run_train_and_store(spec: RunSpec, *, on_event: EventHandler, stop: StopSign
                            spec.name, on_event=on_event, stop=stop, keep_if_stopped=keep_if_stopped)
 
 
+def run_finetune_and_store(spec: RunSpec, *, on_event: EventHandler, stop: StopSignal,
+                           keep_if_stopped: bool | Callable[[], bool]) -> dict[str, Any] | None:
+    """The fine-tuning runner: the CLI's :func:`~digitlab.finetune.finetune_and_store`, as is.
+
+    ``spec.config`` holds :class:`~digitlab.finetune_config.FinetuneConfig` fields.
+    """
+    from digitlab.data import load_mnist
+    from digitlab.digits_db import DigitsDb, default_db_path
+    from digitlab.finetune import finetune_and_store
+    from digitlab.finetune_config import FinetuneConfig
+    from digitlab.store import ModelStore
+    from digitlab.writer_scores import load_writer_digits
+
+    config = FinetuneConfig(**spec.config)
+    db = DigitsDb(config.digits_db or default_db_path(spec.models_dir))
+    return finetune_and_store(config, load_writer_digits(db, config.writer), load_mnist(spec.data_path),
+                              ModelStore(spec.models_dir), spec.name, on_event=on_event, stop=stop,
+                              keep_if_stopped=keep_if_stopped)
+
+
 @dataclass
 class _Controls:
     """Stop requests arriving on stdin; end of input (the server went away) means discard."""

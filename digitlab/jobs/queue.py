@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from digitlab.config import TrainConfig
+    from digitlab.finetune_config import FinetuneConfig
     from digitlab.progress import TrainEvent
-    from digitlab.training import TrainConfig
+    from digitlab.store import ModelStore
 
 QUEUE_FILE = "queue.sqlite"
 QUEUE_FILES = (QUEUE_FILE, f"{QUEUE_FILE}-wal", f"{QUEUE_FILE}-shm", f"{QUEUE_FILE}-journal")
@@ -59,7 +61,8 @@ CREATE TABLE IF NOT EXISTS runs (
     epochs TEXT NOT NULL DEFAULT '[]',
     last_batch TEXT,
     card TEXT,
-    error TEXT
+    error TEXT,
+    runner TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS pending_name ON runs(name)
     WHERE status IN ('queued', 'starting', 'running', 'stopping');
@@ -116,6 +119,7 @@ class QueuedRun:
     card: dict[str, Any] | None = None
     error: str | None = None
     position: int | None = None
+    runner: str | None = None  # ``module:function`` of a run that is not a training (a fine-tune)
 
     @property
     def active(self) -> bool:
@@ -156,15 +160,45 @@ class QueuedRun:
                    status=row["status"], submitted_at=row["submitted_at"], started_at=row["started_at"],
                    finished_at=row["finished_at"], worker=row["worker"], stop_requested=row["stop_requested"],
                    epochs=tuple(json.loads(row["epochs"])), last_batch=_loads(row["last_batch"]),
-                   card=_loads(row["card"]), error=row["error"], position=position)
+                   card=_loads(row["card"]), error=row["error"], position=position,
+                   runner=row["runner"])
+
+
+FINETUNE_RUNNER = "digitlab.jobs.child:run_finetune_and_store"
 
 
 @dataclass(frozen=True)
 class RunRequest:
-    """What a submitter asks for: a config and a model name (a sweep asks for several)."""
+    """What a submitter asks for: a config and a model name (a sweep asks for several).
 
-    config: TrainConfig
+    A :class:`~digitlab.config.TrainConfig` trains a model from scratch; a
+    :class:`~digitlab.finetune_config.FinetuneConfig` fine-tunes a stored one on a writer's digits.
+    Both wait in the same queue and train in the same kind of child process.
+    """
+
+    config: TrainConfig | FinetuneConfig
     name: str
+
+    @property
+    def runner(self) -> str | None:
+        """The child's ``module:function`` when it is not the executor's training runner."""
+        from digitlab.config import TrainConfig
+
+        return None if isinstance(self.config, TrainConfig) else FINETUNE_RUNNER
+
+    def check(self, data_size: int, store: ModelStore, *, overwrite: bool = False) -> None:
+        """Raise ``ValueError`` for settings or a name that would make the run fail."""
+        from digitlab.finetune_config import check_finetune
+        from digitlab.runs import check_run
+
+        if self.runner is None:
+            check_run(self.config, data_size, store, self.name, overwrite=overwrite)
+        else:
+            check_finetune(self.config, store, self.name, overwrite=overwrite)
+
+    def stored_config(self) -> str:
+        """The settings as the queue keeps them: a training's resolved (its recipe filled in)."""
+        return json.dumps(asdict(self.config.resolved() if self.runner is None else self.config))
 
 
 class RunQueue:
@@ -203,6 +237,7 @@ class RunQueue:
         if not self._ready:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.executescript(SCHEMA)
+            _migrate(connection)
             self._ready = True
         connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a crash of the process
         return connection
@@ -233,7 +268,6 @@ class RunQueue:
         Raises:
             ValueError: invalid settings, an illegal, duplicated or taken name.
         """
-        from digitlab.runs import check_run
         from digitlab.store import ModelStore
 
         store = ModelStore(self.models_dir)
@@ -242,7 +276,7 @@ class RunQueue:
             raise ValueError("a sweep's runs need different names")
         for request in requests:
             if not allow_shipped:
-                check_run(request.config, data_size, store, request.name, overwrite=overwrite)
+                request.check(data_size, store, overwrite=overwrite)
         now = time.time()
         with self._transaction(immediate=True) as db:
             for request in requests:
@@ -252,9 +286,9 @@ class RunQueue:
                     raise ValueError(f"a run named {request.name!r} is already queued or going; pick another name")
             ids = [db.execute(
                 "INSERT INTO runs (name, config, owner, owner_label, executor, sweep, status, submitted_at, "
-                "worker, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
-                (request.name, json.dumps(asdict(request.config.resolved())), owner, owner_label or owner, executor,
-                 sweep, now, worker, now if worker else None)).lastrowid for request in requests]
+                "worker, heartbeat_at, runner) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                (request.name, request.stored_config(), owner, owner_label or owner, executor,
+                 sweep, now, worker, now if worker else None, request.runner)).lastrowid for request in requests]
         runs = {run.id: run for run in self.runs()}
         return [runs[run_id] for run_id in ids]
 
@@ -413,6 +447,13 @@ def _marks(values: Sequence[Any]) -> str:
 
 def _dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Bring a queue file written by an older version up to this schema (a run's ``runner``)."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(runs)")}
+    if "runner" not in columns:
+        connection.execute("ALTER TABLE runs ADD COLUMN runner TEXT")
 
 
 def _loads(text: str | None) -> Any:

@@ -120,7 +120,7 @@ class RayExecutor(QueueExecutor):
 
     def launch(self, run: QueuedRun) -> RayRun:
         actor = RunActor.options(**self.resources, name=f"digitlab-run-{run.id}-{os.getpid()}").remote(
-            run.config, run.name, str(self.queue.models_dir.resolve()), self.data_path, self.runner,
+            run.config, run.name, str(self.queue.models_dir.resolve()), self.data_path, run.runner or self.runner,
             [os.path.abspath(entry or os.curdir) for entry in sys.path])
         return RayRun(actor, run.name, run.config)
 
