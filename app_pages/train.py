@@ -98,7 +98,11 @@ def render() -> None:
     st.caption("Runs wait in one queue and train in their own processes: you can switch pages, close "
                "the tab or come back later — the run goes on, and this page shows every run to everyone. "
                "Only the visitor who started a run can stop it.")
-    executor = get_executor(str(get_store().root))
+    try:
+        executor = get_executor(str(get_store().root))
+    except (ConnectionError, ValueError) as error:  # $DIGITLAB_RAY_ADDRESS or $DIGITLAB_CONCURRENT_RUNS
+        st.error(f"Training is not available on this server: {error}", icon=":material/error:")
+        return
     owner_token()
     settings_ui(executor)
     sweep_ui()

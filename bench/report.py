@@ -157,9 +157,26 @@ def queue_section(queue: dict[str, Any]) -> str:
     return "The training queue\n" + format_table(["measure", "value"], rows)
 
 
+def capacity_section(capacity: dict[str, Any]) -> str:
+    """Drawing sessions against one server: the curve, then the same with a training running."""
+    rows = [[level["sessions"], level["answers"], level["errors"], level["p50_ms"], level["p95_ms"],
+             level["server_cpu_ms_per_answer"]] for level in capacity.get("curve", {}).values()]
+    training = capacity.get("with_training", {})
+    if training:
+        rows.append([f"{training['sessions']} + training", training["answers"], training["errors"],
+                     training["p50_ms"], training["p95_ms"], training["server_cpu_ms_per_answer"]])
+    table = format_table(["sessions", "answers", "errors", "p50 ms", "p95 ms", "server CPU ms/answer"], rows)
+    lines = [f"Capacity (a drawing every {capacity.get('interval_s')} s per session)", table,
+             f"max sessions with p95 ≤ 300 ms: {capacity.get('max_sessions_p95_300ms')}"]
+    if training:
+        lines.append(f"training ({training['training']}): epoch {training['idle_epoch_s']} s idle, "
+                     f"{training['loaded_epoch_s']} s with the sessions — {training['slowdown']}×")
+    return "\n".join(lines)
+
+
 SECTIONS = (("training", training_section), ("inference", inference_section), ("app", app_section),
-            ("load", load_section), ("queue", queue_section), ("labelling", labelling_section),
-             ("finetune", finetune_section))
+            ("load", load_section), ("queue", queue_section), ("capacity", capacity_section),
+             ("labelling", labelling_section), ("finetune", finetune_section))
 
 
 def format_report(results: dict[str, Any]) -> str:

@@ -103,3 +103,11 @@ def test_runs_of_a_server_that_died_are_shown_interrupted(page_env, make_app):
     assert not app.exception
     assert any("Interrupted: the process supervising it ended before it finished" in w.value for w in app.warning)
     assert np.array_equal(app.dataframe[0].value["status"].to_numpy(), np.array(["interrupted"], dtype=object))
+
+
+def test_a_misconfigured_executor_is_one_line_on_the_page(page_env, make_app, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_CONCURRENT_RUNS", "many")
+    app = make_app(TRAIN_PAGE)
+    assert not app.exception
+    assert [e.value for e in app.error] == ["Training is not available on this server: $DIGITLAB_CONCURRENT_RUNS "
+                                            "must be a whole number ≥ 1, got 'many'"]

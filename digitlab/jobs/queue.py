@@ -313,7 +313,16 @@ class RunQueue:
         return [QueuedRun.from_row(row) for row in rows]
 
     def get(self, run_id: int) -> QueuedRun | None:
-        return next((run for run in self.runs(limit=10_000) if run.id == run_id), None)
+        """One run (with its position while it waits), or ``None``."""
+        with self._transaction() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return None
+            position = None
+            if row["status"] == "queued":
+                position = db.execute("SELECT COUNT(*) FROM runs WHERE status = 'queued' AND id <= ?",
+                                      (run_id,)).fetchone()[0]
+        return QueuedRun.from_row(row, position)
 
     # -- stopping ---------------------------------------------------------------------------
     def request_stop(self, run_id: int, requester: str, *, keep: bool, operator: bool = False) -> QueuedRun:

@@ -130,8 +130,8 @@ def connect(address: str) -> None:
 
     The cluster's workers must import digitlab themselves (installed on every node, or on the
     ``PYTHONPATH`` the nodes were started with; see :func:`worker_environment`): no runtime
-    environment is shipped, because one makes Ray start a fresh worker per run instead of using
-    the ones it keeps ready (measured: seconds per run on this machine).
+    environment is shipped, because Ray keeps its ready workers per runtime environment and
+    would start a dedicated worker process (importing Ray again) for every run.
 
     Raises:
         ConnectionError: no cluster answers there (one line, not Ray's traceback).

@@ -66,6 +66,11 @@ def sweep_requests(base: TrainConfig, prefix: str, *, learning_rates: Sequence[f
     return requests
 
 
+def rank_key(run: QueuedRun) -> tuple[bool, float, int]:
+    """Sort key: runs with a validation accuracy first, best first, then in queue order."""
+    return run.val_accuracy is None, -(run.val_accuracy or 0.0), run.id
+
+
 def ranked(runs: Sequence[QueuedRun]) -> list[QueuedRun]:
     """The runs best first by validation accuracy (runs without one last, in queue order)."""
-    return sorted(runs, key=lambda run: (run.val_accuracy is None, -(run.val_accuracy or 0.0), run.id))
+    return sorted(runs, key=rank_key)
