@@ -22,6 +22,7 @@ from app_pages.common import (
     usable_models_or_notice,
 )
 from app_pages.drawing_pad import drawing_pad
+from app_pages.inside import inside_ui
 from app_pages.labelling import labelling_ui
 from digitlab.display import enlarge, heat_overlay, strip
 from digitlab.explore import pixel_histogram
@@ -134,6 +135,7 @@ def drawing_fragment(chosen: str, compare: bool) -> None:
         model_sees_ui(entries[chosen], answer)
     with why_column:
         why_ui(entries[chosen], answer)
+    inside_ui(entries, chosen, answer.model_input, compare)
 
 
 # -- the picture ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app_pages.calibration_view import calibration_ui
 from app_pages.common import load_data, predictor_or_error, usable_models_or_notice
 from app_pages.model_download import model_download_ui
 from app_pages.your_digits import your_digits_ui
@@ -51,6 +52,7 @@ def render() -> None:
     other_handwriting_ui(usable)
     your_digits_ui(usable)
     model_download_ui(usable)
+    calibration_ui(usable)
     curves_ui(usable)
     st.divider()
     model_ui(usable)

@@ -269,17 +269,18 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from digitlab.evaluation import evaluate
+    from digitlab.evaluation import evaluate, evaluate_probabilities
     from digitlab.inference import Predictor
 
-    predictor = Predictor(ModelStore(args.models).load(args.name))
+    store = ModelStore(args.models)
+    predictor = Predictor(store.load(args.name))
     if args.on.startswith(WRITER_PREFIX):
         return _evaluate_on_writer(args, predictor)
     if args.on == "uci":
         from digitlab.other_handwriting import load_uci_digits, squashed_inputs
 
         digits = load_uci_digits()
-        result = evaluate(predictor, digits.images, digits.labels)
+        images, labels = digits.images, digits.labels
         naive = evaluate(predictor, squashed_inputs(digits), digits.labels)
         title = f"{args.name} on {digits.name}, {len(digits.labels):,} digits by other writers"
         extra = {"dataset": "uci", "squashed_accuracy": naive.accuracy}
@@ -288,11 +289,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from digitlab.data import load_mnist
 
         data = load_mnist(args.data)
-        result = evaluate(predictor, data.x_test, data.y_test)
+        images, labels = data.x_test, data.y_test
         title, extra, footer = f"{args.name} on the MNIST test set", {"dataset": "mnist"}, []
-    payload = {**{key: value for key, value in result.to_dict().items() if key != "mistakes"}, **extra}
+    probabilities = predictor.probabilities(images)
+    result = evaluate_probabilities(probabilities, labels)
+    calibration = _calibration_fields(store.read_card(args.name), probabilities, labels)
+    payload = {**{key: value for key, value in result.to_dict().items() if key != "mistakes"}, **extra,
+               **calibration}
     lines = [title, f"accuracy {result.accuracy * 100:.2f} %  loss {result.loss:.4f}  "
-                    f"correct {result.correct}  incorrect {result.incorrect}", "digit  precision  recall"]
+                    f"correct {result.correct}  incorrect {result.incorrect}",
+             _calibration_line(calibration), "digit  precision  recall"]
     rows = zip(result.precision, result.recall, strict=True)
     lines += [f"  {digit}     {precision:.4f}    {recall:.4f}" for digit, (precision, recall) in enumerate(rows)]
     _emit(args, payload, "\n".join(lines + footer))
@@ -380,6 +386,48 @@ def _export_check_digits(args: argparse.Namespace):
         from digitlab.other_handwriting import load_uci_digits
 
         return load_uci_digits().images, "UCI digits"
+
+
+def _calibration_fields(card: dict, probabilities, labels) -> dict:
+    """ECE of these answers raw and with the card's temperature (1 when it has none)."""
+    from digitlab.calibration import apply_temperature, calibration_of, expected_calibration_error
+
+    calibration = calibration_of(card)
+    temperature = calibration.temperature if calibration else 1.0
+    return {"temperature": temperature, "temperature_fitted": calibration is not None,
+            "ece": round(expected_calibration_error(probabilities, labels), 6),
+            "ece_calibrated": round(expected_calibration_error(apply_temperature(probabilities, temperature),
+                                                               labels), 6)}
+
+
+def _calibration_line(fields: dict) -> str:
+    if not fields["temperature_fitted"]:
+        return (f"ECE {fields['ece'] * 100:.2f} % (no temperature fitted yet: "
+                "run `digitlab calibrate NAME`)")
+    return (f"ECE {fields['ece'] * 100:.2f} % raw, {fields['ece_calibrated'] * 100:.2f} % at temperature "
+            f"{fields['temperature']:.3f}")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from digitlab.data import load_mnist
+    from digitlab.runs import calibrate_stored
+
+    store = ModelStore(args.models)
+    data = load_mnist(args.data)
+    summaries, lines = [], []
+    for name in args.names:
+        calibration = calibrate_stored(store, name, data)["calibration"]
+        sets = {key: {"ece_before": item["ece_before"], "ece_after": item["ece_after"]}
+                for key, item in calibration["sets"].items()}
+        summaries.append({"name": name, "temperature": calibration["temperature"],
+                          "not_sure_below": calibration["not_sure_below"], **sets})
+        lines.append(f"{name}: temperature {calibration['temperature']:.3f}, validation NLL "
+                     f"{calibration['validation_nll_before']:.4f} → {calibration['validation_nll_after']:.4f}; "
+                     + "; ".join(f"ECE on {key} {item['ece_before'] * 100:.2f} % → {item['ece_after'] * 100:.2f} %"
+                                 for key, item in sets.items())
+                     + f"; not sure at or under {calibration['not_sure_below'] * 100:.1f} %")
+    _emit(args, summaries, "\n".join(lines))
+    return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -524,6 +572,11 @@ def build_parser() -> argparse.ArgumentParser:
                                "(other writers, via scikit-learn), or writer:NAME (that writer's labelled digits)")
     evaluate.add_argument("--digits-db", type=Path, default=None, help=DIGITS_DB_HELP)
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    calibrate = commands.add_parser("calibrate", parents=[common],
+                                    help="fit stored models' temperatures on their validation splits")
+    calibrate.add_argument("names", nargs="+", metavar="NAME")
+    calibrate.set_defaults(handler=cmd_calibrate)
 
     predict = commands.add_parser("predict", parents=[common], help="predict digits in PNG/JPEG files")
     predict.add_argument("images", nargs="+")

@@ -219,6 +219,26 @@ class ModelStore:
             (self.root / previous).unlink(missing_ok=True)
         return card_path
 
+    def update_card(self, name: str, fields: dict[str, Any], *, model_file: str) -> dict[str, Any]:
+        """Add or replace ``fields`` of the card of ``name`` in one atomic rename; the weights stay.
+
+        ``model_file`` is the weights file the fields were computed from: when a save has
+        replaced the model meanwhile, nothing is written, so a card never describes weights it
+        does not point to.
+
+        Raises:
+            StoreError: the model is missing, was replaced, or the folder cannot be written.
+        """
+        card = self.read_card(name)
+        if card["model_file"] != model_file:
+            raise StoreError(f"{name!r} was replaced while it was being measured; run the command again")
+        card = {**card, **fields}
+        try:
+            _atomic_write_text(self.card_path(name), json.dumps(card, indent=1))
+        except OSError as error:
+            raise StoreError(f"could not update the card of {name!r}: {error.strerror or error}") from None
+        return card
+
     def _previous_model_file(self, name: str) -> str | None:
         try:
             return self.read_card(name)["model_file"]
