@@ -76,7 +76,7 @@ def render() -> None:
 def model_controls(usable) -> tuple[str, bool]:
     """The model picker and the Compare switch; returns (model name, compare)."""
     headlines = {entry.name: entry.headline for entry in usable}
-    accuracies = [(entry.card.get("test") or {}).get("accuracy") or 0.0 for entry in usable]
+    accuracies = [entry.run.test_accuracy or 0.0 for entry in usable]
     best = accuracies.index(max(accuracies))
     pick, switch = st.columns([3, 1], vertical_alignment="bottom")
     chosen = pick.selectbox("Model", list(headlines), index=best, format_func=headlines.get, key="draw_model",
@@ -278,8 +278,7 @@ def compare_ui(entries, model_input: np.ndarray) -> dict[str, Reading]:
     for entry, column in zip(entries, columns, strict=True):
         with column:
             st.markdown(f"**{entry.name}**")
-            st.caption(f"{entry.card.get('architecture', '?')} · "
-                       f"{entry.card.get('parameters', 0):,} parameters")
+            st.caption(f"{entry.run.architecture} · {entry.run.parameters or 0:,} parameters")
             predictor, error = predictor_or_error(entry)
             if predictor is None:
                 st.error(error)

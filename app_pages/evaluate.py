@@ -60,7 +60,7 @@ def render() -> None:
 
 def comparison_ui(usable) -> None:
     st.subheader("All models")
-    rows = [comparison_row(entry.name, entry.card, _timing(entry)) for entry in usable]
+    rows = [comparison_row(entry.name, entry.run, _timing(entry)) for entry in usable]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
         "test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
         "test loss": st.column_config.NumberColumn(format="%.4f"),
@@ -96,7 +96,7 @@ def other_handwriting_ui(usable) -> None:
     rows = []
     for entry in usable:
         result = results[entry.name]
-        rows.append({"model": entry.name, "MNIST test accuracy": (entry.card.get("test") or {}).get("accuracy"),
+        rows.append({"model": entry.name, "MNIST test accuracy": entry.run.test_accuracy,
                      "UCI accuracy": result[0].accuracy if result else None,
                      "UCI, squashed without preprocessing": result[1].accuracy if result else None})
     accuracy = st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)
@@ -141,7 +141,7 @@ def _uci_squashed():
 
 
 def curves_ui(usable) -> None:
-    rows = learning_curve_rows({entry.name: entry.card for entry in usable})
+    rows = learning_curve_rows({entry.name: entry.run.history for entry in usable})
     if not rows:
         return
     st.subheader("Learning curves")
@@ -163,7 +163,7 @@ def curves_ui(usable) -> None:
 
 def model_ui(usable) -> None:
     names = [entry.name for entry in usable]
-    accuracies = [(entry.card.get("test") or {}).get("accuracy") or 0.0 for entry in usable]
+    accuracies = [entry.run.test_accuracy or 0.0 for entry in usable]
     name = st.selectbox("Look closer at", names, index=accuracies.index(max(accuracies)),
                         key="evaluate_model")
     entry = next(entry for entry in usable if entry.name == name)

@@ -392,7 +392,7 @@ def stop_clicked(executor: QueueExecutor, run_id: int, keep: bool) -> None:
 
 def curves_ui(snapshot: QueuedRun) -> None:
     """Loss and accuracy per finished epoch, training vs validation, on a fixed epoch axis."""
-    rows = learning_curve_rows({snapshot.name: {"history": snapshot.history}})
+    rows = learning_curve_rows({snapshot.name: snapshot.history})
     finished = len(snapshot.epochs)
     if not rows:
         if snapshot.active:
@@ -442,7 +442,7 @@ def outcome_ui(snapshot: QueuedRun) -> None:
 def comparison_ui(name: str) -> None:
     """The new model's test results next to the shipped models', from the store's cards."""
     entries = [entry for entry in list_models() if entry.usable and (entry.shipped or entry.name == name)]
-    rows = [comparison_row(entry.name, entry.card) for entry in entries]
+    rows = [comparison_row(entry.name, entry.run) for entry in entries]
     columns = ["model", "architecture", "test accuracy", "test loss", "parameters", "epochs", "training s"]
     frame = pd.DataFrame(rows, columns=columns)
     if not any(entry.shipped for entry in entries):

@@ -485,9 +485,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         raise StoreError(f"the model store {store.root} {what}; point --models or $DIGITLAB_MODELS at a folder")
     entries = store.list()
     payload = [{"name": e.name, "usable": e.usable, "error": e.error, "shipped": e.shipped,
-                "architecture": (e.card or {}).get("architecture"),
-                "test_accuracy": (e.card or {}).get("test", {}).get("accuracy"),
-                "parameters": (e.card or {}).get("parameters")} for e in entries]
+                "architecture": e.run.architecture if e.card else None, "test_accuracy": e.run.test_accuracy,
+                "parameters": e.run.parameters} for e in entries]
     text = "\n".join(e.headline for e in entries) or "the store is empty"
     _emit(args, payload, text)
     return 0

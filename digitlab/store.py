@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from digitlab.card import RunCard
+
 SHIPPED_MODELS = frozenset({"mlp", "lenet", "cnn"})
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 CARD_SUFFIX = ".json"
@@ -41,11 +43,25 @@ class StoreNotWritableError(StoreError, ValueError):
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One model as listed: its card, or why it cannot be used."""
+    """One model as listed: its card, or why it cannot be used.
+
+    ``card`` is the card's JSON as stored (for downloads and summaries); ``run`` is the same card
+    read once as a :class:`~digitlab.card.RunCard`, the way every page and command reads it.
+    """
 
     name: str
     card: dict[str, Any] | None
     error: str | None = None
+
+    @property
+    def run(self) -> RunCard:
+        """The card as a :class:`~digitlab.card.RunCard` (an empty one when it is unreadable)."""
+        if self.card is None:
+            return RunCard(name=self.name)
+        try:
+            return RunCard.from_dict(self.card)
+        except ValueError:
+            return RunCard(name=self.name, extra=dict(self.card))
 
     @property
     def usable(self) -> bool:
@@ -60,10 +76,10 @@ class ModelEntry:
         """e.g. ``cnn — cnn, 99.62 % test accuracy, 93,962 parameters``."""
         if self.card is None:
             return f"{self.name} — unusable: {self.error}"
-        accuracy = self.card.get("test", {}).get("accuracy")
+        run = self.run
+        accuracy = run.test_accuracy
         accuracy_text = f"{accuracy * 100:.2f} % test accuracy" if accuracy is not None else "not evaluated"
-        return (f"{self.name} — {self.card.get('architecture', '?')}, {accuracy_text}, "
-                f"{self.card.get('parameters', 0):,} parameters")
+        return f"{self.name} — {run.architecture}, {accuracy_text}, {run.parameters or 0:,} parameters"
 
 
 def validate_name(name: str, *, allow_shipped: bool = False) -> str:
