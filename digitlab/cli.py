@@ -117,6 +117,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         title = f"{args.name} on {digits.name}, {len(digits.labels):,} digits by other writers"
         extra = {"dataset": "uci", "squashed_accuracy": naive.accuracy}
         footer = [f"squashed to 28×28 without the preprocessing: {naive.accuracy * 100:.2f} %"]
+    elif args.on == "styles":
+        from dataclasses import asdict
+
+        from digitlab.hard_styles import load_hard_styles, misreads_by_style
+
+        digits = load_hard_styles()
+        result = evaluate(predictor, digits.images, digits.labels)
+        title = f"{args.name} on {digits.name}, {len(digits.labels):,} pictures"
+        misreads = misreads_by_style(result)
+        extra = {"dataset": "styles", "misreads_by_style": [asdict(item) for item in misreads]}
+        footer = ["most misread styles:" if misreads else "no style misread"]
+        footer += [f"  {item.style} → {item.read_as}: {item.count} of {item.of}" for item in misreads[:8]]
     else:
         from digitlab.data import load_mnist
 
@@ -206,9 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", parents=[common], help="test-set metrics of a stored model")
     evaluate.add_argument("name")
-    evaluate.add_argument("--on", choices=("mnist", "uci"), default="mnist",
-                          help="test set: MNIST's 10,000 test digits, or the 1,797 UCI digits "
-                               "(other writers, via scikit-learn)")
+    evaluate.add_argument("--on", choices=("mnist", "uci", "styles"), default="mnist",
+                          help="test set: MNIST's 10,000 test digits, the 1,797 UCI digits "
+                               "(other writers, via scikit-learn), or the 1,080 hard-styles pad "
+                               "pictures (36 drawn styles MNIST lacks, generated)")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     predict = commands.add_parser("predict", parents=[common], help="predict digits in PNG/JPEG files")
