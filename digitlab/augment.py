@@ -103,6 +103,6 @@ def augment_examples(
     Returns (images, labels): a 1's stem drawn into a 7 or a 4 carries its new label.
     """
     settings = settings or AugmentSettings()
-    if settings.styles is not None and settings.styles.rate > 0:
+    if settings.styles is not None and any(settings.styles.rates):
         images, labels = style_batch(images, labels, generator, settings.styles)
     return augment_batch(images, generator, settings), labels

@@ -51,14 +51,16 @@ NEW_LABEL = {"seven_from_stem": 7, "four_from_stem": 4}
 
 @dataclass(frozen=True)
 class StyleSettings:
-    """The share of styled digits and the ranges each style is drawn from (uniform).
+    """How often each style is drawn and the ranges each is drawn from (uniform).
 
+    ``rates`` holds, per kind of ``KINDS``, the chance that a digit allowed that kind gets it: a
+    1's stem becomes a flagged 1 as often as a long-barred 7, so neither answer is favoured.
     Lengths are fractions of the digit's height; angles are degrees below the horizontal, towards
     the left of the stem's top. A 1's flag (steep, ≥ 20°) and a 7's bar (near flat, ≤ 8°) never
     overlap in angle, and the 7's bar is the longer, so the label follows from what is drawn.
     """
 
-    rate: float = 0.2
+    rates: tuple[float, ...] = (0.16, 0.16, 0.06, 0.08, 0.06, 0.05, 0.04, 0.05)
     flag_length: tuple[float, float] = (0.12, 0.5)
     flag_degrees: tuple[float, float] = (20.0, 70.0)
     base_probability: float = 0.4
@@ -70,9 +72,9 @@ class StyleSettings:
     cross_half_length: tuple[float, float] = (0.12, 0.25)
     cross_height: tuple[float, float] = (0.45, 0.62)
     four_bar_height: tuple[float, float] = (0.55, 0.72)
-    four_left: tuple[float, float] = (0.45, 0.75)
-    four_right: tuple[float, float] = (0.05, 0.2)
-    open_four_probability: float = 0.5
+    four_left: tuple[float, float] = (0.5, 0.8)
+    four_right: tuple[float, float] = (0.1, 0.25)
+    open_four_probability: float = 0.7
     bend: tuple[float, float] = (0.08, 0.18)  # a curved stem's bulge, either side
     narrow_scale: tuple[float, float] = (0.4, 0.7)
     wide_scale: tuple[float, float] = (1.3, 1.8)
@@ -91,7 +93,7 @@ class StyleSettings:
 def style_batch(
     images: tf.Tensor, labels: tf.Tensor, generator: tf.random.Generator, settings: StyleSettings
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Give a random ``settings.rate`` share of a batch a synthetic style.
+    """Give each digit of a batch a synthetic style at the recipe's rates.
 
     Args:
         images: (N, 28, 28) float32 in [0, 1], MNIST digits.
@@ -103,7 +105,7 @@ def style_batch(
         (images, labels) of the same shapes; styled digits are re-framed the MNIST way, and a 1's
         stem that became a 7 or a 4 carries its new label.
     """
-    kind = choose_kinds(labels, generator, settings.rate)
+    kind = choose_kinds(labels, generator, settings.rates)
     chosen = tf.where(kind >= 0)  # (M, 1): only the styled few are worked on
     styled_kind = tf.gather_nd(kind, chosen)
     canvas = tf.pad(tf.gather_nd(images, chosen), [[0, 0], [MARGIN, MARGIN], [MARGIN, MARGIN]])
@@ -116,13 +118,29 @@ def style_batch(
     return images, labels
 
 
-def choose_kinds(labels: tf.Tensor, generator: tf.random.Generator, rate: float) -> tf.Tensor:
-    """Per image, the index into ``KINDS`` of its style, or -1 for none (uniform among eligible)."""
-    batch = tf.shape(labels)[0]
-    eligible = tf.gather(tf.constant(ELIGIBLE), tf.cast(labels, tf.int32))
-    scores = tf.where(eligible, generator.uniform([batch, len(KINDS)]), -1.0)
-    styled = generator.uniform([batch]) < rate
-    return tf.where(styled, tf.argmax(scores, axis=1, output_type=tf.int32), -1)
+def choose_kinds(labels: tf.Tensor, generator: tf.random.Generator, rates: tuple[float, ...]) -> tf.Tensor:
+    """Per image, the index into ``KINDS`` of its style, or -1 for none.
+
+    Each kind its label allows comes with its chance from ``rates``; at most one is drawn.
+
+    Raises:
+        ValueError: ``rates`` has the wrong length, or some label's chances add up to more than 1.
+    """
+    allowed = tf.constant(ELIGIBLE, tf.float32) * tf.constant(_checked(rates), tf.float32)
+    chances = tf.gather(tf.math.cumsum(allowed, axis=1), tf.cast(labels, tf.int32))
+    draw = generator.uniform([tf.shape(labels)[0], 1])
+    below = draw < chances
+    first = tf.argmax(tf.cast(below, tf.int32), axis=1, output_type=tf.int32)
+    return tf.where(tf.reduce_any(below, axis=1), first, -1)
+
+
+def _checked(rates: tuple[float, ...]) -> list[float]:
+    if len(rates) != len(KINDS) or any(not 0.0 <= rate <= 1.0 for rate in rates):
+        raise ValueError(f"rates must be {len(KINDS)} chances in [0, 1], one per kind of style {KINDS}")
+    for label, allowed in enumerate(ELIGIBLE):
+        if sum(rate for rate, ok in zip(rates, allowed, strict=True) if ok) > 1.0 + 1e-9:
+            raise ValueError(f"the style chances of a {label} add up to more than 1")
+    return list(rates)
 
 
 @dataclass(frozen=True)
