@@ -285,6 +285,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         title = f"{args.name} on {digits.name}, {len(digits.labels):,} digits by other writers"
         extra = {"dataset": "uci", "squashed_accuracy": naive.accuracy}
         footer = [f"squashed to 28×28 without the preprocessing: {naive.accuracy * 100:.2f} %"]
+    elif args.on == "styles":
+        from dataclasses import asdict
+
+        from digitlab.hard_styles import load_hard_styles, misreads_by_style
+
+        digits = load_hard_styles()
+        images, labels = digits.images, digits.labels
+        title = f"{args.name} on {digits.name}, {len(digits.labels):,} pictures"
+        misreads = misreads_by_style(evaluate(predictor, images, labels))
+        extra = {"dataset": "styles", "misreads_by_style": [asdict(item) for item in misreads]}
+        footer = ["most misread styles:" if misreads else "no style misread"]
+        footer += [f"  {item.style} → {item.read_as}: {item.count} of {item.of}" for item in misreads[:8]]
     else:
         from digitlab.data import load_mnist
 
@@ -500,10 +512,10 @@ DIGITS_DB_HELP = "labelled-digits database (default: $DIGITLAB_DIGITS_DB or digi
 
 
 def _test_set(text: str) -> str:
-    """``mnist``, ``uci`` or ``writer:NAME`` (argparse type of ``evaluate --on``)."""
-    if text in ("mnist", "uci") or (text.startswith(WRITER_PREFIX) and text[len(WRITER_PREFIX):].strip()):
+    """``mnist``, ``uci``, ``styles`` or ``writer:NAME`` (argparse type of ``evaluate --on``)."""
+    if text in ("mnist", "uci", "styles") or (text.startswith(WRITER_PREFIX) and text[len(WRITER_PREFIX):].strip()):
         return text
-    raise argparse.ArgumentTypeError(f"unknown test set {text!r}: use mnist, uci or writer:NAME")
+    raise argparse.ArgumentTypeError(f"unknown test set {text!r}: use mnist, uci, styles or writer:NAME")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -567,8 +579,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", parents=[common], help="test-set metrics of a stored model")
     evaluate.add_argument("name")
     evaluate.add_argument("--on", type=_test_set, default="mnist",
-                          help="test set: MNIST's 10,000 test digits, the 1,797 UCI digits "
-                               "(other writers, via scikit-learn), or writer:NAME (that writer's labelled digits)")
+                          help="test set: MNIST's 10,000 test digits, the 1,797 UCI digits (other writers, via "
+                               "scikit-learn), the 1,080 hard-styles pad pictures (36 drawn styles MNIST lacks, "
+                               "generated: styles), or writer:NAME (that writer's labelled digits)")
     evaluate.add_argument("--digits-db", type=Path, default=None, help=DIGITS_DB_HELP)
     evaluate.set_defaults(handler=cmd_evaluate)
 

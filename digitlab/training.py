@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from digitlab.architectures import get_architecture
-from digitlab.augment import augment_batch
+from digitlab.augment import AugmentSettings, augment_examples
 from digitlab.config import TrainConfig
 from digitlab.data import Mnist, stratified_split, to_float
 from digitlab.progress import BestEpoch, EventHandler, ProgressReporter, StopSignal
@@ -82,14 +82,17 @@ def make_optimizer(name: str, learning_rate: float, schedule: str, total_steps: 
     return keras.optimizers.Adam(rate)
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool) -> tf.data.Dataset:
-    """Shuffled float batches of ``images`` (uint8), distorted on the fly when ``augment``."""
+def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
+                 augment: bool | AugmentSettings) -> tf.data.Dataset:
+    """Shuffled float batches of ``images`` (uint8), styled and distorted on the fly when ``augment``
+    (``True`` takes the default recipe)."""
     dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
     dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
     if augment:
         generator = tf.random.Generator.from_seed(seed)
-        dataset = dataset.map(lambda x, y: (augment_batch(x, generator), y))
+        settings = augment if isinstance(augment, AugmentSettings) else AugmentSettings()
+        dataset = dataset.map(lambda x, y: augment_examples(x, y, generator, settings))
     # tf.data's autotuning thread stalled the end of one epoch in four by ~10 s on 2 cores (both
     # idle meanwhile); a fixed two-batch prefetch keeps the cores busy with no stalls.
     options = tf.data.Options()
@@ -149,7 +152,8 @@ def train(
     validation = (to_float(x_val), y_val.astype(np.int32)) if len(x_val) else None
     started = time.perf_counter()
     model.fit(
-        make_dataset(x_train, y_train, config.batch_size, config.seed, bool(config.augment)),
+        make_dataset(x_train, y_train, config.batch_size, config.seed,
+                     bool(config.augment) and AugmentSettings.from_dict(config.augmentation)),
         epochs=config.epochs,
         validation_data=validation,
         callbacks=[keras.callbacks.TerminateOnNaN(), best, history, reporter, *callbacks],
