@@ -135,7 +135,7 @@ def _side_by_side_row(entry, result: dict[str, Evaluation] | None) -> dict:
     uci = result.get(UCI_DIGITS)
     styles = result.get(HARD_STYLES)
     squashed = result.get(UCI_SQUASHED)
-    return {"model": entry.name, "MNIST test accuracy": (entry.card.get("test") or {}).get("accuracy"),
+    return {"model": entry.name, "MNIST test accuracy": entry.run.test_accuracy,
             "UCI accuracy": uci.accuracy if uci else None,
             "UCI, squashed without preprocessing": squashed.accuracy if squashed else None,
             "hard-styles accuracy": styles.accuracy if styles else None}
