@@ -148,7 +148,7 @@ def train(
         )
     reporter = ProgressReporter(on_event, stop, config.epochs, batches)
     best = BestEpoch("val_accuracy" if len(x_val) else "accuracy")
-    history = _History()
+    history = EpochHistory()
     validation = (to_float(x_val), y_val.astype(np.int32)) if len(x_val) else None
     started = time.perf_counter()
     model.fit(
@@ -170,8 +170,9 @@ def train(
                        seconds, len(x_train), len(x_val))
 
 
-class _History(keras.callbacks.Callback):
-    """Per-epoch metrics plus wall time, skipping an epoch cut short by a stop request."""
+class EpochHistory(keras.callbacks.Callback):
+    """Per-epoch metrics plus wall time, skipping an epoch cut short by a stop request; notes a
+    non-finite batch loss (``nan_seen``). Training and fine-tuning both keep their history with it."""
 
     def __init__(self) -> None:
         super().__init__()
