@@ -91,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from digitlab.jobs.executor import local_capacity
     from digitlab.jobs.inline import run_inline
     from digitlab.jobs.queue import RunQueue, RunRequest, cli_owner
-    from digitlab.runs import check_run, train_and_store
+    from digitlab.runs import train_and_store
     from digitlab.store import validate_name
     from digitlab.training import strategy_from_environment
 
@@ -102,8 +102,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _train_on_ray(args, config, name)
     data = load_mnist(args.data)
     store = ModelStore(args.models)
-    if not args.ship:
-        check_run(config, len(data.x_train), store, name, overwrite=args.overwrite)  # before the queue file
     strategy = strategy_from_environment() if args.distribute else None
     capacity = local_capacity()
 
