@@ -22,6 +22,7 @@ from app_pages.common import (
     usable_models_or_notice,
 )
 from app_pages.drawing_pad import drawing_pad
+from app_pages.inside import inside_ui
 from app_pages.labelling import labelling_ui, your_digits_ui
 from digitlab.display import enlarge, heat_overlay, strip
 from digitlab.explore import pixel_histogram
@@ -76,7 +77,7 @@ def render() -> None:
 def model_controls(usable) -> tuple[str, bool]:
     """The model picker and the Compare switch; returns (model name, compare)."""
     headlines = {entry.name: entry.headline for entry in usable}
-    accuracies = [(entry.card.get("test") or {}).get("accuracy") or 0.0 for entry in usable]
+    accuracies = [entry.run.test_accuracy or 0.0 for entry in usable]
     best = accuracies.index(max(accuracies))
     pick, switch = st.columns([3, 1], vertical_alignment="bottom")
     chosen = pick.selectbox("Model", list(headlines), index=best, format_func=headlines.get, key="draw_model",
@@ -135,6 +136,7 @@ def drawing_fragment(chosen: str, compare: bool) -> None:
         model_sees_ui(entries[chosen], answer)
     with why_column:
         why_ui(entries[chosen], answer)
+    inside_ui(entries, chosen, answer.model_input, compare)
 
 
 # -- the picture ------------------------------------------------------------------------------
@@ -170,6 +172,8 @@ def pad_settings_ui() -> None:
                        "widened by the preprocessing.")
     with sample:
         random_button()
+
+
 def upload_limit_text() -> str:
     """The upload limit as the browser applies it: ``server.maxUploadSize`` MB of 10^6 bytes.
 
@@ -275,8 +279,7 @@ def compare_ui(entries, model_input: np.ndarray) -> dict[str, Reading]:
     for entry, column in zip(entries, columns, strict=True):
         with column:
             st.markdown(f"**{entry.name}**")
-            st.caption(f"{entry.card.get('architecture', '?')} · "
-                       f"{entry.card.get('parameters', 0):,} parameters")
+            st.caption(f"{entry.run.architecture} · {entry.run.parameters or 0:,} parameters")
             predictor, error = predictor_or_error(entry)
             if predictor is None:
                 st.error(error)

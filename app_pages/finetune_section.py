@@ -1,8 +1,8 @@
 """The Train page's "Fine-tune on your digits" section, and the forgetting meter of every fine-tuned model.
 
-The run goes through the page's job registry with the fine-tuning runner
-(:func:`digitlab.jobs.child.run_finetune_and_store`, the CLI's ``finetune_and_store``), so it
-shows up as the page's current run, with its curves, Stop buttons and outcome, like training.
+The run waits in the same training queue as every other run and trains in the same kind of child
+process, with the fine-tuning runner (:func:`digitlab.jobs.child.run_finetune_and_store`, the
+CLI's ``finetune_and_store``), so it shows up in the queue with its curves, Stop button and outcome.
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ from app_pages.common import get_store, list_models
 from app_pages.labelling import WRITER_KEY, get_digits_db, shown
 from digitlab.digits_db import DigitsDbError
 from digitlab.finetune_config import FINETUNE_DEFAULTS, MIN_DIGITS, FinetuneConfig, ForgettingMeter, check_finetune
-from digitlab.jobs.locking import JobBusyError
-from digitlab.jobs.registry import JobRegistry
+from digitlab.jobs.executor import QueueExecutor
+from digitlab.jobs.queue import RunRequest
 
-FINETUNE_RUNNER = "digitlab.jobs.child:run_finetune_and_store"
 FEEDBACK_KEY = "finetune_feedback"
 PERCENT = st.column_config.NumberColumn(format="percent")
 
 
-def finetune_ui(registry: JobRegistry) -> None:
+def finetune_ui(executor: QueueExecutor, owner: str, owner_label: str) -> None:
     """Pick a base model and a writer, start fine-tuning; then the meters of fine-tuned models."""
     st.subheader(":material/tune: Fine-tune on your digits")
     st.caption("Start from a trained model and teach it one writer's handwriting. Part of each digit's "
@@ -53,7 +52,7 @@ def finetune_ui(registry: JobRegistry) -> None:
         epochs_column.number_input("Epochs", 1, 100, FINETUNE_DEFAULTS.epochs, key="finetune_epochs")
         st.text_input("New model name (empty: base-writer)", key="finetune_name", max_chars=40)
         st.form_submit_button("Start fine-tuning", icon=":material/play_arrow:", key="finetune_start",
-                              on_click=_start, args=(registry, counts))
+                              on_click=_start, args=(executor, owner, owner_label, counts))
     feedback = st.session_state.pop(FEEDBACK_KEY, None)
     if feedback:
         getattr(st, feedback[0])(feedback[1])
@@ -65,8 +64,8 @@ def suggested_name(base: str, writer: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", f"{base}-{writer}").strip("-_")[:40] or "finetuned"
 
 
-def _start(registry: JobRegistry, counts: dict[str, list[int]]) -> None:
-    """The Start button's callback: check, then hand the run to the registry."""
+def _start(executor: QueueExecutor, owner: str, owner_label: str, counts: dict[str, list[int]]) -> None:
+    """The Start button's callback: check, then queue the run."""
     state = st.session_state
     base, writer = state["finetune_base"], state["finetune_writer"]
     name = (state.get("finetune_name") or "").strip() or suggested_name(base, writer)
@@ -76,22 +75,20 @@ def _start(registry: JobRegistry, counts: dict[str, list[int]]) -> None:
     config = FinetuneConfig(base=base, writer=writer, architecture=architecture,
                             epochs=int(state["finetune_epochs"]), digits_db=str(get_digits_db().path))
 
-    def check() -> None:
+    try:
         if sum(counts.get(writer, [])) < MIN_DIGITS:
             raise ValueError(f"{writer!r} has {sum(counts.get(writer, []))} digits; fine-tuning needs {MIN_DIGITS}")
         check_finetune(config, store, name)
-
-    try:
-        registry.start(config, name, runner=FINETUNE_RUNNER, check=check)
-    except JobBusyError as busy:
-        state[FEEDBACK_KEY] = ("warning", f"Not started: {shown(busy)}.")
+        [run] = executor.queue.submit([RunRequest(config, name)], owner, data_size=0, executor=executor.kind,
+                                      owner_label=owner_label)
     except ValueError as error:
         state[FEEDBACK_KEY] = ("error", f"Not started: {shown(error)}.")
     except Exception as error:  # noqa: BLE001 - a missing base model's StoreError, shown as a message
         state[FEEDBACK_KEY] = ("error", f"Not started: {shown(error)}.")
     else:
-        state[FEEDBACK_KEY] = ("success", f"Started fine-tuning {base} on {writer!r}'s digits as {name!r}; "
-                                          "its progress is below.")
+        executor.wake()
+        state[FEEDBACK_KEY] = ("success", f"Queued fine-tuning {base} on {writer!r}'s digits as {name!r}: "
+                                          f"number {run.position} in the queue, its progress is above.")
 
 
 def meters_ui() -> None:

@@ -8,7 +8,11 @@ Parts (``--parts``, comma-separated):
   (:mod:`bench.inference`);
 - ``app`` and ``browser``: cold start, memory, and mouse-up → Prediction in real Chromium
   (:mod:`bench.browser`);
-- ``load`` (or ``--load``): many browser sessions while a model trains (:mod:`bench.load`).
+- ``load`` (or ``--load``): many browser sessions while a model trains (:mod:`bench.load`);
+- ``queue``: the training queue's hand-off between runs, and Ray's cost for one run against the
+  local executor (:mod:`bench.queueing`);
+- ``capacity``: drawing sessions speaking Streamlit's websocket protocol against one server, 1 to
+  80 of them, idle and with a training running (:mod:`bench.capacity`).
 
 ``--quick`` shrinks everything to a smoke run of a few minutes; its figures say that the
 benchmark works, not how fast digitlab is. A table goes to stdout (``--json``: the JSON), the
@@ -30,7 +34,7 @@ from typing import Any
 
 from bench.report import format_report
 
-PARTS = ("training", "inference", "app", "browser", "load", "labelling", "finetune")
+PARTS = ("training", "inference", "app", "browser", "load", "queue", "capacity", "labelling", "finetune")
 FAMILY_NAMES = ("mlp", "lenet", "cnn", "cnn_fast")
 SHIPPED_FAMILIES = ("mlp", "lenet", "cnn")  # what --quick trains when there is no model to time
 FULL = {"repeats": 200, "baseline_repeats": 30, "browser_trials": 30, "load_sessions": 8, "load_seconds": 120.0,
@@ -48,10 +52,16 @@ TARGETS = (
     ("load: errors", ("load", "errors"), 0, ""),
     ("load: mouse-up → Prediction, p95", ("load", "mouse_up_to_prediction_ms", "p95"), 1000, "ms"),
     ("load: epoch time vs idle", ("load", "training", "slowdown"), 2.0, "×"),
+    ("queue: a run starts after the previous one ends", ("queue", "handoff", "max_start_after_previous_end_s"), 2.0,
+     "s"),
+    ("queue: one run on a local Ray head, extra wall time", ("queue", "ray_vs_local", "ray_extra_s"), 5.0, "s"),
     ("labelling a drawing, p50", ("labelling", "label", "p50"), 50, "ms"),
     ("fine-tuning cnn on 300 digits with replay", ("finetune", "fit_seconds"), 90, "s"),
     ("fine-tuning: held-out errors left (share)", ("finetune", "errors_left_share"), 0.5, ""),
     ("fine-tuning: MNIST drop", ("finetune", "mnist_drop_points"), 0.2, "points"),
+    ("capacity: 40 drawing sessions, p95 (no training)", ("capacity", "curve", "40", "p95_ms"), 300, "ms"),
+    ("capacity: 20 sessions with a training running, p95", ("capacity", "with_training", "p95_ms"), 500, "ms"),
+    ("capacity: epoch time with 20 sessions vs idle", ("capacity", "with_training", "slowdown"), 1.5, "×"),
 )
 
 
@@ -109,16 +119,24 @@ def run_bench(args: argparse.Namespace) -> int:
         if "training" in settings.parts:
             results["training"] = _guarded(_training, settings, data_path, scratch)
         models_dir = None
-        if set(settings.parts) & {"inference", "app", "browser", "load", "labelling", "finetune"}:
+        if set(settings.parts) & {"inference", "app", "browser", "load", "capacity", "labelling", "finetune"}:
             models_dir = _guarded(bench_models_dir, args.models, settings, data_path, scratch)
         models_error = models_dir if isinstance(models_dir, dict) else None
         for part, measure in (("inference", _inference), ("app", _app), ("load", _load)):
             wanted = part in settings.parts or (part == "app" and "browser" in settings.parts)
             if wanted:
                 results[part] = models_error or _guarded(measure, models_dir, settings, data_path)
+        if "queue" in settings.parts:
+            from bench.queueing import measure_queue
+
+            results["queue"] = _guarded(measure_queue, data_path, settings.quick)
         for part, measure in (("labelling", _labelling), ("finetune", _finetune)):
             if part in settings.parts:
                 results[part] = models_error or _guarded(measure, models_dir, settings, data_path, scratch)
+        if "capacity" in settings.parts:
+            from bench.capacity import measure_capacity
+
+            results["capacity"] = models_error or _guarded(measure_capacity, models_dir, data_path, settings.quick)
     results["targets"] = check_targets(results, settings.quick)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=1), encoding="utf-8")

@@ -15,9 +15,13 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digitlab.quiet import filtered_stderr
 from digitlab.store import ModelStore
+
+if TYPE_CHECKING:
+    from digitlab.config import TrainConfig
 
 EXIT_ERROR = 1
 WRITER_PREFIX = "writer:"
@@ -71,38 +75,154 @@ def _interrupt_as_stop() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def train_config(args: argparse.Namespace, **changes) -> TrainConfig:
+    """The run's settings from the ``train``/``sweep`` options (``changes`` override them)."""
+    from digitlab.config import TrainConfig
+
+    fields = {"architecture": args.arch, "epochs": args.epochs, "batch_size": args.batch_size,
+              "optimizer": getattr(args, "optimizer", None), "learning_rate": getattr(args, "learning_rate", None),
+              "schedule": args.schedule, "augment": args.augment, "validation_fraction": args.validation_fraction,
+              "train_size": args.train_size, "seed": args.seed}
+    return TrainConfig(**{**fields, **changes})
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from digitlab.data import load_mnist
-    from digitlab.jobs.locking import holder_info, training_lock
-    from digitlab.runs import check_run, train_and_store
+    from digitlab.jobs.executor import local_capacity
+    from digitlab.jobs.inline import run_inline
+    from digitlab.jobs.queue import RunQueue, RunRequest, cli_owner
+    from digitlab.runs import train_and_store
     from digitlab.store import validate_name
-    from digitlab.training import TrainConfig, strategy_from_environment
+    from digitlab.training import strategy_from_environment
 
-    config = TrainConfig(
-        architecture=args.arch, epochs=args.epochs, batch_size=args.batch_size,
-        optimizer=args.optimizer, learning_rate=args.learning_rate, schedule=args.schedule,
-        augment=args.augment, validation_fraction=args.validation_fraction,
-        train_size=args.train_size, seed=args.seed,
-    )
+    config = train_config(args)
     name = args.name or args.arch
     validate_name(name, allow_shipped=args.ship)
+    if args.ray:
+        return _train_on_ray(args, config, name)
     data = load_mnist(args.data)
     store = ModelStore(args.models)
-    if not args.ship:
-        check_run(config, len(data.x_train), store, name, overwrite=args.overwrite)  # before the lock file
     strategy = strategy_from_environment() if args.distribute else None
-    holder = holder_info(name, args.arch, "command line")
-    # One run per machine: the page's Train button takes the same lock.
-    with training_lock(store.root, holder), _interrupt_as_stop() as stop:
-        card = train_and_store(config, data, store, name, on_event=_print_progress,
-                               stop=stop, overwrite=args.overwrite, allow_shipped=args.ship, strategy=strategy)
+    capacity = local_capacity()
+
+    def train(**controls):
+        return train_and_store(config, data, store, name, overwrite=args.overwrite, allow_shipped=args.ship,
+                               strategy=strategy, **controls)
+
+    with _interrupt_as_stop() as stop:
+        card = run_inline(RunQueue(store.root), RunRequest(config, name), cli_owner(), train,
+                          data_size=len(data.x_train), capacity=capacity, interrupt=stop,
+                          on_event=_print_progress, on_wait=_print_wait, wait_timeout=args.queue_timeout,
+                          overwrite=args.overwrite, allow_shipped=args.ship)
+    if card is None:
+        print(f"digitlab train: {name} was stopped and discarded; nothing was saved", file=sys.stderr)
+        return EXIT_ERROR
+    _print_card(args, name, card)
+    return 0
+
+
+def _train_on_ray(args: argparse.Namespace, config: TrainConfig, name: str) -> int:
+    """``train --ray ADDRESS``: queue the run for the cluster and follow it to its end."""
+    from digitlab.jobs.queue import RunRequest
+
+    if args.ship or args.overwrite or args.distribute:
+        raise ValueError("--ray trains new models only: without --ship, --overwrite or --distribute")
+    [run] = _submit_and_follow(args, [RunRequest(config, name)], sweep=None)
+    if run.status not in ("done", "stopped-kept"):
+        raise RuntimeError(f"run {run.id} ({run.name!r}) ended {run.status}: {run.error or 'nothing was saved'}")
+    _print_card(args, name, ModelStore(args.models).read_card(name))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from digitlab.jobs.sweep import parse_values, ranked, sweep_requests
+
+    rates = parse_values(args.learning_rate, float, "learning rate") if args.learning_rate else []
+    optimizers = parse_values(args.optimizer, str, "optimizer") if args.optimizer else []
+    requests = sweep_requests(train_config(args), args.name or args.arch, learning_rates=rates,
+                              optimizers=optimizers)
+    runs = ranked(_submit_and_follow(args, requests, sweep=args.name or args.arch))
+    payload = [{"rank": rank, "id": run.id, "name": run.name, "optimizer": run.config["optimizer"],
+                "learning_rate": run.config["learning_rate"], "status": run.status,
+                "val_accuracy": run.val_accuracy, "test_accuracy": (run.card or {}).get("test_accuracy"),
+                "error": run.error} for rank, run in enumerate(runs, start=1)]
+    lines = ["rank  run   model                           val_acc  test_acc  status"]
+    lines += [f"{row['rank']:>4}  {row['id']:>4}  {row['name']:<30}  {_percent(row['val_accuracy'])}  "
+              f"{_percent(row['test_accuracy'])}  {row['status']}" for row in payload]
+    _emit(args, payload, "\n".join(lines))
+    return 0 if all(run.status == "done" for run in runs) else EXIT_ERROR
+
+
+def _percent(value: float | None) -> str:
+    return "      —" if value is None else f"{value * 100:6.2f}%"
+
+
+def _submit_and_follow(args: argparse.Namespace, requests: list, *, sweep: str | None) -> list:
+    """Queue ``requests`` for this store, then run them here (Ray or child processes) to the end."""
+    from digitlab.data import load_mnist
+    from digitlab.jobs.executor import LocalExecutor, follow, local_capacity
+    from digitlab.jobs.queue import RunQueue, cli_owner
+
+    data_size = len(load_mnist(args.data).y_train)
+    queue = RunQueue(ModelStore(args.models).root)
+    kind = "ray" if args.ray else "local"
+    runs = queue.submit(requests, cli_owner(), data_size=data_size, executor=kind, sweep=sweep)
+    ids = [run.id for run in runs]
+    print(f"queued {len(ids)} run(s): {', '.join(f'{run.id} ({run.name})' for run in runs)}",
+          file=sys.stderr, flush=True)
+    data_path = args.data or os.environ.get("DIGITLAB_MNIST") or None
+    if args.ray:
+        from digitlab.jobs.ray_executor import RayExecutor
+
+        executor = RayExecutor(queue, address=args.ray, data_path=data_path, only=ids)
+    else:
+        executor = LocalExecutor(queue, capacity=local_capacity(), data_path=data_path, only=ids)
+    with _interrupt_as_stop() as stop:
+        return follow(executor, ids, interrupt=stop,
+                      on_epoch=lambda run, event: print(f"{run.name}: {epoch_line(_Event(event))}",
+                                                        file=sys.stderr, flush=True))
+
+
+class _Event:
+    """An event dict from the queue, read the way :func:`epoch_line` reads a TrainEvent."""
+
+    def __init__(self, data: dict):
+        self.__dict__.update(data)
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    from digitlab.jobs.queue import RunQueue, cli_owner
+
+    queue = RunQueue(ModelStore(args.models).root)
+    if args.action == "stop":
+        if args.run is None:
+            raise ValueError("queue stop needs a run id (see `digitlab queue`)")
+        run = queue.request_stop(args.run, cli_owner(), keep=args.keep, operator=True)
+        _emit(args, {"id": run.id, "status": run.status}, f"run {run.id} ({run.name}): {run.status}")
+        return 0
+    runs = queue.runs(limit=args.limit)
+    payload = [{"id": run.id, "name": run.name, "architecture": run.config["architecture"], "status": run.status,
+                "position": run.position, "owner": run.owner_label, "executor": run.executor, "sweep": run.sweep,
+                "submitted_at": run.submitted_at, "started_at": run.started_at, "finished_at": run.finished_at,
+                "val_accuracy": run.val_accuracy, "error": run.error} for run in runs]
+    lines = [f"{run.id:>4}  {run.name:<30} {run.status:<18} "
+             f"{'#' + str(run.position) if run.position else '':<4} {run.owner_label}" for run in runs]
+    _emit(args, payload, "\n".join(lines) or "the queue is empty")
+    return 0
+
+
+def _print_wait(run) -> None:
+    print(f"queued: run {run.id} ({run.name}) is number {run.position} in the queue; waiting for a free slot "
+          "(Ctrl-C to give up)", file=sys.stderr, flush=True)
+
+
+def _print_card(args: argparse.Namespace, name: str, card: dict) -> None:
     test = card["test"]
     summary = {"name": name, "test_accuracy": test["accuracy"], "test_loss": test["loss"],
                "epochs_run": card["epochs_run"], "train_seconds": card["train_seconds"],
                "parameters": card["parameters"]}
     _emit(args, summary, f"saved {name}: test accuracy {test['accuracy'] * 100:.2f} %, "
           f"loss {test['loss']:.4f}, {card['epochs_run']} epochs in {_format_seconds(card['train_seconds'])}")
-    return 0
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
@@ -110,7 +230,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from digitlab.data import load_mnist
     from digitlab.finetune import finetune_and_store
     from digitlab.finetune_config import FinetuneConfig, ForgettingMeter, check_finetune
-    from digitlab.jobs.locking import training_lock
+    from digitlab.jobs.executor import local_capacity
+    from digitlab.jobs.inline import run_inline
+    from digitlab.jobs.queue import RunQueue, RunRequest, cli_owner
     from digitlab.writer_scores import load_writer_digits
 
     db = _digits_db(args)
@@ -121,11 +243,18 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     check_finetune(config, store, args.name, overwrite=args.overwrite)
     digits = load_writer_digits(db, args.writer)
     data = load_mnist(args.data)
-    holder = {"pid": os.getpid(), "name": args.name, "architecture": f"fine-tuned {args.base}",
-              "source": "command line"}
-    with training_lock(store.root, holder), _interrupt_as_stop() as stop:
-        card = finetune_and_store(config, digits, data, store, args.name, on_event=_print_progress, stop=stop,
-                                  overwrite=args.overwrite)
+
+    def tune(**controls):
+        return finetune_and_store(config, digits, data, store, args.name, overwrite=args.overwrite, **controls)
+
+    # The same queue as training: a fine-tune waits for a running training instead of sharing its cores.
+    with _interrupt_as_stop() as stop:
+        card = run_inline(RunQueue(store.root), RunRequest(config, args.name), cli_owner(), tune,
+                          data_size=len(data.x_train), capacity=local_capacity(), interrupt=stop,
+                          on_event=_print_progress, on_wait=_print_wait, overwrite=args.overwrite)
+    if card is None:
+        print(f"digitlab finetune: {args.name} was stopped and discarded; nothing was saved", file=sys.stderr)
+        return EXIT_ERROR
     tuned = card["finetune"]
     meter = ForgettingMeter.from_dict(tuned["meter"])
     summary = {"name": args.name, "base": args.base, "writer": tuned["writer"], "meter": meter.to_dict(),
@@ -138,30 +267,48 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from digitlab.evaluation import evaluate
+    from digitlab.evaluation import evaluate, evaluate_probabilities
     from digitlab.inference import Predictor
 
-    predictor = Predictor(ModelStore(args.models).load(args.name))
+    store = ModelStore(args.models)
+    predictor = Predictor(store.load(args.name))
     if args.on.startswith(WRITER_PREFIX):
         return _evaluate_on_writer(args, predictor)
     if args.on == "uci":
         from digitlab.other_handwriting import load_uci_digits, squashed_inputs
 
         digits = load_uci_digits()
-        result = evaluate(predictor, digits.images, digits.labels)
+        images, labels = digits.images, digits.labels
         naive = evaluate(predictor, squashed_inputs(digits), digits.labels)
         title = f"{args.name} on {digits.name}, {len(digits.labels):,} digits by other writers"
         extra = {"dataset": "uci", "squashed_accuracy": naive.accuracy}
         footer = [f"squashed to 28×28 without the preprocessing: {naive.accuracy * 100:.2f} %"]
+    elif args.on == "styles":
+        from dataclasses import asdict
+
+        from digitlab.hard_styles import load_hard_styles, misreads_by_style
+
+        digits = load_hard_styles()
+        images, labels = digits.images, digits.labels
+        title = f"{args.name} on {digits.name}, {len(digits.labels):,} pictures"
+        misreads = misreads_by_style(evaluate(predictor, images, labels))
+        extra = {"dataset": "styles", "misreads_by_style": [asdict(item) for item in misreads]}
+        footer = ["most misread styles:" if misreads else "no style misread"]
+        footer += [f"  {item.style} → {item.read_as}: {item.count} of {item.of}" for item in misreads[:8]]
     else:
         from digitlab.data import load_mnist
 
         data = load_mnist(args.data)
-        result = evaluate(predictor, data.x_test, data.y_test)
+        images, labels = data.x_test, data.y_test
         title, extra, footer = f"{args.name} on the MNIST test set", {"dataset": "mnist"}, []
-    payload = {**{key: value for key, value in result.to_dict().items() if key != "mistakes"}, **extra}
+    probabilities = predictor.probabilities(images)
+    result = evaluate_probabilities(probabilities, labels)
+    calibration = _calibration_fields(store.read_card(args.name), probabilities, labels)
+    payload = {**{key: value for key, value in result.to_dict().items() if key != "mistakes"}, **extra,
+               **calibration}
     lines = [title, f"accuracy {result.accuracy * 100:.2f} %  loss {result.loss:.4f}  "
-                    f"correct {result.correct}  incorrect {result.incorrect}", "digit  precision  recall"]
+                    f"correct {result.correct}  incorrect {result.incorrect}",
+             _calibration_line(calibration), "digit  precision  recall"]
     rows = zip(result.precision, result.recall, strict=True)
     lines += [f"  {digit}     {precision:.4f}    {recall:.4f}" for digit, (precision, recall) in enumerate(rows)]
     _emit(args, payload, "\n".join(lines + footer))
@@ -251,6 +398,48 @@ def _export_check_digits(args: argparse.Namespace):
         return load_uci_digits().images, "UCI digits"
 
 
+def _calibration_fields(card: dict, probabilities, labels) -> dict:
+    """ECE of these answers raw and with the card's temperature (1 when it has none)."""
+    from digitlab.calibration import apply_temperature, calibration_of, expected_calibration_error
+
+    calibration = calibration_of(card)
+    temperature = calibration.temperature if calibration else 1.0
+    return {"temperature": temperature, "temperature_fitted": calibration is not None,
+            "ece": round(expected_calibration_error(probabilities, labels), 6),
+            "ece_calibrated": round(expected_calibration_error(apply_temperature(probabilities, temperature),
+                                                               labels), 6)}
+
+
+def _calibration_line(fields: dict) -> str:
+    if not fields["temperature_fitted"]:
+        return (f"ECE {fields['ece'] * 100:.2f} % (no temperature fitted yet: "
+                "run `digitlab calibrate NAME`)")
+    return (f"ECE {fields['ece'] * 100:.2f} % raw, {fields['ece_calibrated'] * 100:.2f} % at temperature "
+            f"{fields['temperature']:.3f}")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from digitlab.data import load_mnist
+    from digitlab.runs import calibrate_stored
+
+    store = ModelStore(args.models)
+    data = load_mnist(args.data)
+    summaries, lines = [], []
+    for name in args.names:
+        calibration = calibrate_stored(store, name, data)["calibration"]
+        sets = {key: {"ece_before": item["ece_before"], "ece_after": item["ece_after"]}
+                for key, item in calibration["sets"].items()}
+        summaries.append({"name": name, "temperature": calibration["temperature"],
+                          "not_sure_below": calibration["not_sure_below"], **sets})
+        lines.append(f"{name}: temperature {calibration['temperature']:.3f}, validation NLL "
+                     f"{calibration['validation_nll_before']:.4f} → {calibration['validation_nll_after']:.4f}; "
+                     + "; ".join(f"ECE on {key} {item['ece_before'] * 100:.2f} % → {item['ece_after'] * 100:.2f} %"
+                                 for key, item in sets.items())
+                     + f"; not sure at or under {calibration['not_sure_below'] * 100:.1f} %")
+    _emit(args, summaries, "\n".join(lines))
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from digitlab.inference import Predictor
     from digitlab.reading import read_picture
@@ -306,9 +495,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         raise StoreError(f"the model store {store.root} {what}; point --models or $DIGITLAB_MODELS at a folder")
     entries = store.list()
     payload = [{"name": e.name, "usable": e.usable, "error": e.error, "shipped": e.shipped,
-                "architecture": (e.card or {}).get("architecture"),
-                "test_accuracy": (e.card or {}).get("test", {}).get("accuracy"),
-                "parameters": (e.card or {}).get("parameters")} for e in entries]
+                "architecture": e.run.architecture if e.card else None, "test_accuracy": e.run.test_accuracy,
+                "parameters": e.run.parameters} for e in entries]
     text = "\n".join(e.headline for e in entries) or "the store is empty"
     _emit(args, payload, text)
     return 0
@@ -322,10 +510,10 @@ DIGITS_DB_HELP = "labelled-digits database (default: $DIGITLAB_DIGITS_DB or digi
 
 
 def _test_set(text: str) -> str:
-    """``mnist``, ``uci`` or ``writer:NAME`` (argparse type of ``evaluate --on``)."""
-    if text in ("mnist", "uci") or (text.startswith(WRITER_PREFIX) and text[len(WRITER_PREFIX):].strip()):
+    """``mnist``, ``uci``, ``styles`` or ``writer:NAME`` (argparse type of ``evaluate --on``)."""
+    if text in ("mnist", "uci", "styles") or (text.startswith(WRITER_PREFIX) and text[len(WRITER_PREFIX):].strip()):
         return text
-    raise argparse.ArgumentTypeError(f"unknown test set {text!r}: use mnist, uci or writer:NAME")
+    raise argparse.ArgumentTypeError(f"unknown test set {text!r}: use mnist, uci, styles or writer:NAME")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -357,16 +545,48 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace a model of the same name")
     train.add_argument("--ship", action="store_true", help="allow writing a shipped model's name")
     train.add_argument("--distribute", action="store_true",
-                       help="train under tf.distribute: multi-worker if TF_CONFIG is set, else all local GPUs")
+                       help="train on all of this host's GPUs (tf.distribute.MirroredStrategy)")
+    train.add_argument("--queue-timeout", type=float, default=None, metavar="SECONDS",
+                       help="give up if the run has not started after this long in the queue (default: wait)")
+    train.add_argument("--ray", metavar="ADDRESS", default=os.environ.get("DIGITLAB_RAY_ADDRESS") or None,
+                       help="train on the Ray cluster at ADDRESS (default: $DIGITLAB_RAY_ADDRESS; unset: here)")
     train.set_defaults(handler=cmd_train)
+
+    sweep = commands.add_parser("sweep", parents=[common], help="train every combination of some settings")
+    sweep.add_argument("--arch", choices=sorted(SPECS), default="cnn")
+    sweep.add_argument("--name", help="prefix of the runs' model names (default: the architecture)")
+    sweep.add_argument("--learning-rate", "--lr", help="comma-separated, e.g. 1e-3,3e-3")
+    sweep.add_argument("--optimizer", help=f"comma-separated, from {', '.join(OPTIMIZERS)}")
+    for option, kind in (("--epochs", int), ("--batch-size", int), ("--validation-fraction", float),
+                         ("--train-size", int)):
+        sweep.add_argument(option, type=kind)
+    sweep.add_argument("--schedule", choices=SCHEDULES)
+    sweep.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    sweep.add_argument("--seed", type=int, default=0)
+    sweep.add_argument("--ray", metavar="ADDRESS", default=os.environ.get("DIGITLAB_RAY_ADDRESS") or None,
+                       help="run the variants in parallel on the Ray cluster at ADDRESS")
+    sweep.set_defaults(handler=cmd_sweep)
+
+    queue = commands.add_parser("queue", parents=[common], help="the training queue: list, or stop a run")
+    queue.add_argument("action", nargs="?", choices=("list", "stop"), default="list")
+    queue.add_argument("run", nargs="?", type=int, help="the run to stop (its id in the list)")
+    queue.add_argument("--keep", action="store_true", help="stop: keep the best finished epoch")
+    queue.add_argument("--limit", type=int, default=50, help="list: how many finished runs to show")
+    queue.set_defaults(handler=cmd_queue)
 
     evaluate = commands.add_parser("evaluate", parents=[common], help="test-set metrics of a stored model")
     evaluate.add_argument("name")
     evaluate.add_argument("--on", type=_test_set, default="mnist",
-                          help="test set: MNIST's 10,000 test digits, the 1,797 UCI digits "
-                               "(other writers, via scikit-learn), or writer:NAME (that writer's labelled digits)")
+                          help="test set: MNIST's 10,000 test digits, the 1,797 UCI digits (other writers, via "
+                               "scikit-learn), the 1,080 hard-styles pad pictures (36 drawn styles MNIST lacks, "
+                               "generated: styles), or writer:NAME (that writer's labelled digits)")
     evaluate.add_argument("--digits-db", type=Path, default=None, help=DIGITS_DB_HELP)
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    calibrate = commands.add_parser("calibrate", parents=[common],
+                                    help="fit stored models' temperatures on their validation splits")
+    calibrate.add_argument("names", nargs="+", metavar="NAME")
+    calibrate.set_defaults(handler=cmd_calibrate)
 
     predict = commands.add_parser("predict", parents=[common], help="predict digits in PNG/JPEG files")
     predict.add_argument("images", nargs="+")

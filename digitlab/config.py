@@ -120,12 +120,20 @@ class TrainConfig:
     train_size: int | None = None  # use only the first N training images (quick runs)
     seed: int = 0
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    # The augmentation recipe (``AugmentSettings.to_dict``); empty takes the default one.
+    augmentation: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self) -> TrainConfig:
-        """This config with every ``None`` replaced by the architecture's recipe."""
+        """This config with every ``None`` replaced by the architecture's recipe (and, when
+        augmenting, the augmentation recipe written out so the run card records it)."""
         recipe = asdict(get_spec(self.architecture).recipe)
         filled = {key: recipe[key] for key in recipe if getattr(self, key) is None}
-        return replace(self, **filled)
+        config = replace(self, **filled)
+        if config.augment and not config.augmentation:
+            from digitlab.augment import AugmentSettings  # TensorFlow: only an augmented run needs it
+
+            config = replace(config, augmentation=AugmentSettings().to_dict())
+        return config
 
     def validate(self, available: int) -> None:
         """Raise ``ValueError`` with a readable message for any setting that cannot work."""
@@ -149,6 +157,13 @@ class TrainConfig:
         _require(not unknown, f"{arch.name} has no hyperparameter(s) {sorted(unknown)}")
         for key, value in config.hyperparameters.items():
             _check_hyperparameter(key, value, arch.hyperparameters[key])
+        if config.augmentation:
+            from digitlab.augment import AugmentSettings
+
+            try:
+                AugmentSettings.from_dict(config.augmentation)
+            except (TypeError, ValueError, AttributeError) as error:
+                raise ValueError(f"the augmentation recipe is not one this version knows: {error}") from None
 
 
 def whole_number(text: str, setting: str) -> int:

@@ -30,7 +30,7 @@ from digitlab.finetune_config import MIN_DIGITS, FinetuneConfig, ForgettingMeter
 from digitlab.inference import Predictor
 from digitlab.progress import EventHandler, ProgressReporter, StopSignal
 from digitlab.store import ModelStore
-from digitlab.training import TrainingError, make_dataset
+from digitlab.training import EpochHistory, TrainingError, make_dataset
 from digitlab.writer_scores import WriterDigits
 
 
@@ -125,26 +125,18 @@ def finetune(config: FinetuneConfig, base: keras.Model, digits: WriterDigits, da
     return FinetuneResult(model, last.rows, reporter.stopped_early, seconds, len(x), split, meter, after_mnist)
 
 
-class _LastFinishedEpoch(keras.callbacks.Callback):
-    """Keeps the weights and metrics of the last epoch that ran to its end."""
+class _LastFinishedEpoch(EpochHistory):
+    """The history of the finished epochs, and the weights of the last one."""
 
     def __init__(self) -> None:
         super().__init__()
         self.weights: list | None = None
-        self.rows: list[dict[str, float]] = []
-
-        self.nan_seen = False
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.nan_seen = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.model.stop_training:
-            return  # stopped inside this epoch (a stop request or a NaN): not a finished one
-        self.rows.append({"epoch": epoch + 1, **{key: float(value) for key, value in (logs or {}).items()}})
-        self.weights = self.model.get_weights()
+        finished = len(self.rows)
+        super().on_epoch_end(epoch, logs)
+        if len(self.rows) > finished:
+            self.weights = self.model.get_weights()
 
 
 def build_card(config: FinetuneConfig, result: FinetuneResult, base_card: dict[str, Any],

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from digitlab.calibration import calibrate_model
 from digitlab.data import Mnist
 from digitlab.evaluation import Evaluation, evaluate
 from digitlab.inference import Predictor
@@ -74,9 +75,12 @@ def build_card(result: TrainResult, evaluation: Evaluation, data: Mnist) -> dict
 
 def finish_run(result: TrainResult, data: Mnist, store: ModelStore, name: str, *,
                overwrite: bool = False, allow_shipped: bool = False) -> dict[str, Any]:
-    """Evaluate a trained model on the test set and store it with its card; returns the card."""
-    evaluation = evaluate(Predictor(result.model), data.x_test, data.y_test)
+    """Evaluate a trained model on the test set, calibrate it on its validation split (see
+    :mod:`digitlab.calibration`) and store it with its card; returns the card."""
+    predictor = Predictor(result.model)
+    evaluation = evaluate(predictor, data.x_test, data.y_test)
     card = build_card(result, evaluation, data)
+    card["calibration"] = calibrate_model(predictor, result.config, data).to_dict()
     store.save(name, result.model, card, overwrite=overwrite, allow_shipped=allow_shipped)
     return store.read_card(name)
 
@@ -110,3 +114,23 @@ def train_and_store(
         return None
     return finish_run(result, data, store, name, overwrite=overwrite or allow_shipped,
                       allow_shipped=allow_shipped)
+
+
+def calibrate_stored(store: ModelStore, name: str, data: Mnist) -> dict[str, Any]:
+    """Fit the temperature of a stored model on its run's validation split; rewrite its card.
+
+    The card's config names the seed, validation fraction and training-set size, so the split is
+    the one the run held out. Only the card changes, atomically; the weights stay as they are.
+
+    Raises:
+        StoreError: the model cannot be loaded, or was replaced while it was being measured.
+        ValueError: the card has no usable training config.
+    """
+    card = store.read_card(name)
+    try:
+        config = TrainConfig(**card["config"])
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"the card of {name!r} has no usable training config ({error})") from None
+    predictor = Predictor(store.load(name))
+    calibration = calibrate_model(predictor, config, data)
+    return store.update_card(name, {"calibration": calibration.to_dict()}, model_file=card["model_file"])

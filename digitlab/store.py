@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from digitlab.card import RunCard
+
 SHIPPED_MODELS = frozenset({"mlp", "lenet", "cnn"})
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 CARD_SUFFIX = ".json"
@@ -41,11 +43,25 @@ class StoreNotWritableError(StoreError, ValueError):
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One model as listed: its card, or why it cannot be used."""
+    """One model as listed: its card, or why it cannot be used.
+
+    ``card`` is the card's JSON as stored (for downloads and summaries); ``run`` is the same card
+    read once as a :class:`~digitlab.card.RunCard`, the way every page and command reads it.
+    """
 
     name: str
     card: dict[str, Any] | None
     error: str | None = None
+
+    @property
+    def run(self) -> RunCard:
+        """The card as a :class:`~digitlab.card.RunCard` (an empty one when it is unreadable)."""
+        if self.card is None:
+            return RunCard(name=self.name)
+        try:
+            return RunCard.from_dict(self.card)
+        except ValueError:
+            return RunCard(name=self.name, extra=dict(self.card))
 
     @property
     def usable(self) -> bool:
@@ -60,10 +76,10 @@ class ModelEntry:
         """e.g. ``cnn — cnn, 99.62 % test accuracy, 93,962 parameters``."""
         if self.card is None:
             return f"{self.name} — unusable: {self.error}"
-        accuracy = self.card.get("test", {}).get("accuracy")
+        run = self.run
+        accuracy = run.test_accuracy
         accuracy_text = f"{accuracy * 100:.2f} % test accuracy" if accuracy is not None else "not evaluated"
-        return (f"{self.name} — {self.card.get('architecture', '?')}, {accuracy_text}, "
-                f"{self.card.get('parameters', 0):,} parameters")
+        return f"{self.name} — {run.architecture}, {accuracy_text}, {run.parameters or 0:,} parameters"
 
 
 def validate_name(name: str, *, allow_shipped: bool = False) -> str:
@@ -218,6 +234,26 @@ class ModelStore:
         if previous and previous != model_file:
             (self.root / previous).unlink(missing_ok=True)
         return card_path
+
+    def update_card(self, name: str, fields: dict[str, Any], *, model_file: str) -> dict[str, Any]:
+        """Add or replace ``fields`` of the card of ``name`` in one atomic rename; the weights stay.
+
+        ``model_file`` is the weights file the fields were computed from: when a save has
+        replaced the model meanwhile, nothing is written, so a card never describes weights it
+        does not point to.
+
+        Raises:
+            StoreError: the model is missing, was replaced, or the folder cannot be written.
+        """
+        card = self.read_card(name)
+        if card["model_file"] != model_file:
+            raise StoreError(f"{name!r} was replaced while it was being measured; run the command again")
+        card = {**card, **fields}
+        try:
+            _atomic_write_text(self.card_path(name), json.dumps(card, indent=1))
+        except OSError as error:
+            raise StoreError(f"could not update the card of {name!r}: {error.strerror or error}") from None
+        return card
 
     def _previous_model_file(self, name: str) -> str | None:
         try:

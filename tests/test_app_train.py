@@ -1,4 +1,5 @@
-"""The Train page under AppTest: settings refused with a clear message, and a real short run.
+"""The Train page under AppTest: settings refused with a clear message, and a real short run
+that a second Start queues behind and a second visitor can watch but not stop.
 
 Fragments' ``run_every`` timers do not tick under AppTest, so the test reruns the page itself
 while the run goes on; the live refresh is checked in the browser test.
@@ -82,13 +83,26 @@ def test_a_short_run_completes_and_its_model_is_stored_and_compared(train_env, m
     app.text_input(key="train_size_mlp").set_value("1000")
     app.text_input(key="train_name_mlp").set_value("tiny-run")
     app.button(key="train_start").click().run()
-    assert texts(app.success) == ["Started training 'tiny-run'."]
+    assert texts(app.success) == ["Queued 'tiny-run': number 1 in the queue."]
     assert "Run: tiny-run" in texts(app.subheader)
+    first = app.selectbox(key="train_watch").value
     assert app.text_input(key="train_name_mlp").value == "my-mlp"  # a fresh name for the next run
 
-    app.button(key="train_start").click().run()  # a second Start while the first is going
-    [warning] = texts(app.warning)
-    assert "a run is already going ('tiny-run')" in warning
+    app.button(key="train_start").click().run()  # a second Start while the first is going: it waits
+    assert texts(app.success) == ["Queued 'my-mlp': number 1 in the queue."]
+    assert "Run: my-mlp" in texts(app.subheader)
+    app.button(key="train_cancel").click().run()  # and its owner takes it off the queue
+    assert app.dataframe[0].value.set_index("model").loc["my-mlp", "status"] == "cancelled"
+
+    visitor = make_app(TRAIN_PAGE)  # another visitor: sees the run and who started it, cannot stop it
+    table = visitor.dataframe[0].value.set_index("model")
+    assert table.loc["tiny-run", "started by"].startswith("visitor ") and table.loc["tiny-run", "status"] in (
+        "starting", "running")
+    visitor.selectbox(key="train_watch").set_value(first).run()
+    assert any(text.startswith("Only visitor ") for text in texts(visitor.caption))
+    assert not [button for button in visitor.button if button.key and button.key.startswith("train_stop")]
+
+    app.selectbox(key="train_watch").set_value(first).run()
 
     deadline = time.monotonic() + RUN_TIMEOUT
     while not any("is in the store" in text for text in texts(app.success)):
@@ -98,7 +112,7 @@ def test_a_short_run_completes_and_its_model_is_stored_and_compared(train_env, m
     assert not app.exception
     card = json.loads((train_env / "tiny-run.json").read_text(encoding="utf-8"))
     assert card["epochs_run"] == 1 and card["config"]["train_size"] == 1000
-    table = app.dataframe[0].value
+    table = app.dataframe[-1].value
     assert list(table["model"]) == ["mlp", "tiny-run"]
     assert table["test accuracy"].iloc[1] == card["test"]["accuracy"]
-    assert not (train_env / "my-mlp.json").exists()  # the refused second Start left no trace
+    assert not (train_env / "my-mlp.json").exists()  # the cancelled second run left no model

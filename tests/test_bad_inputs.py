@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 from digitlab.architectures import Architecture
 from digitlab.cli import main
 from digitlab.images import ImageError, decode_image
-from digitlab.jobs.locking import LOCK_FILE
+from digitlab.jobs.queue import is_queue_file
 from digitlab.preprocess import Preprocessed, preprocess
 from digitlab.runs import check_run, train_and_store
 from digitlab.store import ModelStore, StoreError
@@ -99,8 +99,8 @@ def filled(shape: str, box=(40, 40, 240, 240)) -> np.ndarray:
 
 
 def scribbled_square() -> np.ndarray:
-    """A square coloured in with slanted back-and-forth strokes, small gaps between them."""
-    return canvas([((50, y), (230, y + 10)) for y in range(50, 231, 24)])
+    """A square coloured in with overlapping back-and-forth strokes: solid ink."""
+    return canvas([((50, y), (230, y)) for y in range(50, 231, 18)])
 
 
 def forged(shape, dtype=np.uint8, fill=0):
@@ -303,13 +303,13 @@ def tiny_mnist(tmp_path_factory, mnist_path: Path) -> Path:
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every model and card file in the store and its bytes: to show nothing changed.
 
-    The training lock (``.train.lock``, which the CLI takes before checking anything) is not a
-    model and is left out.
+    The training queue's files (``queue.sqlite``, where the CLI records its runs) are not
+    models and are left out.
     """
     if not folder.exists():
         return {}
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())
-            if path.is_file() and path.name != LOCK_FILE}
+            if path.is_file() and not is_queue_file(path.name)}
 
 
 @pytest.mark.parametrize("case", UPLOADS, ids=str)
@@ -751,17 +751,18 @@ def test_a_name_differing_from_a_stored_one_only_in_case_is_taken(tmp_path) -> N
 
 # -- a training child that is killed -------------------------------------------------------------------
 def test_a_killed_training_child_is_reported_as_killed_not_by_its_log(tmp_path, caplog) -> None:
-    from digitlab.jobs.registry import JobRegistry
+    from digitlab.jobs.process import TrainingJob
 
     rng = np.random.default_rng(0)
     data = tmp_path / "tiny.npz"
     np.savez(data, x_train=rng.integers(0, 255, (300, 28, 28), dtype=np.uint8), y_train=np.arange(300) % 10,
              x_test=rng.integers(0, 255, (50, 28, 28), dtype=np.uint8), y_test=np.arange(50) % 10)
     (tmp_path / "models").mkdir()
-    registry = JobRegistry(tmp_path / "models", data_path=data, runner="test_jobs:fake_killed")
     config = TrainConfig("mlp", epochs=1, batch_size=32, train_size=200, validation_fraction=0.1)
+    job = TrainingJob(config, "doomed", tmp_path / "models", data_path=data, runner="test_jobs:fake_killed")
     with caplog.at_level("WARNING", logger="digitlab.jobs"):
-        snapshot_ = registry.start(config, "doomed").wait(60)
+        job.start()
+        snapshot_ = job.wait(60)
     assert (snapshot_.status, snapshot_.error) == ("failed", "the training process was killed (signal 9, SIGKILL)")
     assert "use_unbounded_threadpool" in caplog.text  # the details are in the server's log
 

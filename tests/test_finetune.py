@@ -161,7 +161,7 @@ def test_the_command_line_fine_tunes_and_prints_the_meter(setup, capsys):
     assert "'cli-cont' already exists" in err and err.count("\n") == 1
 
 
-def test_the_train_page_fine_tunes_through_the_job_runner(setup, monkeypatch):
+def test_the_train_page_queues_a_fine_tune_that_lands_in_the_store(setup, monkeypatch):
     import time
 
     from app_support import app_against
@@ -175,13 +175,13 @@ def test_the_train_page_fine_tunes_through_the_job_runner(setup, monkeypatch):
         app.number_input(key="finetune_epochs").set_value(1)
         app.text_input(key="finetune_name").set_value("page-cont")
         app.button(key="finetune_start").click().run()
-        assert "Started fine-tuning base on 'cont'" in "\n".join(s.value for s in app.success)
+        assert "Queued fine-tuning base on 'cont'" in "\n".join(s.value for s in app.success)
         card_path = root / "models" / "page-cont.json"
         deadline = time.monotonic() + 180
         while not card_path.exists() and time.monotonic() < deadline:
             time.sleep(1)
         assert card_path.exists(), "the fine-tuning child did not store its model"
-        time.sleep(2)  # the registry's follower thread reads the child's result line
+        time.sleep(2)  # the executor's follower thread reads the child's result line
         app.run()
         assert "base fine-tuned on cont's digits · 1 epochs" in "\n".join(c.value for c in app.caption)
         [meters] = [frame.value for frame in app.dataframe if "held-out after" in frame.value.columns]

@@ -1,7 +1,7 @@
 """The training child's side: ``python -m digitlab.jobs.child``, started by :mod:`digitlab.jobs`.
 
-It reads one JSON spec line on stdin, takes the machine's training lock, calls the runner (by
-default the CLI's :func:`~digitlab.runs.train_and_store`) and writes JSON lines to stdout: a
+It reads one JSON spec line on stdin, calls the runner (by default the CLI's
+:func:`~digitlab.runs.train_and_store`) and writes JSON lines to stdout: a
 progress event per epoch and every few batches, then one result. Further stdin lines are stop
 commands; the end of stdin (the web server went away) means stop and discard.
 """
@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
-
-from digitlab.jobs.locking import JobBusyError, holder_info, training_lock
 
 if TYPE_CHECKING:
     from digitlab.progress import EventHandler, StopSignal
@@ -38,7 +36,6 @@ def card_summary(card: dict[str, Any]) -> dict[str, Any]:
             "parameters": card.get("parameters"), "history": card.get("history", [])}
 
 
-
 @dataclass(frozen=True)
 class RunSpec:
     """What the child is asked to do; ``config`` holds :class:`TrainConfig` fields."""
@@ -55,10 +52,10 @@ def run_train_and_store(spec: RunSpec, *, on_event: EventHandler, stop: StopSign
 
     Returns the stored run card, or ``None`` when a stopped run was discarded.
     """
-    from digitlab.config import TrainConfig
     from digitlab.data import load_mnist
     from digitlab.runs import train_and_store
     from digitlab.store import ModelStore
+    from digitlab.training import TrainConfig
 
     return train_and_store(TrainConfig(**spec.config), load_mnist(spec.data_path), ModelStore(spec.models_dir),
                            spec.name, on_event=on_event, stop=stop, keep_if_stopped=keep_if_stopped)
@@ -126,20 +123,14 @@ class _Channel:
 
 
 def main() -> None:
-    """Entry point of the child: read the spec, take the lock, train, report, exit."""
+    """Entry point of the child: read the spec, train, report, exit."""
     channel = _Channel(os.fdopen(os.dup(1), "w", encoding="utf-8"))
     os.dup2(2, 1)  # anything printed by libraries goes to stderr, not into the message stream
     spec = json.loads(sys.stdin.readline())
     sys.path.extend(entry for entry in spec["sys_path"] if entry not in sys.path)
     controls = _Controls()
     threading.Thread(target=controls.listen, args=(sys.stdin,), daemon=True).start()
-    info = holder_info(spec["name"], spec["config"]["architecture"], "web page")
-    try:
-        with training_lock(spec["models_dir"], info):
-            result = _run(spec, controls, channel)
-    except JobBusyError as error:
-        result = {"status": "failed", "error": str(error)}
-    channel.send({"type": "result", **result})
+    channel.send({"type": "result", **_run(spec, controls, channel)})
 
 
 def _run(spec: dict[str, Any], controls: _Controls, channel: _Channel) -> dict[str, Any]:

@@ -1,0 +1,56 @@
+"""The Draw page's deeper Look-inside views under AppTest: layers, probe, where the drawing lands."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from app_support import pad_message
+from PIL import Image
+
+
+def pad_drawing(image: np.ndarray, size: int = 280) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(image).resize((size, size)).convert("RGBA").save(buffer, format="PNG")
+    return pad_message(buffer.getvalue())
+
+
+def looking_inside(make_app, mnist, *, compare: bool = False):
+    app = make_app()
+    app.session_state["draw_pad"] = {"drawing": pad_drawing(mnist.x_test[0])}
+    app.session_state["draw_details"] = True
+    app.session_state["draw_compare"] = compare
+    return app.run()
+
+
+def markdown(app) -> str:
+    return "\n".join(element.value for element in app.markdown)
+
+
+def test_layers_view_waits_for_its_switch(app_env, make_app, mnist):
+    app = looking_inside(make_app, mnist)
+    assert not app.exception
+    assert app.toggle(key="inside_layers").value is False
+    assert "First layer's" not in markdown(app)
+
+
+def test_layers_view_lists_every_layer_with_its_shape(app_env, make_app, mnist):
+    app = looking_inside(make_app, mnist)
+    app.toggle(key="inside_layers").set_value(True).run()
+    assert not app.exception
+    summary = next(frame.value for frame in app.dataframe if "output shape" in frame.value.columns)
+    assert list(summary["output shape"])[-1] == "10" and summary["parameters"].sum() > 100_000
+    assert "First layer's weight templates" in markdown(app)  # quick-mlp is the default model
+
+
+def test_compare_mode_shows_each_models_layers(app_env, make_app, mnist):
+    app = looking_inside(make_app, mnist, compare=True)
+    app.toggle(key="inside_layers").set_value(True).run()
+    assert not app.exception
+    summaries = [frame.value for frame in app.dataframe if "output shape" in frame.value.columns]
+    assert len(summaries) == 2
+    assert any((summary["does"] == "Conv2D").any() for summary in summaries)  # quick-lenet's
+    assert "First layer's filters" in markdown(app)
+    lenet_map = app.number_input(key="inside_map_quick-lenet_conv2d")
+    lenet_map.set_value(3).run()
+    assert not app.exception and "map 3" in [c for image in app.image for c in image.captions]
