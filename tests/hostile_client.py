@@ -56,7 +56,7 @@ class HostileSession:
 
     def __init__(self, port: int):
         self.socket: ClientConnection = connect(f"ws://127.0.0.1:{port}{STREAM_PATH}", subprotocols=["streamlit"],
-                                                max_size=None, open_timeout=30)
+                                                max_size=None, open_timeout=30, legacy=True)
         self.pad_id: str | None = None
 
     def close(self) -> None:

@@ -71,8 +71,8 @@ def test_a_sweep_from_the_page_queues_every_variant_or_none(page_env, make_app):
     occupy_the_machine(page_env)
     app = make_app(TRAIN_PAGE)
     app.text_input(key="train_name_mlp").set_value("lab")
-    app.number_input(key="train_size_mlp").set_value(300)
-    app.number_input(key="train_batch_mlp").set_value(32)
+    app.text_input(key="train_size_mlp").set_value("300")
+    app.text_input(key="train_batch_mlp").set_value("32")
     app.text_input(key="sweep_rates").set_value("1e-3, fast")
     app.button(key="sweep_start").click().run()
     assert [e.value for e in app.error] == ["Sweep not started: learning rate 'fast' is not a float; write e.g. "
