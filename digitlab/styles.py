@@ -26,10 +26,10 @@ from dataclasses import asdict, dataclass
 
 import tensorflow as tf
 
+MNIST_SIZE = 28
 # Styles are drawn on a larger canvas so that a wide 4 or a slanted 7 is never cut off.
 CANVAS = 40
-MARGIN = (CANVAS - 28) // 2
-MNIST_SIZE = 28
+MARGIN = (CANVAS - MNIST_SIZE) // 2
 DIGIT_BOX = 20.0
 MNIST_CENTRE = 14.0  # MNIST's centres of mass, pixel-index coordinates
 INK_LEVEL = 0.3  # pixels at least this bright count as the digit's extent
@@ -192,8 +192,10 @@ def _pen_width(mask: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(width, 1.5, 4.0)
 
 
-def _segment(start_x, start_y, end_x, end_y, pen) -> tf.Tensor:  # noqa: ANN001 - (N,) tensors
-    """Anti-aliased strokes of width ``pen`` from start to end, one per image: (N, CANVAS, CANVAS)."""
+def _segment(start_x: tf.Tensor, start_y: tf.Tensor, end_x: tf.Tensor, end_y: tf.Tensor,
+             pen: tf.Tensor) -> tf.Tensor:
+    """Anti-aliased strokes of width ``pen`` from start to end, one per image (all (N,) tensors):
+    (N, CANVAS, CANVAS)."""
     rows, cols = _grid(CANVAS)
     sx, sy, ex, ey, width = (value[:, None, None] for value in (start_x, start_y, end_x, end_y, pen))
     dx, dy = ex - sx, ey - sy
@@ -204,10 +206,12 @@ def _segment(start_x, start_y, end_x, end_y, pen) -> tf.Tensor:  # noqa: ANN001 
 
 
 def _uniform(generator: tf.random.Generator, batch: tf.Tensor, bounds: tuple[float, float]) -> tf.Tensor:
+    """(N,) uniform draws in ``bounds``."""
     return generator.uniform([batch], bounds[0], bounds[1])
 
 
 def _chance(generator: tf.random.Generator, batch: tf.Tensor, probability: float) -> tf.Tensor:
+    """(N, 1, 1) of 1.0 with ``probability``, else 0.0: switches a stroke on or off per image."""
     return tf.cast(generator.uniform([batch]) < probability, tf.float32)[:, None, None]
 
 
