@@ -40,7 +40,7 @@ def shown(error: BaseException) -> str:
 
 
 def current_writer() -> str:
-    """The writer this session labels as (``me`` until changed)."""
+    """The writer this browser session labels as (``me`` until changed)."""
     return st.session_state.setdefault(WRITER_KEY, DEFAULT_WRITER)
 
 

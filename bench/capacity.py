@@ -213,7 +213,7 @@ class LoadGenerator:
             except (RuntimeError, TimeoutError, OSError) as error:
                 level.errors += 1
                 if not isinstance(error, RuntimeError):
-                    return  # the connection is gone or hopelessly late: this session stops
+                    return  # the connection is gone or hopelessly late: this browser session stops
             drawing += 1
             next_send += INTERVAL_SECONDS
 
