@@ -5,11 +5,17 @@ over the ``digitlab`` package; models and data are loaded once per process in
 ``app_pages/common.py``.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from app_pages.common import keep_keras_session
 
-st.set_page_config(page_title="digitlab — handwritten digits", page_icon=":material/draw:", layout="wide")
+# Our own icon, served by this server: a ":material/…:" page icon makes every visitor's browser
+# fetch it from a Google fonts host, and an offline-first app sends nobody anywhere else.
+ICON = Path(__file__).resolve().parent / "app_pages" / "static" / "icon.png"
+
+st.set_page_config(page_title="digitlab — handwritten digits", page_icon=ICON, layout="wide")
 
 pages = [
     st.Page("app_pages/draw.py", title="Draw", icon=":material/draw:", default=True),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 
 import streamlit as st
@@ -18,14 +19,31 @@ import streamlit as st
 from digitlab.data import ENV_VAR, DataNotFoundError, Mnist, load_mnist
 from digitlab.store import ModelEntry, ModelStore, StoreError
 
-logger = logging.getLogger(__name__)
 NO_MODELS_MESSAGE = (
     "No models yet — train one on the **Train** page or run `python -m digitlab train`."
 )
+# Visitors are told what is missing, not where the server looks for it: the paths, the variable
+# and the fix go to the server's log, where the operator reads them.
+NO_DATA_MESSAGE = "MNIST is not available on this server, so the parts that need it are off."
 NO_DATA_HINT = (
-    "MNIST is not available on this server: set the environment variable `DIGITLAB_MNIST` to an "
-    "`mnist.npz` (Keras layout) or a folder with the four original IDX files, then restart the app."
+    "Set the environment variable DIGITLAB_MNIST to an mnist.npz (Keras layout) or a folder "
+    "with the four original IDX files, then restart the app, e.g. "
+    "DIGITLAB_MNIST=/path/to/mnist.npz streamlit run streamlit_app.py"
 )
+SERVER_PATH = re.compile(r"(?<![\w.~])(?:~|[A-Za-z]:)?[/\\](?:[^\s'\"(),:;/\\]+[/\\])*[^\s'\"(),:;/\\]+")
+HIDDEN_PATH = "[a path on the server]"
+LOG = logging.getLogger("digitlab.app")
+
+
+def for_visitors(text: str) -> str:
+    """``text`` with every file path replaced: a visitor need not learn the server's folders."""
+    return SERVER_PATH.sub(HIDDEN_PATH, text)
+
+
+def logged_for_visitors(error: BaseException | str, context: str) -> str:
+    """Log ``error`` in full for the operator; return the visitor's version of it (no paths)."""
+    LOG.warning("%s: %s", context, error)
+    return for_visitors(str(error))
 
 
 def keep_keras_session() -> None:
@@ -103,11 +121,11 @@ def load_predictor(name: str, model_file: str):
 def predictor_or_error(entry: ModelEntry):
     """(predictor, None) or (None, why it cannot be used) for a listed model."""
     if not entry.usable:
-        return None, entry.error
+        return None, for_visitors(entry.error)
     try:
         return load_predictor(entry.name, entry.card["model_file"]), None
     except StoreError as error:
-        return None, str(error)
+        return None, logged_for_visitors(error, f"model {entry.name!r} cannot be loaded")
 
 
 def mnist_path() -> str | None:
@@ -121,12 +139,18 @@ def _cached_mnist(path: str | None) -> Mnist:
 
 
 def load_data() -> tuple[Mnist | None, str]:
-    """(MNIST, "") or (None, a message saying why there is no data and how to fix it)."""
+    """(MNIST, "") or (None, a short message for visitors); the log gets why and how to fix it."""
     try:
         return _cached_mnist(mnist_path()), ""
     except (DataNotFoundError, ValueError) as error:
-        logger.warning("MNIST not loaded: %s", error)  # the details (paths) are for the server's log
-        return None, NO_DATA_HINT
+        _log_missing_data(str(error))
+        return None, NO_DATA_MESSAGE
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _log_missing_data(reason: str) -> None:
+    """Log why MNIST is missing once per reason, not on every rerun of every session."""
+    LOG.warning("MNIST is not available: %s. %s", reason, NO_DATA_HINT)
 
 
 def mnist_training_set_size() -> int:
@@ -148,7 +172,7 @@ def show_unusable(entries: list[ModelEntry]) -> None:
     """Warn about models whose card or file is broken; the others keep working."""
     broken = [entry for entry in entries if not entry.usable]
     if broken:
-        lines = "\n".join(f"- **{entry.name}**: {entry.error}" for entry in broken)
+        lines = "\n".join(f"- **{entry.name}**: {for_visitors(entry.error)}" for entry in broken)
         st.warning(f"{len(broken)} model(s) cannot be used:\n{lines}")
 
 

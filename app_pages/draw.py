@@ -23,6 +23,7 @@ from app_pages.common import (
 )
 from app_pages.drawing_pad import drawing_pad
 from app_pages.inside import inside_ui, reading_options
+from app_pages.labelling import labelling_ui, your_digits_ui
 from digitlab.display import enlarge, heat_overlay, strip
 from digitlab.explore import pixel_histogram
 from digitlab.images import ImageError, decode_image
@@ -65,6 +66,7 @@ def render() -> None:
         return
     chosen, compare = model_controls(usable)
     drawing_fragment(chosen, compare)
+    your_digits_ui()
     # Load the model (and TensorFlow) now, after the page is on screen, rather than on the first
     # stroke: a stroke made meanwhile is answered as soon as this finishes.
     entry = next(entry for entry in usable if entry.name == chosen)
@@ -75,7 +77,7 @@ def render() -> None:
 def model_controls(usable) -> tuple[str, bool]:
     """The model picker and the Compare switch; returns (model name, compare)."""
     headlines = {entry.name: entry.headline for entry in usable}
-    accuracies = [(entry.card.get("test") or {}).get("accuracy") or 0.0 for entry in usable]
+    accuracies = [entry.run.test_accuracy or 0.0 for entry in usable]
     best = accuracies.index(max(accuracies))
     pick, switch = st.columns([3, 1], vertical_alignment="bottom")
     chosen = pick.selectbox("Model", list(headlines), index=best, format_func=headlines.get, key="draw_model",
@@ -116,6 +118,8 @@ def drawing_fragment(chosen: str, compare: bool) -> None:
     with head:
         answer = answer_ui(entries[chosen], picture, true_label)
     bars.vega_lite_chart(*probability_chart(answer and answer.reading.probabilities, height=230), width="stretch")
+    with answer_column:
+        labelling_ui(answer, entries)
     if st.session_state.get(SOURCE_KEY, DRAW) == DRAW:
         pad_settings_ui()
     if answer is None:
@@ -170,9 +174,20 @@ def pad_settings_ui() -> None:
         random_button()
 
 
+def upload_limit_text() -> str:
+    """The upload limit as the browser applies it: ``server.maxUploadSize`` MB of 10^6 bytes.
+
+    Streamlit's uploader counts 1,000 bytes to the kB outside Windows (1,024 on Windows) and
+    says "5.0MB"; a file manager showing 1,024-based sizes calls a refused 5.03 MB file "4.8
+    MB". The exact byte count is the one figure every visitor can check.
+    """
+    megabytes = int(st.get_option("server.maxUploadSize"))
+    return f"at most {megabytes} MB ({megabytes * 10**6:,} bytes, {megabytes * 10**6 / 2**20:.2f} MiB)"
+
+
 def upload_ui():
-    uploaded = st.file_uploader("Upload a picture of one digit (PNG or JPEG, any size, dark on "
-                                "light or light on dark)", type=["png", "jpg", "jpeg"], key="draw_upload")
+    uploaded = st.file_uploader("Upload a picture of one digit (PNG or JPEG, dark on light or light on "
+                                f"dark, {upload_limit_text()})", type=["png", "jpg", "jpeg"], key="draw_upload")
     if uploaded is None:
         st.info("Upload a picture to see what the models make of it.")
         return None
@@ -270,8 +285,7 @@ def compare_ui(entries, model_input: np.ndarray) -> dict[str, Reading]:
     for entry, column in zip(entries, columns, strict=True):
         with column:
             st.markdown(f"**{entry.name}**")
-            st.caption(f"{entry.card.get('architecture', '?')} · "
-                       f"{entry.card.get('parameters', 0):,} parameters")
+            st.caption(f"{entry.run.architecture} · {entry.run.parameters or 0:,} parameters")
             predictor, error = predictor_or_error(entry)
             if predictor is None:
                 st.error(error)

@@ -29,6 +29,12 @@ function createPad(root, setStateValue) {
     setStateValue,
   };
   pad.container.className = "pad";
+  // The surface takes the pointer a little beyond the canvas: a stroke started in a rounded
+  // corner (not part of the canvas for the browser's hit testing) or just outside its edge
+  // draws from where it enters, instead of drawing nothing.
+  pad.surface = document.createElement("div");
+  pad.surface.className = "surface";
+  pad.surface.append(pad.canvas);
   pad.canvas.setAttribute("role", "img");
   pad.canvas.setAttribute("aria-label", "Drawing pad: draw one digit");
   const bar = document.createElement("div");
@@ -36,14 +42,14 @@ function createPad(root, setStateValue) {
   pad.undo = makeButton("Undo the last stroke", "↶ Undo");
   pad.clear = makeButton("Clear the drawing", "✕ Clear");
   bar.append(pad.undo, pad.clear);
-  pad.container.append(pad.canvas, bar);
+  pad.container.append(pad.surface, bar);
   root.appendChild(pad.container);
   pad.ctx = pad.canvas.getContext("2d");
 
-  pad.canvas.addEventListener("pointerdown", (event) => startStroke(pad, event));
-  pad.canvas.addEventListener("pointermove", (event) => extendStroke(pad, event));
-  pad.canvas.addEventListener("pointerup", (event) => endStroke(pad, event));
-  pad.canvas.addEventListener("pointercancel", (event) => endStroke(pad, event));
+  pad.surface.addEventListener("pointerdown", (event) => startStroke(pad, event));
+  pad.surface.addEventListener("pointermove", (event) => extendStroke(pad, event));
+  pad.surface.addEventListener("pointerup", (event) => endStroke(pad, event));
+  pad.surface.addEventListener("pointercancel", (event) => endStroke(pad, event));
   pad.undo.addEventListener("click", () => {
     if (pad.strokes.length) pad.strokes.pop();
     else pad.base = null;
@@ -70,7 +76,7 @@ function pointOf(pad, event) {
 function startStroke(pad, event) {
   if (event.pointerType === "mouse" && event.button !== 0) return;
   event.preventDefault();
-  pad.canvas.setPointerCapture(event.pointerId);
+  pad.surface.setPointerCapture(event.pointerId);
   pad.current = { width: pad.brush, points: [pointOf(pad, event)] };
   drawStroke(pad.ctx, pad.current);
 }

@@ -14,11 +14,16 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from digitlab.images import decode_data_url
+from digitlab.images import ImageError, decode_data_url
 
 HERE = Path(__file__).resolve().parent
 PAD_SIZE = 280
 MAX_PAD_PIXELS = 2048 * 2048  # a forged payload may declare any size; no canvas here is larger
+# The pad sends a PNG data URL of a black square with white strokes: a few kB (~10 kB for a
+# busy drawing). A value 20 times that is no drawing, and is not kept: every session holding
+# and re-sending a forged 20 MB value is how a server runs out of memory.
+MAX_PAD_VALUE_CHARS = 200_000
+TOO_LARGE = "the drawing is far larger than the pad ever sends, so it was dropped"
 
 _pad = st.components.v2.component(
     "digitlab_drawing_pad",
@@ -33,7 +38,8 @@ def drawing_pad(key: str, brush: int, size: int = PAD_SIZE) -> Image.Image | Non
     """Show the pad; returns the drawing (None while it is empty).
 
     Raises:
-        digitlab.images.ImageError: what the browser sent is not a PNG picture (a forged message).
+        digitlab.images.ImageError: what the browser sent is not a PNG picture, or is far larger
+            than any drawing (a forged message); it is not kept.
     """
     # Streamlit forgets a widget's state while it is not on the page (the user looked at another
     # input), so keep the last drawing apart: a fresh pad repaints it and sends it back.
@@ -41,5 +47,11 @@ def drawing_pad(key: str, brush: int, size: int = PAD_SIZE) -> Image.Image | Non
     result = _pad(key=key, data={"size": size, "brush": brush, "restore": st.session_state.get(kept)},
                   default={"drawing": None}, on_drawing_change=lambda: None, width="content", height="content")
     url = result.get("drawing")
+    st.session_state[kept] = None  # only a drawing that reads is kept, and sent back on a rerun
+    if url is None:
+        return None
+    if isinstance(url, str) and len(url) > MAX_PAD_VALUE_CHARS:
+        raise ImageError(TOO_LARGE)
+    picture = decode_data_url(url, max_pixels=MAX_PAD_PIXELS)
     st.session_state[kept] = url
-    return None if url is None else decode_data_url(url, max_pixels=MAX_PAD_PIXELS)
+    return picture

@@ -12,8 +12,13 @@ import streamlit as st
 
 from app_pages.calibration_view import calibration_ui
 from app_pages.common import load_data, predictor_or_error, usable_models_or_notice
+from app_pages.model_download import model_download_ui
+from app_pages.your_digits import your_digits_ui
 from digitlab.display import confusion_styles, enlarge
 from digitlab.evaluation import Evaluation, evaluate
+from digitlab.hard_styles import NAME as HARD_STYLES
+from digitlab.hard_styles import load_hard_styles, misreads_by_style
+from digitlab.other_handwriting import NAME as UCI_DIGITS
 from digitlab.other_handwriting import MissingDatasetError, OtherDigits, load_uci_digits, squashed_inputs
 from digitlab.report import (
     comparison_row,
@@ -25,6 +30,7 @@ from digitlab.report import (
 )
 
 GALLERY_LIMIT = 60
+UCI_SQUASHED = "UCI, squashed"
 THUMBNAIL = 84
 DIGITS = [str(digit) for digit in range(10)]
 MATRIX_COLUMNS = {"_index": st.column_config.TextColumn("true", width=48),
@@ -48,6 +54,8 @@ def render() -> None:
         return
     comparison_ui(usable)
     other_handwriting_ui(usable)
+    your_digits_ui(usable)
+    model_download_ui(usable)
     calibration_ui(usable)
     curves_ui(usable)
     st.divider()
@@ -56,7 +64,7 @@ def render() -> None:
 
 def comparison_ui(usable) -> None:
     st.subheader("All models")
-    rows = [comparison_row(entry.name, entry.card, _timing(entry)) for entry in usable]
+    rows = [comparison_row(entry.name, entry.run, _timing(entry)) for entry in usable]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
         "test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
         "test loss": st.column_config.NumberColumn(format="%.4f"),
@@ -80,32 +88,38 @@ def _measured_ms(name: str, model_file: str, _entry) -> float | None:
 def other_handwriting_ui(usable) -> None:
     st.subheader("On handwriting that is not MNIST")
     st.caption("MNIST's test digits come from the same kind of writers and scanner as its training "
-               "digits. These 1,797 UCI digits (shipped with scikit-learn) were written by other "
-               "people on other forms and stored as 8×8 blocks; each is smoothed up and goes through "
-               "the same preprocessing as your drawings.")
-    try:
-        digits = _uci_digits()
-    except MissingDatasetError as error:
-        st.info(f"This test needs scikit-learn, which is not installed: {error}.")
-        return
-    results = {entry.name: _uci_evaluation(entry.name, entry.card["model_file"], entry) for entry in usable}
-    rows = []
-    for entry in usable:
-        result = results[entry.name]
-        rows.append({"model": entry.name, "MNIST test accuracy": (entry.card.get("test") or {}).get("accuracy"),
-                     "UCI accuracy": result[0].accuracy if result else None,
-                     "UCI, squashed without preprocessing": result[1].accuracy if result else None})
+               "digits. Two more test sets that no model trains on: the 1,797 UCI digits (shipped "
+               "with scikit-learn), written by other people on other forms and stored as 8×8 blocks, "
+               "each smoothed up; and 1,080 hard-styles pictures, 36 ways of writing digits that "
+               "MNIST's writers rarely use (flagged 1s, crossed 7s, narrow 0s…), drawn on a pad like "
+               "the Draw page's at random sizes, places, angles and pen widths. Both go through the "
+               "same preprocessing as your drawings.")
+    sets = _test_sets()
+    results = {entry.name: _other_evaluations(entry.name, entry.card["model_file"], entry, sets)
+               for entry in usable}
+    rows = [_side_by_side_row(entry, results[entry.name]) for entry in usable]
     accuracy = st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={column: accuracy for column in rows[0] if column != "model"})
     scored = [name for name, result in results.items() if result]
     if not scored:
         return
-    name = st.selectbox("Show the misread UCI digits of", scored, key="evaluate_uci_model")
-    mistakes = results[name][0].mistakes
+    name_column, set_column = st.columns(2)
+    name = name_column.selectbox("Show the misread pictures of", scored, key="evaluate_uci_model")
+    chosen = set_column.radio("in", list(sets), horizontal=True, key="evaluate_other_set")
+    misread_gallery_ui(name, sets[chosen], results[name][chosen])
+
+
+def misread_gallery_ui(name: str, digits: OtherDigits, result: Evaluation) -> None:
+    """The pictures a model misread in one test set, as the 28×28 inputs it got."""
+    mistakes = result.mistakes
     if not mistakes:
-        st.success(f"{name} reads every UCI digit correctly.")
+        st.success(f"{name} reads every picture of {digits.name} correctly.")
         return
+    if digits.name == HARD_STYLES:
+        summary = ", ".join(f"{item.style} → {item.read_as} ({item.count} of {item.of})"
+                            for item in misreads_by_style(result)[:6])
+        st.markdown(f"**Most misread styles:** {summary}")
     shown = mistakes[:GALLERY_LIMIT]
     st.image([enlarge(digits.images[m.index], THUMBNAIL) for m in shown], width=THUMBNAIL,
              caption=[_caption(mistake) for mistake in shown])
@@ -115,20 +129,53 @@ def other_handwriting_ui(usable) -> None:
                "model said and how sure, then the true digit and the probability it gave that.")
 
 
+def _side_by_side_row(entry, result: dict[str, Evaluation] | None) -> dict:
+    """One model's accuracy on MNIST (from its card), the UCI digits and the hard styles."""
+    result = result or {}
+    uci = result.get(UCI_DIGITS)
+    styles = result.get(HARD_STYLES)
+    squashed = result.get(UCI_SQUASHED)
+    return {"model": entry.name, "MNIST test accuracy": entry.run.test_accuracy,
+            "UCI accuracy": uci.accuracy if uci else None,
+            "UCI, squashed without preprocessing": squashed.accuracy if squashed else None,
+            "hard-styles accuracy": styles.accuracy if styles else None}
+
+
+def _test_sets() -> dict[str, OtherDigits]:
+    """The test sets beyond MNIST that can be loaded here, by name (UCI needs scikit-learn)."""
+    sets = {}
+    try:
+        sets[UCI_DIGITS] = _uci_digits()
+    except MissingDatasetError as error:
+        st.info(f"The UCI test needs scikit-learn, which is not installed: {error}.")
+    sets[HARD_STYLES] = _hard_styles()
+    return sets
+
+
 @st.cache_resource(show_spinner="Loading the UCI digits…")
 def _uci_digits() -> OtherDigits:
     return load_uci_digits()
 
 
-@st.cache_resource(max_entries=16, show_spinner="Testing on the UCI digits…")
-def _uci_evaluation(name: str, model_file: str, _entry) -> tuple[Evaluation, Evaluation] | None:
-    """(preprocessed, squashed) results on the UCI digits, once per weights file; None if unusable."""
+@st.cache_resource(show_spinner="Drawing the hard-styles pictures…")
+def _hard_styles() -> OtherDigits:
+    return load_hard_styles()
+
+
+@st.cache_resource(max_entries=16, show_spinner="Testing on the other test sets…")
+def _other_evaluations(name: str, model_file: str, _entry, _sets: dict[str, OtherDigits]
+                       ) -> dict[str, Evaluation] | None:
+    """Results on every loadable test set beyond MNIST (and UCI squashed without preprocessing),
+    once per weights file; None if the model is unusable."""
     predictor, _ = predictor_or_error(_entry)
     if predictor is None:
         return None
-    digits = _uci_digits()
-    squashed = _uci_squashed()
-    return evaluate(predictor, digits.images, digits.labels), evaluate(predictor, squashed, digits.labels)
+    results = {}
+    for set_name, digits in _sets.items():
+        results[set_name] = evaluate(predictor, digits.images, digits.labels)
+        if set_name == UCI_DIGITS:
+            results[UCI_SQUASHED] = evaluate(predictor, _uci_squashed(), digits.labels)
+    return results
 
 
 @st.cache_resource(show_spinner=False)
@@ -137,7 +184,7 @@ def _uci_squashed():
 
 
 def curves_ui(usable) -> None:
-    rows = learning_curve_rows({entry.name: entry.card for entry in usable})
+    rows = learning_curve_rows({entry.name: entry.run.history for entry in usable})
     if not rows:
         return
     st.subheader("Learning curves")
@@ -159,7 +206,7 @@ def curves_ui(usable) -> None:
 
 def model_ui(usable) -> None:
     names = [entry.name for entry in usable]
-    accuracies = [(entry.card.get("test") or {}).get("accuracy") or 0.0 for entry in usable]
+    accuracies = [entry.run.test_accuracy or 0.0 for entry in usable]
     name = st.selectbox("Look closer at", names, index=accuracies.index(max(accuracies)),
                         key="evaluate_model")
     entry = next(entry for entry in usable if entry.name == name)

@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the JSON instead of the table")
     parser.add_argument("--quick", action="store_true", help="a small, fast run")
     parser.add_argument("--parts", default="training,inference",
-                        help="comma-separated: training,inference,app,browser,load,inside (default: %(default)s)")
+                        help="comma-separated: training,inference,app,browser,load,queue,capacity,labelling,"
+                             "finetune,inside (default: %(default)s)")
     parser.add_argument("--families", default="mlp,lenet,cnn,cnn_fast",
                         help="training part: the model families to compare (default: %(default)s)")
     parser.add_argument("--load", action="store_true",

@@ -8,6 +8,8 @@ from __future__ import annotations
 from statistics import median
 from typing import Any
 
+from bench.handwriting import finetune_section, labelling_section
+
 
 def format_table(headers: list[str], rows: list[list[Any]]) -> str:
     """A plain-text table: columns as wide as their widest cell, numeric columns right-aligned."""
@@ -139,6 +141,39 @@ def targets_section(targets: list[dict[str, Any]]) -> str:
     return "\n".join(["Targets", format_table(["target", "measured", "limit", "verdict"], rows)])
 
 
+def queue_section(queue: dict[str, Any]) -> str:
+    """The training queue: hand-off between runs, and Ray against the local executor."""
+    handoff = queue.get("handoff", {})
+    ray = queue.get("ray_vs_local", {})
+    rows = [["next run starts after the previous ends (s)", handoff.get("start_after_previous_end_s")],
+            ["its first progress after its start (s): the child loading TensorFlow",
+             handoff.get("first_progress_after_start_s")]]
+    if "skipped" in ray:
+        rows.append(["one run on Ray vs local", f"skipped: {ray['skipped']}"])
+    else:
+        rows += [["one run, local executor: submitted → finished (s)", ray.get("local_wall_s")],
+                 ["the same on a local Ray head (s)", ray.get("ray_wall_s")],
+                 ["Ray's extra, difference of the medians (s)", ray.get("ray_extra_s")]]
+    return "The training queue\n" + format_table(["measure", "value"], rows)
+
+
+def capacity_section(capacity: dict[str, Any]) -> str:
+    """Drawing sessions against one server: the curve, then the same with a training running."""
+    rows = [[level["sessions"], level["answers"], level["errors"], level["p50_ms"], level["p95_ms"],
+             level["server_cpu_ms_per_answer"]] for level in capacity.get("curve", {}).values()]
+    training = capacity.get("with_training", {})
+    if training:
+        rows.append([f"{training['sessions']} + training", training["answers"], training["errors"],
+                     training["p50_ms"], training["p95_ms"], training["server_cpu_ms_per_answer"]])
+    table = format_table(["sessions", "answers", "errors", "p50 ms", "p95 ms", "server CPU ms/answer"], rows)
+    lines = [f"Capacity (a drawing every {capacity.get('interval_s')} s per session)", table,
+             f"max sessions with p95 ≤ 300 ms: {capacity.get('max_sessions_p95_300ms')}"]
+    if training:
+        lines.append(f"training ({training['training']}): epoch {training['idle_epoch_s']} s idle, "
+                     f"{training['loaded_epoch_s']} s with the sessions — {training['slowdown']}×")
+    return "\n".join(lines)
+
+
 def _inside_section(inside: dict[str, Any]) -> str:
     from bench.inside import inside_section
 
@@ -146,7 +181,8 @@ def _inside_section(inside: dict[str, Any]) -> str:
 
 
 SECTIONS = (("training", training_section), ("inference", inference_section), ("app", app_section),
-            ("load", load_section), ("inside", _inside_section))
+            ("load", load_section), ("queue", queue_section), ("capacity", capacity_section),
+            ("labelling", labelling_section), ("finetune", finetune_section), ("inside", _inside_section))
 
 
 def format_report(results: dict[str, Any]) -> str:

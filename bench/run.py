@@ -9,6 +9,10 @@ Parts (``--parts``, comma-separated):
 - ``app`` and ``browser``: cold start, memory, and mouse-up → Prediction in real Chromium
   (:mod:`bench.browser`);
 - ``load`` (or ``--load``): many browser sessions while a model trains (:mod:`bench.load`);
+- ``queue``: the training queue's hand-off between runs, and Ray's cost for one run against the
+  local executor (:mod:`bench.queueing`);
+- ``capacity``: drawing sessions speaking Streamlit's websocket protocol against one server, 1 to
+  80 of them, idle and with a training running (:mod:`bench.capacity`);
 - ``inside``: the layer view, a saliency map and the nearest neighbours for one drawing
   (:mod:`bench.inside`).
 
@@ -32,7 +36,8 @@ from typing import Any
 
 from bench.report import format_report
 
-PARTS = ("training", "inference", "app", "browser", "load", "inside")
+PARTS = ("training", "inference", "app", "browser", "load", "queue", "capacity", "labelling", "finetune",
+         "inside")
 FAMILY_NAMES = ("mlp", "lenet", "cnn", "cnn_fast")
 SHIPPED_FAMILIES = ("mlp", "lenet", "cnn")  # what --quick trains when there is no model to time
 FULL = {"repeats": 200, "baseline_repeats": 30, "browser_trials": 30, "load_sessions": 8, "load_seconds": 120.0,
@@ -50,6 +55,16 @@ TARGETS = (
     ("load: errors", ("load", "errors"), 0, ""),
     ("load: mouse-up → Prediction, p95", ("load", "mouse_up_to_prediction_ms", "p95"), 1000, "ms"),
     ("load: epoch time vs idle", ("load", "training", "slowdown"), 2.0, "×"),
+    ("queue: a run starts after the previous one ends", ("queue", "handoff", "max_start_after_previous_end_s"), 2.0,
+     "s"),
+    ("queue: one run on a local Ray head, extra wall time", ("queue", "ray_vs_local", "ray_extra_s"), 5.0, "s"),
+    ("labelling a drawing, p50", ("labelling", "label", "p50"), 50, "ms"),
+    ("fine-tuning cnn on 300 digits with replay", ("finetune", "fit_seconds"), 90, "s"),
+    ("fine-tuning: held-out errors left (share)", ("finetune", "errors_left_share"), 0.5, ""),
+    ("fine-tuning: MNIST drop", ("finetune", "mnist_drop_points"), 0.2, "points"),
+    ("capacity: 40 drawing sessions, p95 (no training)", ("capacity", "curve", "40", "p95_ms"), 300, "ms"),
+    ("capacity: 20 sessions with a training running, p95", ("capacity", "with_training", "p95_ms"), 500, "ms"),
+    ("capacity: epoch time with 20 sessions vs idle", ("capacity", "with_training", "slowdown"), 1.5, "×"),
     ("look inside: layers + saliency + neighbours, slowest model p50", ("inside", "slowest_p50"), 60, "ms"),
 )
 
@@ -108,13 +123,25 @@ def run_bench(args: argparse.Namespace) -> int:
         if "training" in settings.parts:
             results["training"] = _guarded(_training, settings, data_path, scratch)
         models_dir = None
-        if set(settings.parts) & {"inference", "app", "browser", "load", "inside"}:
+        if set(settings.parts) & {"inference", "app", "browser", "load", "capacity", "labelling", "finetune",
+                                  "inside"}:
             models_dir = _guarded(bench_models_dir, args.models, settings, data_path, scratch)
         models_error = models_dir if isinstance(models_dir, dict) else None
         for part, measure in (("inference", _inference), ("app", _app), ("load", _load), ("inside", _inside)):
             wanted = part in settings.parts or (part == "app" and "browser" in settings.parts)
             if wanted:
                 results[part] = models_error or _guarded(measure, models_dir, settings, data_path)
+        if "queue" in settings.parts:
+            from bench.queueing import measure_queue
+
+            results["queue"] = _guarded(measure_queue, data_path, settings.quick)
+        for part, measure in (("labelling", _labelling), ("finetune", _finetune)):
+            if part in settings.parts:
+                results[part] = models_error or _guarded(measure, models_dir, settings, data_path, scratch)
+        if "capacity" in settings.parts:
+            from bench.capacity import measure_capacity
+
+            results["capacity"] = models_error or _guarded(measure_capacity, models_dir, data_path, settings.quick)
     results["targets"] = check_targets(results, settings.quick)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=1), encoding="utf-8")
@@ -259,6 +286,20 @@ def _load(models_dir: str, settings: BenchSettings, data_path: str | None) -> di
     return measure_load(models_dir, data_path, sessions=settings.load_sessions, seconds=settings.load_seconds,
                         train_size=settings.load_train_size, idle_epoch_count=settings.load_idle_epochs,
                         think_seconds=settings.load_think_seconds, browser_nice=settings.load_browser_nice)
+
+
+def _labelling(models_dir: str, settings: BenchSettings, data_path: str | None, scratch: str) -> dict[str, Any]:
+    from bench.handwriting import measure_labelling
+
+    _progress("timing labelling…")
+    return measure_labelling(_timed_models(models_dir), settings.repeats, scratch)
+
+
+def _finetune(models_dir: str, settings: BenchSettings, data_path: str | None, scratch: str) -> dict[str, Any]:
+    from bench.handwriting import measure_finetune
+
+    _progress("fine-tuning cnn on the synthetic continental writer…")
+    return measure_finetune(models_dir, data_path, scratch, per_digit=3 if settings.quick else 30)
 
 
 def _inside(models_dir: str, settings: BenchSettings, data_path: str | None) -> dict[str, Any]:

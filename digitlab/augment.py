@@ -2,16 +2,20 @@
 
 People draw digits tilted, squeezed, off-centre and with pens of every width; MNIST's own
 digits are tidy. Training on random affine distortions and stroke-width changes is what lets a
-model trained on MNIST read a mouse drawing. Everything runs as batched TensorFlow ops inside
-the ``tf.data`` pipeline, so the models themselves stay plain and load anywhere.
+model trained on MNIST read a mouse drawing; the synthetic styles of :mod:`digitlab.styles`
+(flagged 1s, crossed 7s, narrow and wide digits…) cover writers MNIST lacks. Everything runs as
+batched TensorFlow ops inside the ``tf.data`` pipeline, so the models themselves stay plain and load anywhere.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import tensorflow as tf
+
+from digitlab.styles import StyleSettings, style_batch
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,19 @@ class AugmentSettings:
     shear_degrees: float = 8.0
     translate_pixels: float = 2.5
     stroke_probability: float = 0.5  # chance of thinning or thickening the strokes
+    styles: StyleSettings | None = field(default_factory=StyleSettings)  # None: MNIST's styles only
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole recipe as plain JSON values, for the run card."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> AugmentSettings:
+        """The inverse of ``to_dict``; unknown keys raise ``TypeError``."""
+        values = dict(values)
+        styles = values.pop("styles", None)
+        ranges = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
+        return cls(**ranges, styles=None if styles is None else StyleSettings.from_dict(styles))
 
 
 def _affine_matrices(batch: int, settings: AugmentSettings, generator: tf.random.Generator) -> tf.Tensor:
@@ -76,3 +93,16 @@ def augment_batch(
         fill_mode="CONSTANT",
     )
     return tf.clip_by_value(x[..., 0], 0.0, 1.0)
+
+
+def augment_examples(
+    images: tf.Tensor, labels: tf.Tensor, generator: tf.random.Generator, settings: AugmentSettings | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Give a share of a batch a synthetic style, then distort every image.
+
+    Returns (images, labels): a 1's stem drawn into a 7 or a 4 carries its new label.
+    """
+    settings = settings or AugmentSettings()
+    if settings.styles is not None and any(settings.styles.rates):
+        images, labels = style_batch(images, labels, generator, settings.styles)
+    return augment_batch(images, generator, settings), labels

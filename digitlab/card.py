@@ -50,11 +50,7 @@ class RunCard:
             raise ValueError("a run card is a JSON object")
         known = {item.name for item in fields(cls)} - {"extra"}
         values = {key: value for key, value in data.items() if key in known and value is not None}
-        test = values.get("test")
-        try:
-            values["test"] = Evaluation.from_dict(test) if isinstance(test, dict) else None
-        except TypeError as error:
-            raise ValueError(f"the card's test result is malformed: {error}") from None
+        values["test"] = _evaluation(values.get("test"))
         values["extra"] = {key: value for key, value in data.items() if key not in known}
         return cls(**values)
 
@@ -74,3 +70,19 @@ class RunCard:
         accuracy = accuracy.replace("%", " %")
         parameters = "" if self.parameters is None else f", {self.parameters:,} parameters"
         return f"{self.architecture}, {accuracy}{parameters}"
+
+
+def _evaluation(test: Any) -> Evaluation | None:
+    """A card's test result; a short one (hand-written, or from an older version) keeps its
+    accuracy and leaves the rest empty. Raises ``ValueError`` without a usable accuracy."""
+    if not isinstance(test, dict):
+        return None
+    accuracy = test.get("accuracy")
+    if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)):
+        raise ValueError("the card's test result has no accuracy")
+    defaults = {"loss": float("nan"), "correct": 0, "incorrect": 0, "confusion": [], "precision": [], "recall": []}
+    known = {key: test[key] for key in (*defaults, "accuracy", "mistakes") if key in test}
+    try:
+        return Evaluation.from_dict({**defaults, **known})
+    except TypeError as error:
+        raise ValueError(f"the card's test result is malformed: {error}") from None

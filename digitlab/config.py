@@ -8,6 +8,7 @@ and validate a run without loading TensorFlow (several seconds). The layers them
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -19,7 +20,9 @@ CANVAS_SIZE = 280
 DEFAULT_BRUSH = 22
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine")
-MAX_SEED = 2**31 - 1  # NumPy and TensorFlow both take seeds up to here
+MAX_EPOCHS = 500
+MAX_SEED = 2**32 - 1  # NumPy's seeds (keras.utils.set_random_seed seeds NumPy too) stop here
+WHOLE_NUMBER = re.compile(r"[+-]?\d{1,30}")
 
 
 @dataclass(frozen=True)
@@ -117,18 +120,27 @@ class TrainConfig:
     train_size: int | None = None  # use only the first N training images (quick runs)
     seed: int = 0
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    # The augmentation recipe (``AugmentSettings.to_dict``); empty takes the default one.
+    augmentation: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self) -> TrainConfig:
-        """This config with every ``None`` replaced by the architecture's recipe."""
+        """This config with every ``None`` replaced by the architecture's recipe (and, when
+        augmenting, the augmentation recipe written out so the run card records it)."""
         recipe = asdict(get_spec(self.architecture).recipe)
         filled = {key: recipe[key] for key in recipe if getattr(self, key) is None}
-        return replace(self, **filled)
+        config = replace(self, **filled)
+        if config.augment and not config.augmentation:
+            from digitlab.augment import AugmentSettings  # TensorFlow: only an augmented run needs it
+
+            config = replace(config, augmentation=AugmentSettings().to_dict())
+        return config
 
     def validate(self, available: int) -> None:
         """Raise ``ValueError`` with a readable message for any setting that cannot work."""
         arch = get_spec(self.architecture)
         config = self.resolved()
-        _require(isinstance(config.epochs, int) and 1 <= config.epochs <= 500, "epochs must be 1–500")
+        _require(_is_whole(config.epochs) and 1 <= config.epochs <= MAX_EPOCHS, f"epochs must be 1–{MAX_EPOCHS}")
+        _require(_is_whole(config.seed) and 0 <= config.seed <= MAX_SEED, f"seed must be 0–{MAX_SEED}")
         rate = config.learning_rate
         _require(isinstance(rate, (int, float)) and math.isfinite(rate) and 0 < rate <= 1,
                  "learning rate must be a finite number in (0, 1]")
@@ -145,6 +157,30 @@ class TrainConfig:
         _require(not unknown, f"{arch.name} has no hyperparameter(s) {sorted(unknown)}")
         for key, value in config.hyperparameters.items():
             _check_hyperparameter(key, value, arch.hyperparameters[key])
+        if config.augmentation:
+            from digitlab.augment import AugmentSettings
+
+            try:
+                AugmentSettings.from_dict(config.augmentation)
+            except (TypeError, ValueError, AttributeError) as error:
+                raise ValueError(f"the augmentation recipe is not one this version knows: {error}") from None
+
+
+def whole_number(text: str, setting: str) -> int:
+    """Read a typed whole number exactly, for a form: ``"2.5"``, ``"1e30"`` or ``"NaN"`` are
+    refused with a message naming ``setting``, never rounded or replaced by a default.
+
+    Thousands separators (``10,000``, ``10_000``) are allowed. The range is checked by
+    :meth:`TrainConfig.validate`.
+    """
+    cleaned = str(text).strip().replace(",", "").replace("_", "")
+    if not WHOLE_NUMBER.fullmatch(cleaned):
+        raise ValueError(f"{setting} must be a whole number in digits, e.g. 5; got {str(text).strip()[:40]!r}")
+    return int(cleaned)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _require(condition: bool, message: str) -> None:

@@ -18,6 +18,7 @@ ENV_VAR = "DIGITLAB_MNIST"
 NUM_CLASSES = 10
 IMAGE_SIZE = 28
 KEYS = ("x_train", "y_train", "x_test", "y_test")
+ZIP_MAGIC = b"PK\x03\x04"  # an .npz is a zip of .npy files
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
@@ -104,6 +105,16 @@ def _load_path(path: Path, origin: str) -> Mnist:
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    # Checked first: np.load takes any other file for a pickle and answers with advice about
+    # allow_pickle, which says nothing to someone who passed the wrong file.
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(len(ZIP_MAGIC))
+    except OSError as error:
+        raise ValueError(f"{path} cannot be read: {error.strerror or error}") from None
+    if magic != ZIP_MAGIC:
+        raise ValueError(f"{path} is not an MNIST .npz (a zip of numpy arrays); give an mnist.npz in "
+                         "the Keras layout or a folder with the four IDX files")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [key for key in KEYS if key not in npz.files]

@@ -17,6 +17,9 @@ from PIL import Image, ImageOps
 ALLOWED_FORMATS = ("PNG", "JPEG")
 DEFAULT_MAX_PIXELS = 4096 * 4096
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+# A digit, even a "1" cropped tight, is at most a few times taller than wide; a 4096×1 strip
+# holds none, and cannot even be shown (its preview would be 0 px high).
+MAX_ASPECT_RATIO = 20
 OUTPUT_MODES = ("L", "RGB", "RGBA")
 PNG_DATA_URL_PREFIX = "data:image/png;base64,"
 SIXTEEN_BIT_MAX = 65535
@@ -48,14 +51,15 @@ def decode_image(
         A loaded picture in mode ``"L"``, ``"RGB"`` or ``"RGBA"``.
 
     Raises:
-        ImageError: empty, too large, not PNG/JPEG, truncated or corrupt. No other PIL error
-            escapes.
+        ImageError: empty, too large, far too thin, not PNG/JPEG, truncated or corrupt. No
+            other PIL error escapes.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected the file's bytes, got {type(data).__name__}")
     _check_file_size(data.nbytes if isinstance(data, memoryview) else len(data), max_bytes)
     image = _open(bytes(data))
     _check_pixel_count(image.size, max_pixels)
+    _check_proportions(image.size)
     try:
         image.load()
         image = ImageOps.exif_transpose(image)
@@ -102,7 +106,7 @@ def _check_file_size(size: int, max_bytes: int) -> None:
     if size == 0:
         raise ImageError("empty file")
     if size > max_bytes:
-        raise ImageError(f"the file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.1f} MB")
+        raise ImageError(f"the file is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.1f} MiB")
 
 
 def _open(data: bytes) -> Image.Image:
@@ -128,6 +132,14 @@ def _check_pixel_count(size: tuple[int, int], max_pixels: int) -> None:
             f"image is {width}×{height} pixels; the limit is {max_pixels:,} pixels "
             f"(e.g. {int(max_pixels**0.5)}×{int(max_pixels**0.5)})"
         )
+
+
+def _check_proportions(size: tuple[int, int]) -> None:
+    """Refuse a strip far too thin to hold a digit (EXIF rotation does not change the ratio)."""
+    width, height = size
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ImageError(f"the image is {width}×{height} pixels, too thin to hold a digit; crop it "
+                         f"to the digit (at most {MAX_ASPECT_RATIO} times longer than wide)")
 
 
 def _wide_gray_to_l(image: Image.Image) -> Image.Image:

@@ -11,39 +11,39 @@ from typing import Any
 
 import numpy as np
 
+from digitlab.card import RunCard
 from digitlab.data import NUM_CLASSES
 
 CURVE_METRICS = {"accuracy": "accuracy", "val_accuracy": "accuracy", "loss": "loss", "val_loss": "loss"}
 TIMING_REPEATS = 30
 
 
-def comparison_row(name: str, card: dict[str, Any], inference_ms: float | None = None) -> dict[str, Any]:
-    """One model's line in the comparison table (missing fields become ``None``)."""
-    test = card.get("test") or {}
-    model_bytes = card.get("model_bytes")
+def comparison_row(name: str, card: RunCard, inference_ms: float | None = None) -> dict[str, Any]:
+    """One model's line in the comparison table (what the card does not know is ``None``)."""
+    test = card.test
     return {
         "model": name,
-        "architecture": card.get("architecture"),
-        "test accuracy": test.get("accuracy"),
-        "test loss": test.get("loss"),
-        "parameters": card.get("parameters"),
-        "file MB": round(model_bytes / 2**20, 2) if model_bytes else None,
-        "training s": card.get("train_seconds"),
-        "epochs": card.get("epochs_run"),
+        "architecture": card.architecture,
+        "test accuracy": None if test is None else test.accuracy,
+        "test loss": None if test is None else test.loss,
+        "parameters": card.parameters,
+        "file MB": round(card.model_bytes / 2**20, 2) if card.model_bytes else None,
+        "training s": card.train_seconds,
+        "epochs": card.epochs_run,
         "inference ms": None if inference_ms is None else round(inference_ms, 2),
-        "correct": test.get("correct"),
-        "incorrect": test.get("incorrect"),
+        "correct": None if test is None else test.correct,
+        "incorrect": None if test is None else test.incorrect,
     }
 
 
-def learning_curve_rows(cards: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def learning_curve_rows(histories: dict[str, list[dict[str, float]]]) -> list[dict[str, Any]]:
     """Long-form history of every model: {model, epoch, metric, split, value}.
 
     ``metric`` is "accuracy" or "loss"; ``split`` is "train" or "validation".
     """
     rows = []
-    for name, card in cards.items():
-        for entry in card.get("history") or []:
+    for name, history in histories.items():
+        for entry in history:
             for key, metric in CURVE_METRICS.items():
                 value = entry.get(key)
                 if value is None or not np.isfinite(value):

@@ -37,8 +37,8 @@ def write_sheet(card: RunCard, output: str | os.PathLike, test_images: np.ndarra
     path = Path(output)
     if path.suffix.lower() not in FORMATS:
         raise ValueError(f"the report is written as {', '.join(FORMATS)}; got {path.name!r}")
-    if card.test is None:
-        raise ValueError("the model's card has no test result to report")
+    if card.test is None or not card.test.confusion:
+        raise ValueError("the model's card has no test result to report (evaluate it first)")
     figure = draw_sheet(card, test_images)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
     os.close(descriptor)

@@ -21,7 +21,7 @@ from digitlab.data import Mnist
 from digitlab.evaluation import Evaluation, evaluate
 from digitlab.inference import Predictor
 from digitlab.progress import EventHandler, StopSignal
-from digitlab.store import ModelStore, validate_name
+from digitlab.store import ModelStore, StoreNotWritableError, already_exists, validate_name
 from digitlab.training import TrainConfig, TrainResult, train
 
 
@@ -30,8 +30,9 @@ def check_run(config: TrainConfig, data_size: int, store: ModelStore, name: str,
     """Raise ``ValueError`` for anything that would make the run fail or clobber a model."""
     validate_name(name)
     config.validate(data_size)
-    if store.card_path(name).exists() and not overwrite:
-        raise ValueError(f"a model named {name!r} already exists; pick another name")
+    taken = store.taken_name(name)
+    if taken is not None and (taken != name or not overwrite):
+        raise ValueError(already_exists(name, taken))
     _check_writable(store)
 
 
@@ -41,7 +42,7 @@ def _check_writable(store: ModelStore) -> None:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent  # the folder that would be created is as writable as this one
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"the model store {store.root} is not a writable folder; "
+        raise StoreNotWritableError(f"the model store {store.root} is not a writable folder; "
                          "point --models or $DIGITLAB_MODELS at one")
 
 

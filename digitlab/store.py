@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from digitlab.card import RunCard
+
 SHIPPED_MODELS = frozenset({"mlp", "lenet", "cnn"})
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 CARD_SUFFIX = ".json"
@@ -32,13 +34,34 @@ class StoreError(Exception):
     """A model cannot be saved or loaded; the message says which and why."""
 
 
+class StoreNotWritableError(StoreError, ValueError):
+    """The store's folder cannot take a new model: the server's setup, not the user's settings.
+
+    A ``ValueError`` too, as every refusal of a run before it starts is.
+    """
+
+
 @dataclass(frozen=True)
 class ModelEntry:
-    """One model as listed: its card, or why it cannot be used."""
+    """One model as listed: its card, or why it cannot be used.
+
+    ``card`` is the card's JSON as stored (for downloads and summaries); ``run`` is the same card
+    read once as a :class:`~digitlab.card.RunCard`, the way every page and command reads it.
+    """
 
     name: str
     card: dict[str, Any] | None
     error: str | None = None
+
+    @property
+    def run(self) -> RunCard:
+        """The card as a :class:`~digitlab.card.RunCard` (an empty one when it is unreadable)."""
+        if self.card is None:
+            return RunCard(name=self.name)
+        try:
+            return RunCard.from_dict(self.card)
+        except ValueError:
+            return RunCard(name=self.name, extra=dict(self.card))
 
     @property
     def usable(self) -> bool:
@@ -53,10 +76,10 @@ class ModelEntry:
         """e.g. ``cnn — cnn, 99.62 % test accuracy, 93,962 parameters``."""
         if self.card is None:
             return f"{self.name} — unusable: {self.error}"
-        accuracy = self.card.get("test", {}).get("accuracy")
+        run = self.run
+        accuracy = run.test_accuracy
         accuracy_text = f"{accuracy * 100:.2f} % test accuracy" if accuracy is not None else "not evaluated"
-        return (f"{self.name} — {self.card.get('architecture', '?')}, {accuracy_text}, "
-                f"{self.card.get('parameters', 0):,} parameters")
+        return f"{self.name} — {run.architecture}, {accuracy_text}, {run.parameters or 0:,} parameters"
 
 
 def validate_name(name: str, *, allow_shipped: bool = False) -> str:
@@ -66,9 +89,20 @@ def validate_name(name: str, *, allow_shipped: bool = False) -> str:
             f"invalid model name {name!r}: use 1–40 letters, digits, '-' or '_', starting with a "
             "letter or digit (no slashes, dots or spaces)"
         )
-    if name in SHIPPED_MODELS and not allow_shipped:
-        raise ValueError(f"{name!r} is a shipped model; pick another name")
+    if name.lower() in SHIPPED_MODELS and not allow_shipped:
+        if name in SHIPPED_MODELS:
+            raise ValueError(f"{name!r} is a shipped model; pick another name")
+        # "CNN" beside "cnn" reads as the same model in the picker, and is the same file on a
+        # case-insensitive file system (macOS, Windows).
+        raise ValueError(f"{name!r} differs from the shipped model {name.lower()!r} only in case; "
+                         "pick another name")
     return name
+
+
+def already_exists(name: str, taken: str) -> str:
+    """The message for a name that is taken, exactly or by a name differing only in case."""
+    same = "" if taken == name else f" as {taken!r} (names that differ only in case are the same name)"
+    return f"a model named {name!r} already exists{same}; pick another name"
 
 
 def default_models_dir() -> Path:
@@ -113,6 +147,18 @@ class ModelStore:
             if size == card.get("model_bytes"):
                 return ModelEntry(name, card)
         return ModelEntry(name, card, "the model file is missing or does not match its card")
+
+    def taken_name(self, name: str) -> str | None:
+        """The stored model whose name equals ``name`` ignoring case, or None.
+
+        Names are compared this way everywhere a new model could take a name: on a
+        case-insensitive file system ``My-Model.json`` would overwrite ``my-model.json``.
+        """
+        if not self.root.is_dir():
+            return None
+        wanted = name.lower()
+        return next((path.name[: -len(CARD_SUFFIX)] for path in self.root.glob(f"*{CARD_SUFFIX}")
+                     if path.name[: -len(CARD_SUFFIX)].lower() == wanted), None)
 
     def read_card(self, name: str) -> dict[str, Any]:
         """The run card of ``name``; raises :class:`StoreError` when missing or malformed."""
@@ -172,8 +218,9 @@ class ModelStore:
         """
         validate_name(name, allow_shipped=allow_shipped)
         card_path = self.root / f"{name}{CARD_SUFFIX}"
-        if card_path.exists() and not overwrite:
-            raise ValueError(f"a model named {name!r} already exists; pick another name")
+        taken = self.taken_name(name)
+        if taken is not None and (taken != name or not overwrite):
+            raise ValueError(already_exists(name, taken))
         previous = self._previous_model_file(name)
         model_file = f"{name}.{secrets.token_hex(4)}{MODEL_SUFFIX}"
         try:

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from digitlab.architectures import get_architecture
-from digitlab.augment import augment_batch
+from digitlab.augment import AugmentSettings, augment_examples
 from digitlab.config import TrainConfig
 from digitlab.data import Mnist, stratified_split, to_float
 from digitlab.progress import BestEpoch, EventHandler, ProgressReporter, StopSignal
@@ -46,11 +46,23 @@ class TrainResult:
     validation_samples: int
 
 
+MULTI_WORKER_UNSUPPORTED = (
+    "multi-worker training (TF_CONFIG) is not supported: Keras 3's fit fails under "
+    "MultiWorkerMirroredStrategy (keras-team/keras#20585). --distribute uses the GPUs of one host; "
+    "to use several machines, run several runs at once on a Ray cluster (--ray ADDRESS)")
+
+
 def strategy_from_environment() -> tf.distribute.Strategy | None:
-    """A strategy for the hardware at hand: multi-worker when ``TF_CONFIG`` is set, mirrored over
-    several local GPUs, else ``None`` (the default single-device strategy)."""
+    """A ``MirroredStrategy`` over this host's GPUs when it has several, else ``None`` (the
+    default single-device strategy).
+
+    Raises:
+        ValueError: ``TF_CONFIG`` asks for several workers. Keras 3's ``fit`` under
+            ``MultiWorkerMirroredStrategy`` fails with two loopback workers (each prints a whole
+            batch of ``PerReplica`` tensors; keras-team/keras#20585), so it is refused up front.
+    """
     if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        raise ValueError(MULTI_WORKER_UNSUPPORTED)
     if len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
     return None
@@ -70,14 +82,17 @@ def make_optimizer(name: str, learning_rate: float, schedule: str, total_steps: 
     return keras.optimizers.Adam(rate)
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool) -> tf.data.Dataset:
-    """Shuffled float batches of ``images`` (uint8), distorted on the fly when ``augment``."""
+def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
+                 augment: bool | AugmentSettings) -> tf.data.Dataset:
+    """Shuffled float batches of ``images`` (uint8), styled and distorted on the fly when ``augment``
+    (``True`` takes the default recipe)."""
     dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
     dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
     if augment:
         generator = tf.random.Generator.from_seed(seed)
-        dataset = dataset.map(lambda x, y: (augment_batch(x, generator), y))
+        settings = augment if isinstance(augment, AugmentSettings) else AugmentSettings()
+        dataset = dataset.map(lambda x, y: augment_examples(x, y, generator, settings))
     # tf.data's autotuning thread stalled the end of one epoch in four by ~10 s on 2 cores (both
     # idle meanwhile); a fixed two-batch prefetch keeps the cores busy with no stalls.
     options = tf.data.Options()
@@ -133,11 +148,12 @@ def train(
         )
     reporter = ProgressReporter(on_event, stop, config.epochs, batches)
     best = BestEpoch("val_accuracy" if len(x_val) else "accuracy")
-    history = _History()
+    history = EpochHistory()
     validation = (to_float(x_val), y_val.astype(np.int32)) if len(x_val) else None
     started = time.perf_counter()
     model.fit(
-        make_dataset(x_train, y_train, config.batch_size, config.seed, bool(config.augment)),
+        make_dataset(x_train, y_train, config.batch_size, config.seed,
+                     bool(config.augment) and AugmentSettings.from_dict(config.augmentation)),
         epochs=config.epochs,
         validation_data=validation,
         callbacks=[keras.callbacks.TerminateOnNaN(), best, history, reporter, *callbacks],
@@ -154,8 +170,9 @@ def train(
                        seconds, len(x_train), len(x_val))
 
 
-class _History(keras.callbacks.Callback):
-    """Per-epoch metrics plus wall time, skipping an epoch cut short by a stop request."""
+class EpochHistory(keras.callbacks.Callback):
+    """Per-epoch metrics plus wall time, skipping an epoch cut short by a stop request; notes a
+    non-finite batch loss (``nan_seen``). Training and fine-tuning both keep their history with it."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -66,9 +66,9 @@ def app_models(tmp_path_factory, mnist: Mnist) -> Path:
     Cards are evaluated on the first 1,000 test images, so their mistake indices are valid in
     the full MNIST too. Takes about 15 s once per session.
     """
+    from digitlab.config import TrainConfig
     from digitlab.runs import train_and_store
     from digitlab.store import ModelStore
-    from digitlab.training import TrainConfig
 
     root = tmp_path_factory.mktemp("app-models")
     store = ModelStore(root)

@@ -1,4 +1,5 @@
-"""The Train page under AppTest: settings refused with a clear message, and a real short run.
+"""The Train page under AppTest: settings refused with a clear message, and a real short run
+that a second Start queues behind and a second visitor can watch but not stop.
 
 Fragments' ``run_every`` timers do not tick under AppTest, so the test reruns the page itself
 while the run goes on; the live refresh is checked in the browser test.
@@ -47,12 +48,12 @@ def texts(elements) -> list[str]:
 
 
 INVALID = [  # (widget, key, value, part of the message); one app, one case after the other
-    ("number_input", "train_epochs_mlp", 0, "epochs must be 1–500"),
+    ("text_input", "train_epochs_mlp", "0", "epochs must be 1–500"),
     ("text_input", "train_rate_mlp", "nan", "learning rate must be a finite number in (0, 1]"),
     ("text_input", "train_rate_mlp", "-0.01", "learning rate must be a finite number in (0, 1]"),
     ("text_input", "train_rate_mlp", "fast", "learning rate 'fast' is not a number"),
-    ("number_input", "train_batch_mlp", 5000, "batch size must be 1–1900"),
-    ("number_input", "train_size_mlp", 50_000, "training-set size must be 100–2000"),
+    ("text_input", "train_batch_mlp", "5000", "batch size must be 1–1900"),
+    ("text_input", "train_size_mlp", "50000", "training-set size must be 100–2000"),
     ("text_input", "train_name_mlp", "my model!", "invalid model name"),
     ("text_input", "train_name_mlp", "mlp", "'mlp' is a shipped model"),
     ("text_input", "train_name_mlp", "taken", "a model named 'taken' already exists"),
@@ -61,7 +62,7 @@ INVALID = [  # (widget, key, value, part of the message); one app, one case afte
 
 def test_invalid_settings_get_a_clear_message_and_nothing_starts(train_env, make_app):
     app = make_app(TRAIN_PAGE)
-    app.number_input(key="train_size_mlp").set_value(2000)
+    app.text_input(key="train_size_mlp").set_value("2000")
     for widget, key, value, message in INVALID:
         element = getattr(app, widget)(key=key)
         valid = element.value
@@ -78,17 +79,30 @@ def test_invalid_settings_get_a_clear_message_and_nothing_starts(train_env, make
 def test_a_short_run_completes_and_its_model_is_stored_and_compared(train_env, make_app):
     app = make_app(TRAIN_PAGE)
     assert app.text_input(key="train_name_mlp").value == "my-mlp"
-    app.number_input(key="train_epochs_mlp").set_value(1)
-    app.number_input(key="train_size_mlp").set_value(1000)
+    app.text_input(key="train_epochs_mlp").set_value("1")
+    app.text_input(key="train_size_mlp").set_value("1000")
     app.text_input(key="train_name_mlp").set_value("tiny-run")
     app.button(key="train_start").click().run()
-    assert texts(app.success) == ["Started training 'tiny-run'."]
+    assert texts(app.success) == ["Queued 'tiny-run': number 1 in the queue."]
     assert "Run: tiny-run" in texts(app.subheader)
+    first = app.selectbox(key="train_watch").value
     assert app.text_input(key="train_name_mlp").value == "my-mlp"  # a fresh name for the next run
 
-    app.button(key="train_start").click().run()  # a second Start while the first is going
-    [warning] = texts(app.warning)
-    assert "a run is already going ('tiny-run')" in warning
+    app.button(key="train_start").click().run()  # a second Start while the first is going: it waits
+    assert texts(app.success) == ["Queued 'my-mlp': number 1 in the queue."]
+    assert "Run: my-mlp" in texts(app.subheader)
+    app.button(key="train_cancel").click().run()  # and its owner takes it off the queue
+    assert app.dataframe[0].value.set_index("model").loc["my-mlp", "status"] == "cancelled"
+
+    visitor = make_app(TRAIN_PAGE)  # another visitor: sees the run and who started it, cannot stop it
+    table = visitor.dataframe[0].value.set_index("model")
+    assert table.loc["tiny-run", "started by"].startswith("visitor ") and table.loc["tiny-run", "status"] in (
+        "starting", "running")
+    visitor.selectbox(key="train_watch").set_value(first).run()
+    assert any(text.startswith("Only visitor ") for text in texts(visitor.caption))
+    assert not [button for button in visitor.button if button.key and button.key.startswith("train_stop")]
+
+    app.selectbox(key="train_watch").set_value(first).run()
 
     deadline = time.monotonic() + RUN_TIMEOUT
     while not any("is in the store" in text for text in texts(app.success)):
@@ -98,7 +112,7 @@ def test_a_short_run_completes_and_its_model_is_stored_and_compared(train_env, m
     assert not app.exception
     card = json.loads((train_env / "tiny-run.json").read_text(encoding="utf-8"))
     assert card["epochs_run"] == 1 and card["config"]["train_size"] == 1000
-    table = app.dataframe[0].value
+    table = app.dataframe[-1].value
     assert list(table["model"]) == ["mlp", "tiny-run"]
     assert table["test accuracy"].iloc[1] == card["test"]["accuracy"]
-    assert not (train_env / "my-mlp.json").exists()  # the refused second Start left no trace
+    assert not (train_env / "my-mlp.json").exists()  # the cancelled second run left no model

@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 from digitlab.architectures import Architecture
 from digitlab.cli import main
 from digitlab.images import ImageError, decode_image
-from digitlab.jobs.locking import LOCK_FILE
+from digitlab.jobs.queue import is_queue_file
 from digitlab.preprocess import Preprocessed, preprocess
 from digitlab.runs import check_run, train_and_store
 from digitlab.store import ModelStore, StoreError
@@ -90,6 +90,19 @@ def paper_photo() -> np.ndarray:
     return np.stack([pixels] * 3, axis=-1)
 
 
+def filled(shape: str, box=(40, 40, 240, 240)) -> np.ndarray:
+    """A pad with a large filled disc or square (white on black)."""
+    picture = Image.fromarray(canvas(()))
+    pen = ImageDraw.Draw(picture)
+    (pen.ellipse if shape == "disc" else pen.rectangle)(box, fill=(255, 255, 255, 255))
+    return np.asarray(picture)
+
+
+def scribbled_square() -> np.ndarray:
+    """A square coloured in with overlapping back-and-forth strokes: solid ink."""
+    return canvas([((50, y), (230, y)) for y in range(50, 231, 18)])
+
+
 def forged(shape, dtype=np.uint8, fill=0):
     return lambda: np.full(shape, fill, dtype=dtype)
 
@@ -101,9 +114,13 @@ def oversized_canvas() -> np.ndarray:
 PICTURES = [
     Case("untouched canvas (opaque black)", lambda: canvas(()), NO_DIGIT, "blank"),
     Case("cleared canvas (transparent)", forged((CANVAS, CANVAS, 4)), NO_DIGIT, "blank"),
-    Case("all white", forged((CANVAS, CANVAS, 3), fill=255), NO_DIGIT, "blank"),
-    Case("white on white", lambda: canvas(background=(255, 255, 255, 255)), NO_DIGIT, "blank"),
+    Case("all white", forged((CANVAS, CANVAS, 3), fill=255), NO_DIGIT, "one colour all over"),
+    Case("white on white", lambda: canvas(background=(255, 255, 255, 255)), NO_DIGIT, "one colour all over"),
     Case("single dot", single_dot, NO_DIGIT, "single dot"),
+    Case("pad filled white", lambda: canvas((), background=(255, 255, 255, 255)), NO_DIGIT, "one colour all over"),
+    Case("large filled disc", lambda: filled("disc"), NO_DIGIT, "filled shape"),
+    Case("filled square", lambda: filled("square"), NO_DIGIT, "filled shape"),
+    Case("scribbled-in square", scribbled_square, NO_DIGIT, "filled shape"),
     Case("tiny scribble", tiny_scribble, NO_DIGIT, "too little ink"),
     Case("thin 1-px stroke", lambda: canvas(width=1), DIGIT),
     Case("off-centre digit", lambda: canvas((moved(SEVEN, 0.4, -25, -20),), width=10), DIGIT),
@@ -190,10 +207,14 @@ UPLOADS = [
     Case("animated GIF", lambda: animated("GIF"), REFUSED, "not a PNG or JPEG"),
     Case("12 KB PNG declaring 10000×10000", lambda: encode(Image.new("1", (10_000, 10_000))), REFUSED,
          "10000×10000 pixels"),
-    Case("50 MB upload", fifty_megabytes, REFUSED, "50.0 MB"),
+    Case("50 MB upload", fifty_megabytes, REFUSED, "50.0 MiB"),
     Case("non-image named .png", lambda: b"<html><body>not a picture</body></html>", REFUSED, "not a PNG or JPEG"),
     Case("truncated PNG", truncated_png, REFUSED, "truncated or corrupt"),
     Case("empty file", lambda: b"", REFUSED, "empty file"),
+    Case("4096×1 PNG", lambda: encode(Image.new("L", (4096, 1), 255)), REFUSED, "too thin to hold a digit"),
+    Case("1200×1 PNG", lambda: encode(Image.new("L", (1200, 1), 255)), REFUSED, "too thin to hold a digit"),
+    Case("2000×3 PNG", lambda: encode(Image.new("L", (2000, 3), 255)), REFUSED, "too thin to hold a digit"),
+    Case("1×900 JPEG", lambda: encode(Image.new("L", (1, 900), 255), "JPEG"), REFUSED, "too thin to hold a digit"),
 ]
 
 
@@ -282,13 +303,13 @@ def tiny_mnist(tmp_path_factory, mnist_path: Path) -> Path:
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every model and card file in the store and its bytes: to show nothing changed.
 
-    The training lock (``.train.lock``, which the CLI takes before checking anything) is not a
-    model and is left out.
+    The training queue's files (``queue.sqlite``, where the CLI records its runs) are not
+    models and are left out.
     """
     if not folder.exists():
         return {}
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())
-            if path.is_file() and path.name != LOCK_FILE}
+            if path.is_file() and not is_queue_file(path.name)}
 
 
 @pytest.mark.parametrize("case", UPLOADS, ids=str)
@@ -347,6 +368,11 @@ PAD_MESSAGES = [
     Case("pad: PNG declaring 10000×10000", lambda: pad_message(pad_png(np.zeros((10_000, 10_000), np.uint8))),
          REFUSED, "pixels"),
     Case("pad: not a string", lambda: {"x": 1}, REFUSED, "not arrive as a PNG"),
+    Case("pad: filled white", lambda: pad_message(pad_png(canvas((), background=(255, 255, 255, 255)))),
+         NO_DIGIT, "one colour all over"),
+    Case("pad: a large filled disc", lambda: pad_message(pad_png(filled("disc"))), NO_DIGIT, "filled shape"),
+    Case("pad: 300,000 characters", lambda: "data:image/png;base64," + "A" * 300_000, REFUSED,
+         "far larger than the pad ever sends"),
 ]
 
 
@@ -476,6 +502,7 @@ BAD_SETTINGS = [
     ({"validation_fraction": NAN}, "validation fraction"), ({"validation_fraction": -0.1}, "validation fraction"),
     ({"validation_fraction": INF}, "validation fraction"),
     ({"train_size": 0}, "training-set size"), ({"train_size": -5}, "training-set size"),
+    ({"seed": -1}, "seed must be"), ({"seed": 2**40}, "seed must be"), ({"seed": 1.5}, "seed must be"),
     ({"hyperparameters": {"units": 0}}, "units"), ({"hyperparameters": {"units": -5}}, "units"),
     ({"hyperparameters": {"units": NAN}}, "units"), ({"hyperparameters": {"units": 2.5}}, "units"),
     ({"hyperparameters": {"units": True}}, "units"), ({"hyperparameters": {"depth": 0}}, "depth"),
@@ -511,6 +538,8 @@ def test_bad_settings_are_refused_before_any_work(change, message, small_data, t
         (["--name", "../evil"], "invalid model name"), (["--name", "a/b"], "invalid model name"),
         (["--name", "/etc/passwd"], "invalid model name"), (["--name", "..\\evil"], "invalid model name"),
         (["--name", "cnn"], "shipped model"), (["--name", "mlp"], "shipped model"),
+        (["--name", "CNN"], "the shipped model 'cnn'"), (["--seed", "-1"], "seed must be"),
+        (["--seed", str(2**40)], "seed must be"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else value,
 )
@@ -529,7 +558,7 @@ def test_non_numeric_setting_is_a_usage_error(tmp_path, capsys) -> None:
     assert exited.value.code == 2 and "invalid int value" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["../evil", "a/b", "/abs", "", ".hidden", "cnn", "lenet", "mlp"])
+@pytest.mark.parametrize("name", ["../evil", "a/b", "/abs", "", ".hidden", "cnn", "lenet", "mlp", "CNN", "LeNet"])
 def test_bad_names_leave_the_store_untouched(name, tmp_path, small_data) -> None:
     store = ModelStore(tmp_path / "models")
     store.save("keep", tiny_model(), {"architecture": "mlp"})
@@ -556,20 +585,29 @@ def train_page(tmp_path_factory, tiny_mnist):
         ("train_rate_mlp", "nan", "learning rate"), ("train_rate_mlp", "inf", "learning rate"),
         ("train_rate_mlp", "0", "learning rate"), ("train_rate_mlp", "-1e-3", "learning rate"),
         ("train_rate_mlp", "fast", "not a number"),
-        ("train_epochs_mlp", 0, "epochs"), ("train_epochs_mlp", -1, "epochs"),
-        ("train_batch_mlp", 0, "batch size"), ("train_batch_mlp", -16, "batch size"),
-        ("train_size_mlp", 0, "training-set size"), ("train_size_mlp", -1000, "training-set size"),
+        ("train_epochs_mlp", "0", "epochs"), ("train_epochs_mlp", "-1", "epochs"),
+        ("train_batch_mlp", "0", "batch size"), ("train_batch_mlp", "-16", "batch size"),
+        ("train_size_mlp", "0", "training-set size"), ("train_size_mlp", "-1000", "training-set size"),
         ("train_name_mlp", "../evil", "invalid model name"), ("train_name_mlp", "a/b", "invalid model name"),
-        ("train_name_mlp", "cnn", "shipped model"),
+        ("train_name_mlp", "cnn", "shipped model"), ("train_name_mlp", "CNN", "the shipped model 'cnn'"),
+        ("train_epochs_mlp", "NaN", "epochs must be a whole number"),
+        ("train_epochs_mlp", "1e30", "epochs must be a whole number"),
+        ("train_epochs_mlp", "2.5", "epochs must be a whole number"),
+        ("train_epochs_mlp", "", "epochs must be a whole number"),
+        ("train_epochs_mlp", "1000000", "epochs must be 1–500"),
+        ("train_batch_mlp", "12.5", "batch size must be a whole number"),
+        ("train_size_mlp", "1e4", "training-set size must be a whole number"),
+        ("train_seed_mlp", "-1", "seed must be 0–4294967295"),
+        ("train_seed_mlp", str(2**40), "seed must be 0–4294967295"),
+        ("train_seed_mlp", "0.5", "seed must be a whole number"),
     ],
 )
 def test_bad_settings_and_names_through_the_train_page(train_page, widget, value, message) -> None:
     app, store = train_page
-    defaults = {"train_rate_mlp": "0.001", "train_epochs_mlp": 1, "train_batch_mlp": 128,
-                "train_size_mlp": 1000, "train_name_mlp": "fine-name"}
+    defaults = {"train_rate_mlp": "0.001", "train_epochs_mlp": "1", "train_batch_mlp": "128",
+                "train_size_mlp": "1000", "train_seed_mlp": "0", "train_name_mlp": "fine-name"}
     for key, default in {**defaults, widget: value}.items():
-        element = app.text_input(key=key) if key in ("train_rate_mlp", "train_name_mlp") else app.number_input(key=key)
-        element.set_value(default)
+        app.text_input(key=key).set_value(default)
     app.button(key="train_start").click().run()
     assert not app.exception
     assert "Not started: " in page_texts(app.error) and message in page_texts(app.error)
@@ -694,3 +732,99 @@ def test_streamlit_config_keeps_the_safe_defaults() -> None:
     assert 1 <= server["maxUploadSize"] <= DEFAULT_MAX_BYTES / 2**20  # MB; the decoder's cap backs it up
     assert config["client"]["showErrorDetails"] in ("none", False)
     assert ALLOWED_FORMATS == ("PNG", "JPEG") and DEFAULT_MAX_PIXELS <= 4096 * 4096
+    assert server["allowedHosts"] == ["localhost", "127.0.0.1", "::1"]  # DNS rebinding: see docs/security.md
+    assert server["maxWidgetStateSize"] == 1  # MB a browser may send in one message; a drawing is ~10 kB
+
+
+# -- names that differ only in case ----------------------------------------------------------------------
+def test_a_name_differing_from_a_stored_one_only_in_case_is_taken(tmp_path) -> None:
+    """On a case-insensitive file system My-Model.json would overwrite my-model.json."""
+    store = ModelStore(tmp_path / "models")
+    store.save("my-model", tiny_model(), {"architecture": "mlp"})
+    before = snapshot(store.root)
+    with pytest.raises(ValueError, match="already exists as 'my-model'"):
+        check_run(TrainConfig("mlp", epochs=1, train_size=500), 3000, store, "My-Model")
+    with pytest.raises(ValueError, match="already exists as 'my-model'"):
+        store.save("My-Model", tiny_model(), {"architecture": "mlp"}, overwrite=True)
+    assert snapshot(store.root) == before
+
+
+# -- a training child that is killed -------------------------------------------------------------------
+def test_a_killed_training_child_is_reported_as_killed_not_by_its_log(tmp_path, caplog) -> None:
+    from digitlab.jobs.process import TrainingJob
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "tiny.npz"
+    np.savez(data, x_train=rng.integers(0, 255, (300, 28, 28), dtype=np.uint8), y_train=np.arange(300) % 10,
+             x_test=rng.integers(0, 255, (50, 28, 28), dtype=np.uint8), y_test=np.arange(50) % 10)
+    (tmp_path / "models").mkdir()
+    config = TrainConfig("mlp", epochs=1, batch_size=32, train_size=200, validation_fraction=0.1)
+    job = TrainingJob(config, "doomed", tmp_path / "models", data_path=data, runner="test_jobs:fake_killed")
+    with caplog.at_level("WARNING", logger="digitlab.jobs"):
+        job.start()
+        snapshot_ = job.wait(60)
+    assert (snapshot_.status, snapshot_.error) == ("failed", "the training process was killed (signal 9, SIGKILL)")
+    assert "use_unbounded_threadpool" in caplog.text  # the details are in the server's log
+
+
+# -- the command line: wrong kinds of paths ------------------------------------------------------------
+def test_data_that_is_not_an_npz_gets_a_true_message(tiny_store: Path, tmp_path, capsys) -> None:
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not MNIST\n", encoding="utf-8")
+    code = main(["evaluate", "tiny", "--models", str(tiny_store), "--data", str(text_file)])
+    err = capsys.readouterr().err
+    assert code == 1 and "is not an MNIST .npz" in err and "allow_pickle" not in err
+
+
+def test_listing_a_store_that_is_a_file_fails(tmp_path, capsys) -> None:
+    not_a_folder = tmp_path / "models.txt"
+    not_a_folder.write_text("", encoding="utf-8")
+    code = main(["list", "--models", str(not_a_folder)])
+    assert (code, capsys.readouterr().err.strip()) == (
+        1, f"digitlab list: error: the model store {not_a_folder} is a file, not a folder; "
+           "point --models or $DIGITLAB_MODELS at a folder")
+
+
+# -- server paths stay on the server -----------------------------------------------------------------------
+SECRET_FOLDER = "secret-server-folder"
+
+
+def test_a_missing_mnist_is_told_to_visitors_without_its_path(tiny_store: Path, tmp_path, caplog) -> None:
+    missing = tmp_path / SECRET_FOLDER / "mnist.npz"
+    with caplog.at_level("WARNING", logger="digitlab.app"), app_against(tiny_store, missing) as app:
+        shown = page_texts(app.caption) + page_texts(app.markdown) + page_texts(app.info) + page_texts(app.error)
+    assert "MNIST is not available on this server" in shown and SECRET_FOLDER not in shown \
+        and SECRET_FOLDER in caplog.text
+
+
+def test_a_run_without_mnist_is_refused_without_the_path(tmp_path, caplog) -> None:
+    store = tmp_path / "models"
+    store.mkdir()
+    missing = tmp_path / SECRET_FOLDER / "mnist.npz"
+    with caplog.at_level("WARNING", logger="digitlab.app"), \
+            app_against(store, missing, page="app_pages/train.py") as app:
+        app.button(key="train_start").click().run()
+        errors = page_texts(app.error)
+    assert errors.startswith("Not started: MNIST is not available on this server") and SECRET_FOLDER not in errors
+
+
+def test_server_paths_are_hidden_in_visitors_messages() -> None:
+    from app_pages.common import HIDDEN_PATH, for_visitors
+
+    text = "no model named 'x' in /srv/digitlab/models; see C:\\Users\\op\\models and ~/models, rate 1/2"
+    assert for_visitors(text) == (f"no model named 'x' in {HIDDEN_PATH}; see {HIDDEN_PATH} and {HIDDEN_PATH}, "
+                                  "rate 1/2")
+
+
+# -- the upload limit --------------------------------------------------------------------------------------------
+def test_the_upload_label_states_the_limit_the_browser_applies(tiny_store: Path, tmp_path) -> None:
+    """The browser counts maxUploadSize in units of 10^6 bytes outside Windows and says "5.0MB";
+    the label gives the exact bytes (and MiB, the unit many file managers call MB)."""
+    import tomllib
+
+    megabytes = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))["server"][
+        "maxUploadSize"]
+    with app_against(tiny_store, tmp_path / "no-mnist.npz") as app:
+        app.segmented_control(key="draw_source").set_value(UPLOAD).run()
+        label = app.get("file_uploader")[0].proto.label
+    assert f"at most {megabytes} MB ({megabytes * 10**6:,} bytes, {megabytes * 10**6 / 2**20:.2f} MiB)" in label

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from browser_support import BROWSER_MARKS, chromium, streamlit_server
 
+from digitlab.jobs.queue import is_queue_file
+
 PAGE_TIMEOUT = 60_000  # ms: the first run of a session imports TensorFlow
 RUN_TIMEOUT = 150_000  # ms: a child process imports TensorFlow, trains, evaluates, saves
 PROGRESS = re.compile(r"batch \d+/\d+ of epoch \d+/\d+ — ETA")
@@ -54,11 +56,11 @@ def page(browser, server):
 
 
 def start_run(page, name: str, epochs: int, images: int) -> None:
-    page.get_by_role("spinbutton", name="Epochs").fill(str(epochs))
-    page.get_by_role("spinbutton", name="Training-set size").fill(str(images))
+    page.get_by_role("textbox", name="Epochs").fill(str(epochs))
+    page.get_by_role("textbox", name="Training-set size").fill(str(images))
     page.get_by_role("textbox", name="Model name").fill(name)
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text(f"Started training '{name}'.").wait_for()
+    page.get_by_text(f"Queued '{name}': number ").wait_for()
 
 
 def charts(page):
@@ -66,7 +68,7 @@ def charts(page):
 
 
 def model_files(folder: Path) -> dict[str, int]:
-    return {path.name: path.stat().st_size for path in folder.iterdir() if path.name != ".train.lock"}
+    return {path.name: path.stat().st_size for path in folder.iterdir() if not is_queue_file(path.name)}
 
 
 def test_a_run_from_the_page_grows_its_chart_and_reaches_the_draw_picker(page, store):
@@ -80,7 +82,7 @@ def test_a_run_from_the_page_grows_its_chart_and_reaches_the_draw_picker(page, s
     expect(charts(page)).to_have_count(2)  # loss and accuracy
     page.get_by_text("is in the store with").wait_for(timeout=RUN_TIMEOUT)
     assert (store / "browser-run.json").exists()
-    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)  # its test results
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(2)  # the queue, and its test results
 
     page.get_by_role("link", name="Draw").click()
     page.get_by_role("combobox", name="Model").click()
@@ -97,6 +99,6 @@ def test_a_stopped_and_discarded_run_leaves_the_store_unchanged(page, store):
     page.get_by_role("button", name="Stop and discard").click()
     page.get_by_text("Stopped and discarded").wait_for(timeout=RUN_TIMEOUT)
     assert model_files(store) == before
-    page.reload()  # a new session is shown the server's last run
+    page.reload()  # a new session, with the owner token kept in the address: shown its last run
     expect(page.get_by_role("heading", name="Run: stop-me")).to_be_visible()
     expect(page.get_by_text("Stopped and discarded")).to_be_visible()

@@ -31,7 +31,12 @@ def test_fields_of_a_newer_version_are_kept():
     assert card.to_dict()["calibration"] == {"temperature": 1.3}
 
 
-@pytest.mark.parametrize("data", [[1, 2], {"architecture": "cnn", "test": {"accuracy": 0.9}}])
+def test_a_short_test_result_keeps_its_accuracy():
+    card = RunCard.from_dict({"architecture": "mlp", "test": {"accuracy": 0.5}})
+    assert card.test_accuracy == 0.5 and card.test.confusion == []
+
+
+@pytest.mark.parametrize("data", [[1, 2], {"architecture": "cnn", "test": {"loss": 0.9}}])
 def test_something_that_is_not_a_card_is_refused(data):
     with pytest.raises(ValueError, match="card"):
         RunCard.from_dict(data)

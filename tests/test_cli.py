@@ -120,14 +120,31 @@ def test_ctrl_c_stops_training_and_keeps_the_best_finished_epoch(tmp_path, mnist
     assert card["stopped_early"] and 1 <= card["epochs_run"] < 50
 
 
-def test_train_refuses_while_another_run_holds_the_machine(tmp_path, mnist_path, capsys):
-    from digitlab.jobs.locking import training_lock
+def test_train_waits_in_the_queue_behind_a_run_going_and_can_give_up(tmp_path, mnist_path, capsys):
+    from digitlab.jobs.queue import RunQueue, RunRequest, this_worker
+    from digitlab.training import TrainConfig
 
-    with training_lock(tmp_path, {"pid": 1, "name": "other", "architecture": "cnn"}):
-        code = main(["train", "--arch", "mlp", "--epochs", "1", "--name", "second", "--models", str(tmp_path),
-                     "--data", str(mnist_path)])
-    assert code == 1 and "other" in capsys.readouterr().err
+    queue = RunQueue(tmp_path)
+    queue.submit([RunRequest(TrainConfig("cnn", epochs=1), "other")], "page-visitor", data_size=60000)
+    assert queue.claim(("local",), this_worker(), 1, ("local", "inline")).name == "other"
+    code = main(["train", "--arch", "mlp", "--epochs", "1", "--name", "second", "--models", str(tmp_path),
+                 "--data", str(mnist_path), "--queue-timeout", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and "number 1 in the queue" in err and "'other' (page-visitor) came first" in err
     assert not (tmp_path / "second.json").exists()
+    assert [(run.name, run.status) for run in queue.runs()] == [("other", "starting"), ("second", "cancelled")]
+
+
+def test_a_cli_run_is_recorded_in_the_queue_with_its_owner_and_curves(tmp_path, mnist_path, capsys):
+    from digitlab.jobs.queue import RunQueue, cli_owner
+
+    code = main(["train", "--arch", "mlp", "--epochs", "2", "--train-size", "500", "--no-augment", "--name",
+                 "queued-run", "--models", str(tmp_path), "--data", str(mnist_path)])
+    assert code == 0, capsys.readouterr().err
+    [run] = RunQueue(tmp_path).runs()
+    assert (run.name, run.status, run.owner, run.executor) == ("queued-run", "done", cli_owner(), "inline")
+    assert [row["epoch"] for row in run.history] == [1, 2] and run.card["epochs_run"] == 2
+    assert run.submitted_at <= run.started_at <= run.finished_at
 
 
 def test_refused_settings_leave_the_store_folder_untouched(tmp_path, mnist_path, capsys):

@@ -25,7 +25,7 @@ import pytest
 from digitlab import training
 from digitlab.cli import main
 from digitlab.inference import Predictor
-from digitlab.jobs.locking import LOCK_FILE
+from digitlab.jobs.queue import is_queue_file
 from digitlab.runs import train_and_store
 from digitlab.store import TEMP_PREFIX, ModelStore
 from digitlab.training import TrainConfig, TrainingError
@@ -254,10 +254,10 @@ def _poison_from_batch(monkeypatch, first_bad_batch: int) -> None:
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    """Models and cards with their bytes (the training lock is not part of the store's contents)."""
+    """Models and cards with their bytes (the training queue's files are not part of the store's contents)."""
     if not folder.exists():
         return {}
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.name != LOCK_FILE}
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if not is_queue_file(path.name)}
 
 
 def test_nan_in_a_later_epoch_fails_the_run_and_keeps_the_old_model(tmp_path, small_data, monkeypatch):

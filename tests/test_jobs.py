@@ -1,4 +1,4 @@
-"""The training job runner: a child process, its events, stop, failure, one run at a time.
+"""The training child process: its events, stop, failure, death, and the CLI's equality.
 
 Most tests run fake training functions (defined here, imported by name in the child) on a tiny
 synthetic MNIST file, so a child starts in well under a second; one test runs the real
@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitlab.jobs.locking import JobBusyError, describe_holder, holder_info, lock_holder, training_lock
-from digitlab.jobs.registry import JobRegistry, TrainingJob
+from digitlab.jobs.process import TrainingJob
 
 TIMEOUT = 60
 FAST = {"architecture": "mlp", "epochs": 2, "batch_size": 32, "train_size": 200, "validation_fraction": 0.1}
@@ -27,7 +26,7 @@ FAST = {"architecture": "mlp", "epochs": 2, "batch_size": 32, "train_size": 200,
 
 def config(**changes):
     """A TrainConfig (imported late: a child importing this module must not load TensorFlow)."""
-    from digitlab.training import TrainConfig
+    from digitlab.config import TrainConfig
 
     return TrainConfig(**{**FAST, **changes})
 
@@ -87,12 +86,19 @@ def fake_crash(spec, *, on_event, stop, keep_if_stopped):
     os._exit(3)
 
 
+def fake_killed(spec, *, on_event, stop, keep_if_stopped):
+    """Chatter on stderr as TensorFlow does, then die as the kernel's OOM killer would."""
+    import signal
+
+    print("W tensorflow/core/framework/op_kernel.cc] use_unbounded_threadpool which is not in the "
+          "op definition", file=sys.stderr, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 # -- fixtures --------------------------------------------------------------------------------
-@pytest.fixture()
-def tiny_data(tmp_path: Path) -> Path:
-    """A 300/50-image MNIST-shaped file: the child loads it in milliseconds."""
+def write_tiny_mnist(path: Path) -> Path:
+    """A 300/50-image MNIST-shaped file: a child loads it in milliseconds."""
     rng = np.random.default_rng(0)
-    path = tmp_path / "tiny.npz"
     np.savez(path, x_train=rng.integers(0, 255, (300, 28, 28), dtype=np.uint8),
              y_train=np.arange(300, dtype=np.uint8) % 10,
              x_test=rng.integers(0, 255, (50, 28, 28), dtype=np.uint8),
@@ -100,20 +106,32 @@ def tiny_data(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture()
-def store_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "models"
+def make_store(folder: Path) -> Path:
+    """A store folder holding one user model's card, ``existing``."""
     folder.mkdir()
     (folder / "existing.json").write_text("{}")
     return folder
 
 
-def registry(store_dir: Path, data: Path, function: str) -> JobRegistry:
-    return JobRegistry(store_dir, data_path=data, runner=f"test_jobs:{function}")
+@pytest.fixture()
+def tiny_data(tmp_path: Path) -> Path:
+    return write_tiny_mnist(tmp_path / "tiny.npz")
+
+
+@pytest.fixture()
+def store_dir(tmp_path: Path) -> Path:
+    return make_store(tmp_path / "models")
+
+
+def start_job(store_dir: Path, data: Path, function: str, name: str, **changes) -> TrainingJob:
+    """A :class:`TrainingJob` running ``function`` (a fake runner of this module)."""
+    job = TrainingJob(config(**changes), name, store_dir, data_path=data, runner=f"test_jobs:{function}")
+    job.start()
+    return job
 
 
 def store_files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in folder.iterdir() if p.name != ".train.lock"}
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
 def wait_for(predicate, timeout: float = TIMEOUT) -> None:
@@ -125,10 +143,10 @@ def wait_for(predicate, timeout: float = TIMEOUT) -> None:
 
 # -- tests -----------------------------------------------------------------------------------
 def test_events_arrive_in_order_and_result_is_reported(store_dir, tiny_data):
-    job = registry(store_dir, tiny_data, "fake_train").start(config(), "new-model")
+    job = start_job(store_dir, tiny_data, "fake_train", "new-model")
     snapshot = job.wait(TIMEOUT)
     assert snapshot.status == "done", snapshot.error
-    assert [e.epoch for e in snapshot.epochs] == [1, 2]
+    assert [e["epoch"] for e in snapshot.epochs] == [1, 2]
     assert snapshot.history == [{"epoch": 1, "loss": 1.0, "val_loss": 2.0},
                                 {"epoch": 2, "loss": 0.5, "val_loss": 1.0}]
     assert snapshot.card["name"] == "new-model" and snapshot.card["test_accuracy"] == 0.5
@@ -138,7 +156,7 @@ def test_events_arrive_in_order_and_result_is_reported(store_dir, tiny_data):
 
 @pytest.mark.parametrize(("keep", "status"), [(True, "stopped-kept"), (False, "stopped-discarded")])
 def test_stop_is_honoured_with_the_choice_made_at_stop_time(store_dir, tiny_data, keep, status):
-    job = registry(store_dir, tiny_data, "fake_until_stopped").start(config(), "stoppable")
+    job = start_job(store_dir, tiny_data, "fake_until_stopped", "stoppable")
     wait_for(lambda: job.snapshot().last_batch is not None)
     assert job.snapshot().status == "running"
     job.stop(keep=keep)
@@ -150,7 +168,7 @@ def test_stop_is_honoured_with_the_choice_made_at_stop_time(store_dir, tiny_data
 
 
 def test_a_run_whose_server_went_away_stops_and_discards(store_dir, tiny_data):
-    job = registry(store_dir, tiny_data, "fake_until_stopped").start(config(), "orphan")
+    job = start_job(store_dir, tiny_data, "fake_until_stopped", "orphan")
     wait_for(lambda: job.snapshot().last_batch is not None)
     job._process.stdin.close()  # what the child sees when the web server exits
     assert job.wait(TIMEOUT).status == "stopped-discarded"
@@ -158,75 +176,20 @@ def test_a_run_whose_server_went_away_stops_and_discards(store_dir, tiny_data):
 
 def test_failure_in_training_is_reported_and_store_untouched(store_dir, tiny_data):
     before = store_files(store_dir)
-    snapshot = registry(store_dir, tiny_data, "fake_failing").start(config(), "doomed").wait(TIMEOUT)
+    snapshot = start_job(store_dir, tiny_data, "fake_failing", "doomed").wait(TIMEOUT)
     assert snapshot.status == "failed"
     assert snapshot.error == "simulated failure in epoch 2"
     assert len(snapshot.epochs) == 1
     assert store_files(store_dir) == before
 
 
-def test_a_dead_child_is_reported_with_its_last_words(store_dir, tiny_data):
-    snapshot = registry(store_dir, tiny_data, "fake_crash").start(config(), "crashy").wait(TIMEOUT)
+def test_a_dead_child_is_reported_by_its_exit_code_and_its_log_goes_to_the_server_log(
+        store_dir, tiny_data, caplog):
+    with caplog.at_level("WARNING", logger="digitlab.jobs"):
+        snapshot = start_job(store_dir, tiny_data, "fake_crash", "crashy").wait(TIMEOUT)
     assert snapshot.status == "failed"
-    assert "the training process died (exit code 3)" in snapshot.error
-    assert "about to crash" in snapshot.error
-
-
-def test_one_run_at_a_time_per_registry_and_per_machine(store_dir, tiny_data):
-    first = registry(store_dir, tiny_data, "fake_until_stopped")
-    job = first.start(config(), "first")
-    wait_for(lambda: job.snapshot().last_batch is not None)
-    with pytest.raises(JobBusyError, match="already going: 'first'") as busy:
-        first.start(config(), "second")
-    assert busy.value.job is job
-    second_server = registry(store_dir, tiny_data, "fake_train")
-    with pytest.raises(JobBusyError, match="another training run is going on this machine: 'first'"):
-        second_server.start(config(), "second")
-    assert second_server.elsewhere()["name"] == "first"
-    assert first.elsewhere() is None  # its own run is shown as its own, not as someone else's
-    job.stop(keep=False)
-    job.wait(TIMEOUT)
-    assert lock_holder(store_dir) is None
-    assert second_server.start(config(), "second").wait(TIMEOUT).status == "done"
-
-
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"epochs": 0}, "epochs must be 1–500"),
-    ({"learning_rate": float("nan")}, "learning rate must be a finite number"),
-    ({"learning_rate": -0.1}, "learning rate must be a finite number"),
-    ({"batch_size": 1000}, "batch size must be 1–"),
-])
-def test_invalid_settings_are_refused_before_a_process_starts(store_dir, tiny_data, changes, message):
-    jobs = registry(store_dir, tiny_data, "fake_train")
-    with pytest.raises(ValueError, match=message):
-        jobs.start(config(**changes), "fine-name")
-    assert jobs.job is None
-
-
-def test_settings_are_checked_against_the_size_the_page_already_knows(store_dir, tmp_path):
-    """The web page passes its cached MNIST's size, so the registry never loads a second copy."""
-    jobs = JobRegistry(store_dir, data_path=tmp_path / "no-mnist-here.npz", runner="test_jobs:fake_train",
-                       training_set_size=lambda: 150)
-    with pytest.raises(ValueError, match="training-set size must be 100–150"):
-        jobs.start(config(train_size=200), "fine-name")
-    assert jobs.job is None
-
-
-@pytest.mark.parametrize(("name", "message"), [
-    ("../evil", "invalid model name"), ("cnn", "shipped model"), ("existing", "already exists")])
-def test_illegal_or_taken_names_are_refused(store_dir, tiny_data, name, message):
-    with pytest.raises(ValueError, match=message):
-        registry(store_dir, tiny_data, "fake_train").start(config(), name)
-
-
-def test_training_lock_describes_its_holder(tmp_path):
-    info = {"pid": 1, "name": "x", "architecture": "cnn", "started_at": 0}
-    with training_lock(tmp_path, info):
-        assert lock_holder(tmp_path) == info
-        with pytest.raises(JobBusyError, match="'x' \\(cnn"), training_lock(tmp_path, {}, wait=0.1):
-            pass
-    assert lock_holder(tmp_path) is None
-    assert "wait for it" in describe_holder({})
+    assert snapshot.error == "the training process ended unexpectedly (exit code 3)"
+    assert "about to crash" in caplog.text
 
 
 def test_the_real_run_matches_the_cli_and_lands_in_the_store(tmp_path, mnist_path):
@@ -253,15 +216,5 @@ def test_the_real_run_matches_the_cli_and_lands_in_the_store(tmp_path, mnist_pat
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert page_row[key] == pytest.approx(cli_row[key], abs=1e-6)
     assert page_card["test"]["accuracy"] == pytest.approx(cli_card["test"]["accuracy"], abs=1e-4)
-    assert [e.kind for e in snapshot.epochs] == ["epoch"]
-    assert snapshot.last_batch.batch == snapshot.last_batch.batches  # the last batch always goes through
-
-
-def test_a_command_line_run_and_a_page_run_describe_themselves_alike(tmp_path):
-    """The Train page of a second server names the run and its real start time, whoever started it."""
-    for source in ("command line", "web page"):
-        info = holder_info("night-run", "lenet", source)
-        with training_lock(tmp_path, info):
-            sentence = describe_holder(lock_holder(tmp_path))
-        assert f"'night-run' (lenet from the {source}" in sentence
-        assert sentence.endswith(time.strftime("started %H:%M:%S)", time.localtime(info["started_at"])))
+    assert [e["kind"] for e in snapshot.epochs] == ["epoch"]
+    assert snapshot.last_batch["batch"] == snapshot.last_batch["batches"]  # the last batch always goes through

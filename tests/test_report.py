@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from digitlab.card import RunCard
 from digitlab.report import (
     comparison_row,
     inference_ms,
@@ -30,14 +31,14 @@ CARD = {
 
 
 def test_comparison_row():
-    row = comparison_row("m", CARD, 1.23456)
+    row = comparison_row("m", RunCard.from_dict(CARD), 1.23456)
     assert row["test accuracy"] == 0.96 and row["file MB"] == 3.0 and row["inference ms"] == 1.23
     assert row["correct"] == 100 and row["incorrect"] == 4 and row["parameters"] == 1234
-    assert comparison_row("bare", {})["test accuracy"] is None
+    assert comparison_row("bare", RunCard())["test accuracy"] is None
 
 
 def test_learning_curve_rows_skip_missing_and_nan():
-    rows = learning_curve_rows({"m": CARD})
+    rows = learning_curve_rows({"m": CARD["history"]})
     assert len(rows) == 4 + 2
     assert {"model": "m", "epoch": 1, "metric": "accuracy", "split": "validation", "value": 0.85} in rows
     assert not [r for r in rows if r["epoch"] == 2 and r["split"] == "validation"]

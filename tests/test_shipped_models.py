@@ -13,8 +13,9 @@ from digitlab.inference import Predictor
 from digitlab.preprocess import preprocess
 from digitlab.store import SHIPPED_MODELS, ModelStore
 
-# The promise: beat every tutorial (MLP 98.4 %, LeNet ~99 %, Keras CNN 99.19 %).
-TARGETS = {"mlp": 0.987, "lenet": 0.993, "cnn": 0.996}
+# The promise: beat every tutorial (MLP 98.4 %, LeNet ~99 %, Keras CNN 99.19 %), and keep MNIST's
+# floors while learning the styles MNIST lacks (cnn 99.60 %, lenet 99.50 %, mlp 99.20 %).
+TARGETS = {"mlp": 0.992, "lenet": 0.995, "cnn": 0.996}
 
 
 @pytest.fixture(scope="module")
@@ -56,16 +57,43 @@ def continental_one(flag_length: int, flag_degrees: float, *, base: bool = False
     return np.asarray(pad)
 
 
-# (flag length in px, its angle below the horizontal, with a base). A long, nearly flat flag on a
-# bare stem is read as 7 by all three models; the README's known limits give the measured boundary.
-CONTINENTAL_ONES = [(30, 20, False), (50, 35, False), (50, 50, False), (70, 50, False), (90, 65, False),
-                    (70, 20, True), (90, 35, True)]
+def short_bar_seven(bar_length: int, bar_degrees: float, *, lean: int = 0) -> np.ndarray:
+    """A 7 with a short bar on a nearly upright stem, on the pad: the stem runs 200 px down from
+    (150, 40) to ``lean`` px left of it; the bar comes from its left end ``bar_degrees`` below the
+    horizontal (negative: rising) to the stem's top."""
+    pad = Image.new("L", (280, 280), 0)
+    pen = ImageDraw.Draw(pad)
+    top, bottom = (150, 40), (150 - lean, 240)
+    angle = math.radians(bar_degrees)
+    bar_start = (top[0] - bar_length * math.cos(angle), top[1] + bar_length * math.sin(angle))
+    pen.line([bar_start, top, bottom], fill=255, width=16, joint="curve")
+    return np.asarray(pad)
+
+
+# The drawn-1s probe: flags of 30–90 px at 20°–65° below the horizontal, with and without a base.
+CONTINENTAL_ONES = [(length, degrees, base) for length in (30, 50, 70, 90) for degrees in (20, 35, 50, 65)
+                    for base in (False, True)]
+# Its counterpart: 7s whose bar is short (50–80 px against a 200 px stem) and flat (−5° to 5°).
+SHORT_BAR_SEVENS = [(length, degrees, lean) for length in (50, 60, 70, 80) for degrees in (-5, 0, 5)
+                    for lean in (0, 30)]
+# How many of each probe every shipped model reads correctly (measured; see docs/handwriting.md).
+PROBE_FLOORS = {"cnn": (30, 24), "lenet": (32, 23), "mlp": (27, 24)}
+
+
+def _read(name: str, store: ModelStore, pictures: list[np.ndarray]) -> np.ndarray:
+    predictor = Predictor(store.load(name))
+    return predictor.probabilities(np.stack([preprocess(picture).image for picture in pictures])).argmax(axis=1)
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED_MODELS))
 def test_shipped_models_read_a_one_with_a_flag_as_one(shipped_store, name):
-    predictor = Predictor(shipped_store.load(name))
-    inputs = np.stack([preprocess(continental_one(length, degrees, base=base)).image
-                       for length, degrees, base in CONTINENTAL_ONES])
-    read_as = predictor.probabilities(inputs).argmax(axis=1)
-    assert read_as.tolist() == [1] * len(CONTINENTAL_ONES)
+    read_as = _read(name, shipped_store, [continental_one(length, degrees, base=base)
+                                          for length, degrees, base in CONTINENTAL_ONES])
+    assert int((read_as == 1).sum()) >= PROBE_FLOORS[name][0]
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_MODELS))
+def test_shipped_models_read_a_seven_with_a_short_bar_as_seven(shipped_store, name):
+    read_as = _read(name, shipped_store, [short_bar_seven(length, degrees, lean=lean)
+                                          for length, degrees, lean in SHORT_BAR_SEVENS])
+    assert int((read_as == 7).sum()) >= PROBE_FLOORS[name][1]

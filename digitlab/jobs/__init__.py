@@ -1,2 +1,4 @@
-"""Training runs outside the web process: the registry the pages use (:mod:`.registry`), the child
-process that trains (:mod:`.child`) and the machine-wide lock both it and the CLI take (:mod:`.locking`)."""
+"""Training runs outside the web process: the persisted queue every page and terminal share
+(:mod:`.queue`), the executors that take runs off it (:mod:`.executor`, :mod:`.ray_executor`),
+a run started from a terminal (:mod:`.inline`), the child process that trains (:mod:`.process`,
+:mod:`.child`) and sweeps (:mod:`.sweep`)."""

@@ -1,7 +1,7 @@
 """The training child's side: ``python -m digitlab.jobs.child``, started by :mod:`digitlab.jobs`.
 
-It reads one JSON spec line on stdin, takes the machine's training lock, calls the runner (by
-default the CLI's :func:`~digitlab.runs.train_and_store`) and writes JSON lines to stdout: a
+It reads one JSON spec line on stdin, calls the runner (by default the CLI's
+:func:`~digitlab.runs.train_and_store`) and writes JSON lines to stdout: a
 progress event per epoch and every few batches, then one result. Further stdin lines are stop
 commands; the end of stdin (the web server went away) means stop and discard.
 """
@@ -19,8 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from digitlab.jobs.locking import JobBusyError, holder_info, training_lock
-
 if TYPE_CHECKING:
     from digitlab.progress import EventHandler, StopSignal
 
@@ -36,7 +34,6 @@ def card_summary(card: dict[str, Any]) -> dict[str, Any]:
             "epochs_run": card.get("epochs_run"), "best_epoch": card.get("best_epoch"),
             "stopped_early": card.get("stopped_early"), "train_seconds": card.get("train_seconds"),
             "parameters": card.get("parameters"), "history": card.get("history", [])}
-
 
 
 @dataclass(frozen=True)
@@ -62,6 +59,26 @@ def run_train_and_store(spec: RunSpec, *, on_event: EventHandler, stop: StopSign
 
     return train_and_store(TrainConfig(**spec.config), load_mnist(spec.data_path), ModelStore(spec.models_dir),
                            spec.name, on_event=on_event, stop=stop, keep_if_stopped=keep_if_stopped)
+
+
+def run_finetune_and_store(spec: RunSpec, *, on_event: EventHandler, stop: StopSignal,
+                           keep_if_stopped: bool | Callable[[], bool]) -> dict[str, Any] | None:
+    """The fine-tuning runner: the CLI's :func:`~digitlab.finetune.finetune_and_store`, as is.
+
+    ``spec.config`` holds :class:`~digitlab.finetune_config.FinetuneConfig` fields.
+    """
+    from digitlab.data import load_mnist
+    from digitlab.digits_db import DigitsDb, default_db_path
+    from digitlab.finetune import finetune_and_store
+    from digitlab.finetune_config import FinetuneConfig
+    from digitlab.store import ModelStore
+    from digitlab.writer_scores import load_writer_digits
+
+    config = FinetuneConfig(**spec.config)
+    db = DigitsDb(config.digits_db or default_db_path(spec.models_dir))
+    return finetune_and_store(config, load_writer_digits(db, config.writer), load_mnist(spec.data_path),
+                              ModelStore(spec.models_dir), spec.name, on_event=on_event, stop=stop,
+                              keep_if_stopped=keep_if_stopped)
 
 
 @dataclass
@@ -106,20 +123,14 @@ class _Channel:
 
 
 def main() -> None:
-    """Entry point of the child: read the spec, take the lock, train, report, exit."""
+    """Entry point of the child: read the spec, train, report, exit."""
     channel = _Channel(os.fdopen(os.dup(1), "w", encoding="utf-8"))
     os.dup2(2, 1)  # anything printed by libraries goes to stderr, not into the message stream
     spec = json.loads(sys.stdin.readline())
     sys.path.extend(entry for entry in spec["sys_path"] if entry not in sys.path)
     controls = _Controls()
     threading.Thread(target=controls.listen, args=(sys.stdin,), daemon=True).start()
-    info = holder_info(spec["name"], spec["config"]["architecture"], "web page")
-    try:
-        with training_lock(spec["models_dir"], info):
-            result = _run(spec, controls, channel)
-    except JobBusyError as error:
-        result = {"status": "failed", "error": str(error)}
-    channel.send({"type": "result", **result})
+    channel.send({"type": "result", **_run(spec, controls, channel)})
 
 
 def _run(spec: dict[str, Any], controls: _Controls, channel: _Channel) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Training runs for the web page: a child process, watched and stopped from the page.
+"""One training run in a child process, watched and stopped by the executor that started it.
 
 A :class:`TrainingJob` starts ``python -m digitlab.jobs.child``: a fresh interpreter that calls
 :func:`digitlab.runs.train_and_store` — the CLI's own path — and writes one JSON line per
@@ -11,40 +11,43 @@ Why not ``multiprocessing`` with "spawn": a spawned child re-runs ``sys.modules[
 and inside ``streamlit run`` that is the app script, so the child would execute the whole app
 (measured). A plain subprocess starts clean wherever it is launched from.
 
-A :class:`JobRegistry` (one per web process) lets one run go at a time and hands every page
-session the same :class:`JobSnapshot`. The child also holds the machine's training lock
-(:mod:`digitlab.jobs.locking`), so a second server sees that a run is going. When the web server goes
-away the child's stdin closes, and the run stops after the current batch and is discarded:
-nothing half-written.
+Which runs start, and when, is the queue's business (:mod:`digitlab.jobs.queue`); an executor
+(:mod:`digitlab.jobs.executor`) starts one :class:`TrainingJob` per run it claims and copies its
+:class:`JobSnapshot` into the queue. When the supervising process goes away the child's stdin
+closes, and the run stops after the current batch and is discarded: nothing half-written.
 
-Nothing here imports TensorFlow: the child takes the lock before loading it.
+Nothing here imports TensorFlow (progress events stay plain dicts), so a Ray actor can hold a
+job without loading it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from digitlab.jobs.child import EVENT_FIELDS
-from digitlab.jobs.locking import JobBusyError, describe_holder, lock_holder
-from digitlab.store import default_models_dir
 
 if TYPE_CHECKING:
-    from digitlab.progress import TrainEvent
-    from digitlab.training import TrainConfig
+    from digitlab.config import TrainConfig
 
 DEFAULT_RUNNER = "digitlab.jobs.child:run_train_and_store"
 ACTIVE = ("starting", "running", "stopping")
+# The last line of a Python traceback: "SomeError: what went wrong".
+EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit|Interrupt): .+$")
+LOG = logging.getLogger("digitlab.jobs")
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,8 @@ class JobSnapshot:
     status: str
     started_at: float
     finished_at: float | None = None
-    epochs: tuple[TrainEvent, ...] = ()  # one "epoch" event per finished epoch
-    last_batch: TrainEvent | None = None
+    epochs: tuple[dict[str, Any], ...] = ()  # one "epoch" event (EVENT_FIELDS) per finished epoch
+    last_batch: dict[str, Any] | None = None
     card: dict[str, Any] | None = None  # summary of the stored run card (done / stopped-kept)
     error: str | None = None  # why it failed, or a note on a stop
     stop_requested: str | None = None  # "keep" or "discard"
@@ -73,37 +76,44 @@ class JobSnapshot:
     @property
     def history(self) -> list[dict[str, float]]:
         """Per-epoch metrics, e.g. ``{"epoch": 1, "loss": …, "val_accuracy": …}``."""
-        return [{"epoch": event.epoch, **event.logs} for event in self.epochs]
+        return [{"epoch": event["epoch"], **event["logs"]} for event in self.epochs]
 
-    @property
-    def latest(self) -> TrainEvent | None:
-        """The most recent progress event (batch or epoch), for the progress bar."""
-        candidates = [e for e in (self.last_batch, self.epochs[-1] if self.epochs else None) if e]
-        return max(candidates, key=lambda e: e.elapsed, default=None)
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able fields (a Ray actor hands snapshots to the server this way)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSnapshot:
+        return cls(**{**data, "epochs": tuple(data.get("epochs", ()))})
 
 
 class TrainingJob:
     """One training run in a child process; thread-safe to watch and stop.
 
     Args:
-        config: the run's settings (validated by the caller, again by ``train_and_store``).
+        config: the run's settings, a :class:`TrainConfig` or its fields (validated by the
+            caller, again by ``train_and_store``).
         name: the model name to store the result under.
         models_dir: the model store's folder.
         data_path: MNIST file or folder for ``load_mnist``; ``None`` uses its usual search.
         runner: ``"module:function"`` the child calls, with the signature of
             :func:`digitlab.jobs.child.run_train_and_store` (tests substitute fakes; the child can
             import whatever this process can).
+        import_path: more folders the child imports from (a Ray actor passes the submitting
+            server's, so the runner resolves there as it would locally).
     """
 
-    def __init__(self, config: TrainConfig, name: str, models_dir: str | os.PathLike, *,
+    def __init__(self, config: TrainConfig | dict[str, Any], name: str, models_dir: str | os.PathLike, *,
                  data_path: str | os.PathLike | None = None,
-                 runner: str = DEFAULT_RUNNER):
-        self.config, self.name = config, name
+                 runner: str = DEFAULT_RUNNER, import_path: Sequence[str] = ()):
+        self.config = dict(config) if isinstance(config, dict) else asdict(config)
+        self.name = name
         self.models_dir = Path(models_dir)
         self.data_path = None if data_path is None else str(data_path)
         self.runner = runner
+        self.import_path = list(import_path)
         self._lock = threading.Lock()
-        self._snapshot = JobSnapshot(name, asdict(config), "starting", time.time())
+        self._snapshot = JobSnapshot(name, self.config, "starting", time.time())
         self._done = threading.Event()
         self._process: subprocess.Popen | None = None
         self._stderr: IO[bytes] | None = None
@@ -111,9 +121,9 @@ class TrainingJob:
     # -- control ---------------------------------------------------------------------------
     def start(self) -> None:
         """Launch the child and a thread that follows its messages."""
-        spec = {"config": asdict(self.config), "name": self.name, "models_dir": str(self.models_dir),
+        spec = {"config": self.config, "name": self.name, "models_dir": str(self.models_dir),
                 "data_path": self.data_path, "runner": self.runner,
-                "sys_path": [entry or os.getcwd() for entry in sys.path]}
+                "sys_path": [entry or os.getcwd() for entry in [*sys.path, *self.import_path]]}
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _follow when the child ends
         project_root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
@@ -165,9 +175,13 @@ class TrainingJob:
                 continue
             self._apply(message)
         code = self._process.wait()
-        with contextlib.suppress(OSError, ValueError):
-            self._process.stdin.close()
-        died = f"the training process died (exit code {code}){self._stderr_tail()}"
+        for pipe in (self._process.stdin, self._process.stdout):
+            with contextlib.suppress(OSError, ValueError):
+                pipe.close()
+        stderr = self._stderr_text()
+        died = end_of_child(code, stderr)
+        if self.snapshot().active:
+            LOG.warning("training run %r: %s; its stderr ends: %s", self.name, died, stderr[-2000:])
         with self._lock:
             if self._snapshot.active:
                 self._snapshot = replace(self._snapshot, status="failed", finished_at=time.time(), error=died)
@@ -181,100 +195,38 @@ class TrainingJob:
             if kind == "event":
                 event = _event_from_dict(message["event"])
                 status = "running" if snap.status == "starting" else snap.status
-                if event.kind == "epoch":
+                if event["kind"] == "epoch":
                     snap = replace(snap, status=status, epochs=(*snap.epochs, event))
-                elif event.kind in ("batch", "start"):
+                elif event["kind"] in ("batch", "start"):
                     snap = replace(snap, status=status, last_batch=event)
             elif kind == "result":
                 snap = replace(snap, status=message["status"], card=message.get("card"),
                                error=message.get("error"), finished_at=time.time())
             self._snapshot = snap
 
-    def _stderr_tail(self, limit: int = 600) -> str:
+    def _stderr_text(self) -> str:
         try:
             self._stderr.seek(0)
-            text = self._stderr.read().decode("utf-8", "replace").strip()
+            return self._stderr.read().decode("utf-8", "replace").strip()
         except (OSError, ValueError):
             return ""
-        return f": …{text[-limit:]}" if text else ""
 
 
-class JobRegistry:
-    """The training runs of one process (a web server): one at a time, shared by all sessions.
-
-    Args:
-        models_dir: the model store's folder (default: ``$DIGITLAB_MODELS`` or ``models/``).
-        data_path: passed to ``load_mnist`` in the child, and here to learn the training-set size
-            that settings are validated against.
-        runner: see :class:`TrainingJob`.
-        training_set_size: tells that size instead, from data the caller already holds (the web
-            page has MNIST cached), so this process does not load a second copy.
-    """
-
-    def __init__(self, models_dir: str | os.PathLike | None = None, *,
-                 data_path: str | os.PathLike | None = None,
-                 runner: str = DEFAULT_RUNNER,
-                 training_set_size: Callable[[], int] | None = None):
-        self.models_dir = Path(models_dir) if models_dir is not None else default_models_dir()
-        self.data_path = data_path
-        self.runner = runner
-        self._lock = threading.Lock()
-        self._job: TrainingJob | None = None
-        self._size_source = training_set_size
-
-    @property
-    def job(self) -> TrainingJob | None:
-        """The latest run started here, going or finished."""
-        with self._lock:
-            return self._job
-
-    def snapshot(self) -> JobSnapshot | None:
-        job = self.job
-        return job.snapshot() if job else None
-
-    def elsewhere(self) -> dict[str, Any] | None:
-        """Who holds the machine's training lock when it is not this registry's run."""
-        job = self.job
-        if job is not None and job.active:
-            return None
-        return lock_holder(self.models_dir)
-
-    def start(self, config: TrainConfig, name: str) -> TrainingJob:
-        """Validate, then start a run; the settings are checked before anything is launched.
-
-        Raises:
-            JobBusyError: a run is going (this registry's, or another process's lock).
-            ValueError: invalid settings, an illegal or taken name (the message says which).
-            DataNotFoundError: no MNIST to train on.
-        """
-        from digitlab.runs import check_run
-        from digitlab.store import ModelStore
-
-        with self._lock:
-            if self._job is not None and self._job.active:
-                raise JobBusyError(f"a training run is already going: {self._job.name!r}", job=self._job)
-            holder = lock_holder(self.models_dir)
-            if holder is not None:
-                raise JobBusyError(describe_holder(holder), holder=holder)
-            check_run(config, self._data_size(), ModelStore(self.models_dir), name)
-            job = TrainingJob(config, name, self.models_dir, data_path=self.data_path,
-                              runner=self.runner)
-            job.start()
-            self._job = job
-            return job
-
-    def _data_size(self) -> int:
-        if self._size_source is None:
-            from digitlab.data import load_mnist
-
-            size = len(load_mnist(self.data_path, allow_download=False).y_train)
-            self._size_source = lambda: size  # loaded once, then only the number is kept
-        return self._size_source()
+def end_of_child(code: int, stderr: str) -> str:
+    """Why a training child ended without a result, for a person: the signal that killed it, or
+    the error it raised, never its log (TensorFlow's start-up chatter fills that)."""
+    if code < 0:
+        try:
+            name = f", {signal.Signals(-code).name}"
+        except ValueError:
+            name = ""
+        return f"the training process was killed (signal {-code}{name})"
+    errors = [line.strip() for line in stderr.splitlines() if EXCEPTION_LINE.match(line.strip())]
+    if errors:
+        return f"the training process failed: {errors[-1][:300]}"
+    return f"the training process ended unexpectedly (exit code {code})"
 
 
-
-def _event_from_dict(data: dict[str, Any]) -> TrainEvent:
-    from digitlab.progress import TrainEvent
-
-    return TrainEvent(**{key: data[key] for key in EVENT_FIELDS})
+def _event_from_dict(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: data[key] for key in EVENT_FIELDS}
 

@@ -1,0 +1,95 @@
+"""The hard-styles test set: seeded pad pictures of 36 styles, labelled right, read by the models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from digitlab.cli import main
+from digitlab.evaluation import evaluate
+from digitlab.hard_styles import (
+    PAD_SIDE,
+    STYLES,
+    contact_sheet,
+    load_hard_styles,
+    misreads_by_style,
+    style_names,
+)
+from digitlab.inference import Predictor
+from digitlab.store import SHIPPED_MODELS, ModelStore
+
+# Measured with the shipped models on the 1,080 pictures (docs/handwriting.md), less a margin.
+STYLES_TARGETS = {"cnn": 0.99, "lenet": 0.99, "mlp": 0.95}  # measured 99.35 / 99.35 / 95.56 %
+
+
+@pytest.fixture(scope="module")
+def small_set():
+    return load_hard_styles(pictures_per_style=3)
+
+
+@pytest.fixture(scope="module")
+def full_set():
+    return load_hard_styles()
+
+
+def test_the_set_is_the_same_every_time_and_another_seed_gives_another(small_set):
+    again = load_hard_styles(pictures_per_style=3)
+    other = load_hard_styles(pictures_per_style=3, seed=1)
+    assert np.array_equal(small_set.pictures, again.pictures) and np.array_equal(small_set.images, again.images)
+    assert not np.array_equal(small_set.pictures, other.pictures)
+
+
+def test_every_style_is_labelled_with_the_digit_it_draws():
+    assert len(STYLES) == 36 and len({style.name for style in STYLES}) == 36
+    assert all(str(style.label) in style.name for style in STYLES)
+    assert sorted({style.label for style in STYLES}) == list(range(10))
+
+
+def test_pictures_look_like_the_pad_and_become_model_inputs(small_set):
+    assert small_set.pictures.shape == (36 * 3, PAD_SIDE, PAD_SIDE) and small_set.pictures.dtype == np.uint8
+    frame = np.concatenate([small_set.pictures[:, :3].ravel(), small_set.pictures[:, -3:].ravel(),
+                            small_set.pictures[:, :, :3].ravel(), small_set.pictures[:, :, -3:].ravel()])
+    assert frame.max() == 0  # white ink on black, never cut off at the edge
+    assert (small_set.pictures.max(axis=(1, 2)) == 255).all()
+    assert small_set.images.shape == (108, 28, 28) and (small_set.images.max(axis=(1, 2)) == 1.0).all()
+    assert small_set.labels.tolist() == [style.label for style in STYLES for _ in range(3)]
+    # Sizes and places vary: the ink's height spans most of the allowed range.
+    heights = [np.ptp(np.flatnonzero(picture.any(axis=1))) for picture in small_set.pictures]
+    assert min(heights) < 130 and max(heights) > 200
+
+
+def test_misreads_are_grouped_by_style(small_set):
+    wrong = np.eye(10, dtype=np.float32)[(small_set.labels.astype(int) + 1) % 10]
+    wrong[3:] = np.eye(10, dtype=np.float32)[small_set.labels[3:].astype(int)]  # only the first 3 wrong
+
+    class Fixed:
+        def probabilities(self, images):
+            return wrong
+
+    result = evaluate(Fixed(), small_set.images, small_set.labels)
+    groups = misreads_by_style(result, pictures_per_style=3)
+    assert [(g.style, g.label, g.read_as, g.count, g.of) for g in groups] == [(STYLES[0].name, 0, 1, 3, 3)]
+    assert style_names(3)[:4] == [STYLES[0].name] * 3 + [STYLES[1].name]
+
+
+def test_the_contact_sheet_shows_every_style():
+    sheet = contact_sheet(pictures_per_style=2, cell=20)
+    assert sheet.dtype == np.uint8 and sheet.shape == (18 * 22, 2 * 2 * 22 + 5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SHIPPED_MODELS))
+def test_shipped_models_read_the_hard_styles(full_set, name):
+    result = evaluate(Predictor(ModelStore().load(name)), full_set.images, full_set.labels)
+    assert result.accuracy >= STYLES_TARGETS[name]
+
+
+@pytest.mark.slow
+def test_the_cli_evaluates_on_the_hard_styles(capsys):
+    assert main(["evaluate", "cnn", "--on", "styles", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["dataset"] == "styles" and result["correct"] + result["incorrect"] == 1080
+    assert result["accuracy"] >= STYLES_TARGETS["cnn"]
+    assert sum(item["count"] for item in result["misreads_by_style"]) == result["incorrect"]
