@@ -139,6 +139,8 @@ def test_saves_killed_at_random_moments_never_break_the_store(tmp_path):
     finally:
         helper.kill()
         helper.wait()
+        helper.stdin.close()
+        helper.stdout.close()
     assert answer(store.load("bystander")) == 7
     assert strays_seen >= 1, "no kill landed inside a save: the test did not test anything"
 
