@@ -1,0 +1,283 @@
+"""The commands about stored models: ``evaluate``, ``calibrate``, ``predict``, ``probe``, ``report``,
+``list``, ``export`` and ``fit-novelty``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from digitlab.cli.digits import digits_db
+from digitlab.cli.output import EXIT_ERROR, emit
+from digitlab.store import ModelStore
+
+EXPORT_CHECK_DIGITS = 1000  # MNIST test digits a TFLite file must answer like the model
+
+
+WRITER_PREFIX = "writer:"
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from digitlab.evaluation import evaluate, evaluate_probabilities
+    from digitlab.inference import Predictor
+
+    store = ModelStore(args.models)
+    predictor = Predictor(store.load(args.name))
+    if args.on.startswith(WRITER_PREFIX):
+        return _evaluate_on_writer(args, predictor)
+    if args.on == "uci":
+        from digitlab.other_handwriting import load_uci_digits, squashed_inputs
+
+        digits = load_uci_digits()
+        images, labels = digits.images, digits.labels
+        naive = evaluate(predictor, squashed_inputs(digits), digits.labels)
+        title = f"{args.name} on {digits.name}, {len(digits.labels):,} digits by other writers"
+        extra = {"dataset": "uci", "squashed_accuracy": naive.accuracy}
+        footer = [f"squashed to 28×28 without the preprocessing: {naive.accuracy * 100:.2f} %"]
+    elif args.on == "styles":
+        from dataclasses import asdict
+
+        from digitlab.hard_styles import load_hard_styles, misreads_by_style
+
+        digits = load_hard_styles()
+        images, labels = digits.images, digits.labels
+        title = f"{args.name} on {digits.name}, {len(digits.labels):,} pictures"
+        misreads = misreads_by_style(evaluate(predictor, images, labels))
+        extra = {"dataset": "styles", "misreads_by_style": [asdict(item) for item in misreads]}
+        footer = ["most misread styles:" if misreads else "no style misread"]
+        footer += [f"  {item.style} → {item.read_as}: {item.count} of {item.of}" for item in misreads[:8]]
+    else:
+        from digitlab.data import load_mnist
+
+        data = load_mnist(args.data)
+        images, labels = data.x_test, data.y_test
+        title, extra, footer = f"{args.name} on the MNIST test set", {"dataset": "mnist"}, []
+    probabilities = predictor.probabilities(images)
+    result = evaluate_probabilities(probabilities, labels)
+    calibration = _calibration_fields(store.read_card(args.name), probabilities, labels)
+    payload = {**{key: value for key, value in result.to_dict().items() if key != "mistakes"}, **extra,
+               **calibration}
+    lines = [title, f"accuracy {result.accuracy * 100:.2f} %  loss {result.loss:.4f}  "
+                    f"correct {result.correct}  incorrect {result.incorrect}",
+             _calibration_line(calibration), "digit  precision  recall"]
+    rows = zip(result.precision, result.recall, strict=True)
+    lines += [f"  {digit}     {precision:.4f}    {recall:.4f}" for digit, (precision, recall) in enumerate(rows)]
+    emit(args, payload, "\n".join(lines + footer))
+    return 0
+
+
+def _evaluate_on_writer(args: argparse.Namespace, predictor) -> int:
+    """``evaluate NAME --on writer:WRITER``: the model on one writer's labelled digits."""
+    from digitlab.writer_scores import load_writer_digits, score_writer
+
+    digits = load_writer_digits(digits_db(args), args.on[len(WRITER_PREFIX):])
+    scores = score_writer({args.name: predictor}, digits)
+    result = scores.evaluations[args.name]
+    payload = {"dataset": args.on, "writer": digits.writer, "digits": len(digits),
+               "accuracy": result.accuracy, "loss": result.loss, "correct": result.correct,
+               "incorrect": result.incorrect, "per_digit": scores.per_digit[args.name], "counts": scores.counts,
+               "misread": [{"id": item.digit.id, "label": item.digit.label, "said": item.said[args.name]}
+                           for item in scores.misread]}
+    lines = [f"{args.name} on {digits.writer!r}'s {len(digits)} labelled digits",
+             f"accuracy {result.accuracy * 100:.2f} %  correct {result.correct}  incorrect {result.incorrect}",
+             "digit  count  accuracy"]
+    for label, (count, accuracy) in enumerate(zip(scores.counts, scores.per_digit[args.name], strict=True)):
+        lines.append(f"  {label}    {count:4d}   " + ("—" if accuracy is None else f"{accuracy * 100:6.2f} %"))
+    lines += [f"misread: #{item.digit.id} a {item.digit.label} read as {item.said[args.name]}"
+              for item in scores.misread]
+    emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``export NAME --format keras|tflite --output FILE``; a TFLite file is checked on test digits first."""
+    from digitlab.export import export_model
+
+    images, source = (None, None) if args.format == "keras" else _export_check_digits(args)
+    report = export_model(ModelStore(args.models), args.name, args.format, args.output, images)
+    checked = (f"; checked on {report.checked:,} {source}: {report.agreeing:,} same answers as the Keras model, "
+               f"largest probability difference {report.max_difference:.1e}") if report.checked else ""
+    emit(args, {**report.__dict__, "checked_on": source},
+          f"wrote {report.path} ({report.bytes / 2**20:.1f} MB, {report.format}){checked}")
+    return 0
+
+
+def _export_check_digits(args: argparse.Namespace):
+    """The first MNIST test digits when MNIST is found, else the UCI digits."""
+    from digitlab.data import DataNotFoundError, load_mnist, to_float
+
+    try:
+        data = load_mnist(args.data, allow_download=False)
+        return to_float(data.x_test[:EXPORT_CHECK_DIGITS]), "MNIST test digits"
+    except DataNotFoundError:
+        from digitlab.other_handwriting import load_uci_digits
+
+        return load_uci_digits().images, "UCI digits"
+
+
+def _calibration_fields(card: dict, probabilities, labels) -> dict:
+    """ECE of these answers raw and with the card's temperature (1 when it has none)."""
+    from digitlab.calibration import apply_temperature, calibration_of, expected_calibration_error
+
+    calibration = calibration_of(card)
+    temperature = calibration.temperature if calibration else 1.0
+    return {"temperature": temperature, "temperature_fitted": calibration is not None,
+            "ece": round(expected_calibration_error(probabilities, labels), 6),
+            "ece_calibrated": round(expected_calibration_error(apply_temperature(probabilities, temperature),
+                                                               labels), 6)}
+
+
+def _calibration_line(fields: dict) -> str:
+    if not fields["temperature_fitted"]:
+        return (f"ECE {fields['ece'] * 100:.2f} % (no temperature fitted yet: "
+                "run `digitlab calibrate NAME`)")
+    return (f"ECE {fields['ece'] * 100:.2f} % raw, {fields['ece_calibrated'] * 100:.2f} % at temperature "
+            f"{fields['temperature']:.3f}")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from digitlab.data import load_mnist
+    from digitlab.runs import calibrate_stored
+
+    store = ModelStore(args.models)
+    data = load_mnist(args.data)
+    summaries, lines = [], []
+    for name in args.names:
+        calibration = calibrate_stored(store, name, data)["calibration"]
+        sets = {key: {"ece_before": item["ece_before"], "ece_after": item["ece_after"]}
+                for key, item in calibration["sets"].items()}
+        summaries.append({"name": name, "temperature": calibration["temperature"],
+                          "not_sure_below": calibration["not_sure_below"], **sets})
+        lines.append(f"{name}: temperature {calibration['temperature']:.3f}, validation NLL "
+                     f"{calibration['validation_nll_before']:.4f} → {calibration['validation_nll_after']:.4f}; "
+                     + "; ".join(f"ECE on {key} {item['ece_before'] * 100:.2f} % → {item['ece_after'] * 100:.2f} %"
+                                 for key, item in sets.items())
+                     + f"; not sure at or under {calibration['not_sure_below'] * 100:.1f} %")
+    emit(args, summaries, "\n".join(lines))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from digitlab.calibration import calibration_of
+    from digitlab.inference import Predictor
+    from digitlab.reading import read_picture
+
+    store = ModelStore(args.models)
+    predictors = {args.model: Predictor(store.load(args.model))}
+    options = {"novelty": _novelty_or_none(store),
+               "calibrations": {args.model: calibration_of(store.read_card(args.model))}}
+    results, lines, failed = [], [], False
+    for path in args.images:
+        try:
+            read = read_picture(Path(path).read_bytes(), predictors, **options)
+        except (OSError, ValueError) as error:
+            results.append({"image": path, "error": str(error)})
+            lines.append(f"{path}: error: {error}")
+            failed = True
+            continue
+        if read.model_input is None:
+            results.append({"image": path, "digit": None, "message": read.message})
+            lines.append(f"{path}: no digit ({read.message})")
+            continue
+        reading = read.readings[args.model]
+        probabilities = reading.probabilities
+        if reading.digit is None:
+            results.append({"image": path, "digit": None, "reason": reading.reason,
+                            "closest_digit": reading.top_digit, "confidence": round(reading.confidence, 4),
+                            "probabilities": [round(float(p), 4) for p in probabilities]})
+            lines.append(f"{path}: not a digit ({reading.reason}); closest {reading.top_digit}")
+            continue
+        results.append({"image": path, "digit": reading.digit, "confidence": round(reading.confidence, 4),
+                        "sure": reading.sure, "probabilities": [round(float(p), 4) for p in probabilities]})
+        lines.append(f"{path}: {reading.digit}  ({reading.confidence * 100:.1f} %"
+                     + ("" if reading.sure else ", not sure") + ")  "
+                     + " ".join(f"{d}:{p:.2f}" for d, p in enumerate(probabilities)))
+    emit(args, results, "\n".join(lines))
+    return EXIT_ERROR if failed else 0
+
+
+def _novelty_or_none(store: ModelStore):
+    """The store's "not a digit" detector, or None when it has none (every input is then read)."""
+    from digitlab.novelty import default_path, load_detector
+
+    try:
+        return load_detector(default_path(store.root))
+    except FileNotFoundError:
+        return None
+
+
+def cmd_fit_novelty(args: argparse.Namespace) -> int:
+    from digitlab.data import load_mnist
+    from digitlab.novelty import default_path, fit_and_measure
+    from digitlab.other_handwriting import load_uci_digits
+
+    detector, report = fit_and_measure(load_mnist(args.data), load_uci_digits(), args.nondigits, args.seed)
+    path = detector.save(default_path(ModelStore(args.models).root))
+    alarms = ", ".join(f"{name} {share * 100:.2f} %" for name, share in report.false_alarms.items())
+    kinds = ", ".join(f"{kind} {share * 100:.1f} %" for kind, share in report.detection_by_kind.items())
+    emit(args, {**report.to_dict(), "path": str(path)},
+          f"saved {path}\nfalse alarms on real digits: {alarms}\n"
+          f"non-digits caught: {report.detection * 100:.1f} % of {report.nondigits} ({kinds})")
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from digitlab.inference import Predictor
+    from digitlab.preprocess import preprocess
+    from digitlab.probe import probe
+
+    store = ModelStore(args.models)
+    names = args.model or [entry.name for entry in store.list() if entry.usable]
+    if not names:
+        raise ValueError(f"no usable model in {store.root}")
+    prepared = preprocess(Path(args.image).read_bytes())
+    if prepared.image is None:
+        raise ValueError(f"{args.image}: no digit to probe ({prepared.message})")
+    results = probe(prepared.image, {name: Predictor(store.load(name)) for name in names}, args.digit)
+    lines = []
+    for result in results:
+        lines.append(f"{result.name} ({result.unit}): " + "  ".join(f"{value:g}" for value in result.values))
+        lines += [f"  {name} P({result.digit[name]}): " + "  ".join(f"{p:.2f}" for p in result.probability[name])
+                  for name in names]
+    emit(args, {"image": args.image, "sweeps": [result.to_dict() for result in results]}, "\n".join(lines))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from digitlab.card import RunCard
+    from digitlab.data import DataNotFoundError, load_mnist
+    from digitlab.report_sheet import write_sheet
+
+    card = RunCard.from_dict(ModelStore(args.models).read_card(args.name))
+    try:
+        test_images = load_mnist(args.data, allow_download=False).x_test
+    except DataNotFoundError:
+        test_images = None
+        print("digitlab report: MNIST not found, so the sheet shows no misread pictures "
+              "(set DIGITLAB_MNIST or pass --data)", file=sys.stderr)
+    path = write_sheet(card, args.output, test_images)
+    emit(args, {"name": args.name, "output": str(path)}, f"wrote {path}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from digitlab.store import StoreError
+
+    store = ModelStore(args.models)
+    if not store.root.is_dir():  # a file or a typo is not an empty store
+        what = "is a file, not a folder" if store.root.exists() else "does not exist"
+        raise StoreError(f"the model store {store.root} {what}; point --models or $DIGITLAB_MODELS at a folder")
+    entries = store.list()
+    payload = [{"name": e.name, "usable": e.usable, "error": e.error, "shipped": e.shipped,
+                "architecture": e.run.architecture if e.card else None, "test_accuracy": e.run.test_accuracy,
+                "parameters": e.run.parameters} for e in entries]
+    text = "\n".join(e.headline for e in entries) or "the store is empty"
+    emit(args, payload, text)
+    return 0
+
+
+def test_set(text: str) -> str:
+    """``mnist``, ``uci``, ``styles`` or ``writer:NAME`` (argparse type of ``evaluate --on``)."""
+    if text in ("mnist", "uci", "styles") or (text.startswith(WRITER_PREFIX) and text[len(WRITER_PREFIX):].strip()):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown test set {text!r}: use mnist, uci, styles or writer:NAME")
