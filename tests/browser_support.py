@@ -47,3 +47,20 @@ def chromium() -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+DESKTOP = {"viewport": {"width": 1400, "height": 1000}}
+PAGE_READY_TIMEOUT = 60_000  # ms: a session's first run loads TensorFlow and the model
+
+
+@contextlib.contextmanager
+def draw_page(browser, url: str, **context_options) -> Iterator[object]:
+    """A fresh session (a new browser context) on the Draw page, its pad ready to draw on."""
+    context = browser.new_context(**(context_options or DESKTOP))
+    page = context.new_page()
+    page.goto(url)
+    page.locator("canvas").first.wait_for(timeout=PAGE_READY_TIMEOUT)
+    try:
+        yield page
+    finally:
+        context.close()

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_support import BROWSER_MARKS, chromium, streamlit_server
+from browser_support import BROWSER_MARKS, chromium, draw_page, streamlit_server
 from PIL import Image
 
 FIRST_ANSWER_TIMEOUT = 60_000  # ms: the first run of a session loads TensorFlow and the model
@@ -38,12 +38,8 @@ def browser():
 @pytest.fixture()
 def page(browser, server):
     """A fresh session on the Draw page, its canvas ready."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.goto(server)
-    page.locator("canvas").first.wait_for(timeout=FIRST_ANSWER_TIMEOUT)
-    yield page
-    context.close()
+    with draw_page(browser, server) as page:
+        yield page
 
 
 def prediction(page):

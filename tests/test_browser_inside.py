@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_support import BROWSER_MARKS, chromium, streamlit_server
+from browser_support import BROWSER_MARKS, chromium, draw_page, streamlit_server
 from test_browser_draw import ANSWER_TIMEOUT, FIRST_ANSWER_TIMEOUT, answer_after, stroke, vertical_line
 
 pytestmark = BROWSER_MARKS
@@ -13,13 +13,8 @@ pytestmark = BROWSER_MARKS
 
 @pytest.fixture(scope="module")
 def page(app_models: Path, mnist_path: Path):
-    with streamlit_server(app_models, mnist_path) as url, chromium() as browser:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.goto(url)
-        page.locator("canvas").first.wait_for(timeout=FIRST_ANSWER_TIMEOUT)
+    with streamlit_server(app_models, mnist_path) as url, chromium() as browser, draw_page(browser, url) as page:
         yield page
-        context.close()
 
 
 def test_layer_view_and_probe_open_on_a_drawn_digit(page):

@@ -6,7 +6,7 @@ A tiny model trained on UCI digits and no MNIST: what it answers does not matter
 from __future__ import annotations
 
 import pytest
-from browser_support import BROWSER_MARKS, chromium, streamlit_server
+from browser_support import BROWSER_MARKS, chromium, draw_page, streamlit_server
 from handwriting_support import store_tiny_model
 
 from digitlab.digits_db import DigitsDb
@@ -24,13 +24,9 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(store, tmp_path_factory):
-    with streamlit_server(store, tmp_path_factory.mktemp("no-mnist") / "mnist.npz") as url, chromium() as browser:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.goto(url)
-        page.locator("canvas").first.wait_for(timeout=FIRST_ANSWER_TIMEOUT)
+    no_mnist = tmp_path_factory.mktemp("no-mnist") / "mnist.npz"
+    with streamlit_server(store, no_mnist) as url, chromium() as browser, draw_page(browser, url) as page:
         yield page
-        context.close()
 
 
 def draw_seven(page) -> None:

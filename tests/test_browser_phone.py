@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_support import BROWSER_MARKS, chromium, streamlit_server
+from browser_support import BROWSER_MARKS, chromium, draw_page, streamlit_server
 
 FIRST_ANSWER_TIMEOUT = 60_000  # ms: the first stroke of a session loads TensorFlow and the model
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
@@ -25,13 +25,8 @@ def server(app_models: Path, mnist_path: Path) -> str:
 
 @pytest.fixture()
 def phone(server):
-    with chromium() as browser:
-        context = browser.new_context(**PHONE)
-        page = context.new_page()
-        page.goto(server)
-        page.locator("canvas").first.wait_for(timeout=FIRST_ANSWER_TIMEOUT)
+    with chromium() as browser, draw_page(browser, server, **PHONE) as page:
         yield page
-        context.close()
 
 
 def finger_stroke(page, points: list[tuple[float, float]]) -> None:
