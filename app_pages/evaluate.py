@@ -11,8 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.calibration_view import calibration_ui
-from app_pages.common import load_data, predictor_or_error, usable_models_or_notice
+from app_pages.common import get_store, load_data, predictor_or_error, usable_models_or_notice
 from app_pages.model_download import model_download_ui
+from app_pages.sweeps import sweeps_ui
 from app_pages.your_digits import your_digits_ui
 from digitlab.display import confusion_styles, enlarge
 from digitlab.evaluation import Evaluation, evaluate
@@ -58,6 +59,7 @@ def render() -> None:
     model_download_ui(usable)
     calibration_ui(usable)
     curves_ui(usable)
+    sweeps_ui(get_store().root)
     st.divider()
     model_ui(usable)
 

@@ -29,11 +29,12 @@ from app_pages.common import (
     mnist_training_set_size,
 )
 from app_pages.finetune_section import finetune_settings_line, finetune_ui
+from app_pages.sweeps import sweep_results_ui
 from digitlab.config import MAX_EPOCHS, MAX_SEED, OPTIMIZERS, SCHEDULES, SPECS, TrainConfig, whole_number
 from digitlab.data import DataNotFoundError
 from digitlab.jobs.executor import QueueExecutor, executor_from_environment
 from digitlab.jobs.queue import QueuedRun, RunQueue, RunRequest
-from digitlab.jobs.sweep import parse_values, ranked, sweep_requests
+from digitlab.jobs.sweep import parse_values, sweep_requests
 from digitlab.report import comparison_row, learning_curve_rows
 from digitlab.store import StoreError
 
@@ -254,27 +255,6 @@ def sweep_clicked(executor: QueueExecutor, arch: str) -> None:
     st.session_state[WATCH_KEY] = runs[0].id
 
 
-def sweep_results_ui(runs: list[QueuedRun]) -> None:
-    """A sweep's variants: validation accuracy per epoch overlaid, and ranked by its best value."""
-    st.markdown(f"**Sweep {runs[0].sweep}** — {len(runs)} variants, ranked by validation accuracy")
-    rows = [{"run": run.name, "epoch": row["epoch"], "validation accuracy": row["val_accuracy"]}
-            for run in runs for row in run.history if "val_accuracy" in row]
-    if rows:
-        chart = alt.Chart(pd.DataFrame(rows), height=260).mark_line(point=True).encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y("validation accuracy:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
-            color=alt.Color("run:N", legend=alt.Legend(orient="bottom")),
-            tooltip=["run", "epoch", alt.Tooltip("validation accuracy:Q", format=".2%")])
-        st.altair_chart(chart, width="stretch")
-    table = [{"rank": rank, "model": run.name, "optimizer": run.config["optimizer"],
-              "learning rate": f"{run.config['learning_rate']:g}", "status": run.status,
-              "val accuracy": run.val_accuracy, "test accuracy": (run.card or {}).get("test_accuracy")}
-             for rank, run in enumerate(ranked(runs), start=1)]
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", key="train_sweep_table",
-                 column_config={"val accuracy": st.column_config.NumberColumn(format="percent"),
-                                "test accuracy": st.column_config.NumberColumn(format="percent")})
-
-
 # -- the queue and the run watched ------------------------------------------------------------
 @st.fragment(run_every=REFRESH_SECONDS)
 def queue_fragment(executor: QueueExecutor) -> None:
@@ -287,7 +267,7 @@ def queue_fragment(executor: QueueExecutor) -> None:
     queue_table(runs, owner)
     run = watched_run(runs, owner)
     if run.sweep:
-        sweep_results_ui(executor.queue.sweep_runs(run.sweep))
+        sweep_results_ui(executor.queue.sweep_runs(run.sweep), key="train_sweep_table")
     st.subheader(f"Run: {run.name}")
     st.caption(f"{settings_line(run.config)} · started by {who(run, owner)}")
     if run.status == "queued":

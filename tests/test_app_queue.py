@@ -111,3 +111,24 @@ def test_a_misconfigured_executor_is_one_line_on_the_page(page_env, make_app, mo
     assert not app.exception
     assert [e.value for e in app.error] == ["Training is not available on this server: $DIGITLAB_CONCURRENT_RUNS "
                                             "must be a whole number ≥ 1, got 'many'"]
+
+
+def test_the_evaluate_page_ranks_a_sweep_and_overlays_its_curves(tmp_path, monkeypatch, make_app, mnist):
+    from conftest import _shipped_mlp_as
+
+    from digitlab.store import ModelStore
+
+    store = ModelStore(tmp_path / "models")
+    _shipped_mlp_as(store, "mlp-copy", mnist.subset(None, 200))  # the Evaluate page needs one usable model
+    monkeypatch.setenv("DIGITLAB_MODELS", str(store.root))
+    monkeypatch.setenv("DIGITLAB_MNIST", str(write_tiny_mnist(tmp_path / "tiny.npz")))
+    queue = RunQueue(store.root)
+    finished_sweep(queue)
+    app = make_app("app_pages/evaluate.py")
+    assert not app.exception
+    assert any("Sweeps" in header.value for header in app.subheader)
+    assert any(text.startswith("**Sweep my-sweep** — 3 variants") for text in [m.value for m in app.markdown])
+    [table] = [frame.value for frame in app.dataframe if "rank" in frame.value.columns]
+    assert list(table["model"]) == ["my-sweep-adam-lr3e-3", "my-sweep-adam-lr1e-3", "my-sweep-sgd-lr1e-3"]
+    overlays = [chart for chart in app.get("vega_lite_chart") if '"color": {"field": "run"' in chart.proto.spec]
+    assert len(overlays) == 1
