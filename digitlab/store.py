@@ -9,6 +9,7 @@ Listing reads only the small JSON cards; TensorFlow is imported only to load a m
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -53,9 +54,10 @@ class ModelEntry:
     card: dict[str, Any] | None
     error: str | None = None
 
-    @property
+    @functools.cached_property
     def run(self) -> RunCard:
-        """The card as a :class:`~digitlab.card.RunCard` (an empty one when it is unreadable)."""
+        """The card as a :class:`~digitlab.card.RunCard` (an empty one when it is unreadable), read
+        once per entry: pickers and captions ask for it on every rerun."""
         if self.card is None:
             return RunCard(name=self.name)
         try:

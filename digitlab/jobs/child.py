@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 
 BATCH_REPORT_SECONDS = 0.25  # batch events are throttled; epoch events always go through
 EVENT_FIELDS = ("kind", "epoch", "epochs", "batch", "batches", "elapsed", "eta", "logs")
+
+
+def epoch_history(epochs: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
+    """A run's "epoch" events as per-epoch metric rows, e.g. ``{"epoch": 1, "loss": …, "val_accuracy": …}``."""
+    return [{"epoch": event["epoch"], **event["logs"]} for event in epochs]
 
 
 def card_summary(card: dict[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from digitlab.jobs.child import EVENT_FIELDS
+from digitlab.jobs.child import EVENT_FIELDS, epoch_history
 
 if TYPE_CHECKING:
     from digitlab.config import TrainConfig
@@ -76,7 +76,7 @@ class JobSnapshot:
     @property
     def history(self) -> list[dict[str, float]]:
         """Per-epoch metrics, e.g. ``{"epoch": 1, "loss": …, "val_accuracy": …}``."""
-        return [{"epoch": event["epoch"], **event["logs"]} for event in self.epochs]
+        return epoch_history(self.epochs)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able fields (a Ray actor hands snapshots to the server this way)."""

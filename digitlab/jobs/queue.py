@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from digitlab.jobs.child import epoch_history
+
 if TYPE_CHECKING:
     from digitlab.config import TrainConfig
     from digitlab.finetune_config import FinetuneConfig
@@ -132,7 +134,7 @@ class QueuedRun:
     @property
     def history(self) -> list[dict[str, float]]:
         """Per-epoch metrics, e.g. ``{"epoch": 1, "loss": …, "val_accuracy": …}``."""
-        return [{"epoch": event["epoch"], **event["logs"]} for event in self.epochs]
+        return epoch_history(self.epochs)
 
     @property
     def val_accuracy(self) -> float | None:
