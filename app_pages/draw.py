@@ -280,18 +280,19 @@ def answer_ui(entry, picture: np.ndarray | None, true_label: int | None) -> Answ
 def compare_ui(entries, model_input: np.ndarray) -> dict[str, Reading]:
     """Every model's answer on the same input, side by side, and whether they agree."""
     st.subheader(":material/compare: Every model on the same picture")
-    readings = {}
-    columns = st.columns(len(entries))
-    for entry, column in zip(entries, columns, strict=True):
+    loaded = [(entry, *predictor_or_error(entry)) for entry in entries]
+    ready = [entry for entry, predictor, _ in loaded if predictor is not None]
+    # One reading of the input for all models: the "not a digit" verdict is the input's, not a model's.
+    predictors = {entry.name: predictor for entry, predictor, _ in loaded if predictor is not None}
+    readings = read_input(model_input, predictors, **reading_options(ready))
+    for (entry, predictor, error), column in zip(loaded, st.columns(len(entries)), strict=True):
         with column:
             st.markdown(f"**{entry.name}**")
             st.caption(f"{entry.run.architecture} · {entry.run.parameters or 0:,} parameters")
-            predictor, error = predictor_or_error(entry)
             if predictor is None:
                 st.error(error)
                 continue
-            reading = read_input(model_input, {entry.name: predictor}, **reading_options([entry]))[entry.name]
-            readings[entry.name] = reading
+            reading = readings[entry.name]
             st.metric(f"{entry.name} says", "—" if reading.digit is None else str(reading.digit),
                       f"{reading.confidence:.0%} sure",
                       delta_color="off", delta_arrow="off")
