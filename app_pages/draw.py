@@ -24,6 +24,7 @@ from app_pages.common import (
 from app_pages.drawing_pad import drawing_pad
 from app_pages.inside import inside_ui, reading_options
 from app_pages.labelling import labelling_ui, your_digits_ui
+from app_pages.watch_section import remember_drawing
 from digitlab.display import enlarge, heat_overlay, strip
 from digitlab.explore import pixel_histogram
 from digitlab.images import ImageError, decode_image
@@ -117,6 +118,8 @@ def drawing_fragment(chosen: str, compare: bool) -> None:
                    "100 %. The answer is the tallest bar.")
     with head:
         answer = answer_ui(entries[chosen], picture, true_label)
+    if answer is not None:
+        remember_drawing(answer.model_input, answer.reading.digit)  # the Train page can watch it learn
     bars.vega_lite_chart(*probability_chart(answer and answer.reading.probabilities, height=230), width="stretch")
     with answer_column:
         labelling_ui(answer, entries)

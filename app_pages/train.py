@@ -30,6 +30,7 @@ from app_pages.common import (
 )
 from app_pages.finetune_section import finetune_settings_line, finetune_ui
 from app_pages.sweeps import sweep_results_ui
+from app_pages.watch_section import current_pins, pins_ui, watch_chart_ui
 from digitlab.config import MAX_EPOCHS, MAX_SEED, OPTIMIZERS, SCHEDULES, SPECS, TrainConfig, whole_number
 from digitlab.data import DataNotFoundError
 from digitlab.jobs.executor import QueueExecutor, executor_from_environment
@@ -107,6 +108,7 @@ def render() -> None:
     owner_token()
     settings_ui(executor)
     sweep_ui()
+    pins_ui()
     feedback = st.session_state.pop(FEEDBACK_KEY, None)
     if feedback:
         kind, text = feedback
@@ -184,7 +186,7 @@ def start_clicked(executor: QueueExecutor, arch: str) -> None:
     name_key = f"train_name_{arch}"
     owner = owner_token()
     try:
-        request = RunRequest(read_config(arch), st.session_state[name_key].strip())
+        request = RunRequest(read_config(arch), st.session_state[name_key].strip(), watch=current_pins())
         [run] = executor.queue.submit([request], owner, data_size=mnist_training_set_size(),
                                       executor=executor.kind, owner_label=owner_label(owner))
     except DataNotFoundError as error:  # before ValueError: the server's setup, not the settings
@@ -242,7 +244,8 @@ def sweep_clicked(executor: QueueExecutor, arch: str) -> None:
         if not optimizers:
             raise ValueError("pick at least one optimizer")
         requests = sweep_requests(read_config(arch), prefix, optimizers=optimizers,
-                                  learning_rates=parse_values(st.session_state["sweep_rates"], float, "learning rate"))
+                                  learning_rates=parse_values(st.session_state["sweep_rates"], float, "learning rate"),
+                                  watch=current_pins())
         runs = executor.queue.submit(requests, owner, data_size=mnist_training_set_size(), executor=executor.kind,
                                      owner_label=owner_label(owner), sweep=prefix)
     except (ValueError, DataNotFoundError) as error:
@@ -277,6 +280,7 @@ def queue_fragment(executor: QueueExecutor) -> None:
     if run.active:
         progress_ui(executor, run, owner)
     curves_ui(run)
+    watch_chart_ui(run)
     if not run.active:
         outcome_ui(run)
 

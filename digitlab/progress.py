@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import keras
+import numpy as np
 
 
 class StopSignal(Protocol):
@@ -26,7 +27,9 @@ class TrainEvent:
     """One step of progress.
 
     ``kind`` is ``"start"``, ``"batch"``, ``"epoch"`` or ``"end"``; ``logs`` holds the running
-    metrics (``loss``, ``accuracy`` and, after an epoch, ``val_loss``/``val_accuracy``).
+    metrics (``loss``, ``accuracy`` and, after an epoch, ``val_loss``/``val_accuracy``). An epoch
+    event of a run that watches pictures (:mod:`digitlab.watch`) carries their ten probabilities
+    each in ``watched``.
     """
 
     kind: str
@@ -37,6 +40,7 @@ class TrainEvent:
     elapsed: float  # seconds since training started
     eta: float | None  # seconds left, estimated from the pace so far
     logs: dict[str, float] = field(default_factory=dict)
+    watched: list[list[float]] | None = None
 
     @property
     def fraction_done(self) -> float:
@@ -52,11 +56,14 @@ EventHandler = Callable[[TrainEvent], None]
 class ProgressReporter(keras.callbacks.Callback):
     """Turns Keras's callback hooks into :class:`TrainEvent` objects and honours stop requests.
 
-    A stop request is checked after every batch, so a run ends within one batch of it.
+    A stop request is checked after every batch, so a run ends within one batch of it. With
+    ``watch`` ((N, 28, 28) model inputs), each epoch event carries the model's probabilities for them.
     """
 
-    def __init__(self, on_event: EventHandler | None, stop: StopSignal | None, epochs: int, batches: int):
+    def __init__(self, on_event: EventHandler | None, stop: StopSignal | None, epochs: int, batches: int,
+                 watch: np.ndarray | None = None):
         super().__init__()
+        self.watch = None if watch is None or not len(watch) else np.asarray(watch, np.float32)
         self.on_event = on_event or (lambda event: None)
         self.stop = stop
         self.epochs, self.batches = epochs, batches
@@ -64,13 +71,13 @@ class ProgressReporter(keras.callbacks.Callback):
         self.started = time.perf_counter()
         self.stopped_early = False
 
-    def _emit(self, kind: str, batch: int, logs: dict | None) -> None:
+    def _emit(self, kind: str, batch: int, logs: dict | None, watched: list[list[float]] | None = None) -> None:
         elapsed = time.perf_counter() - self.started
         done = max(self.epoch - 1, 0) * self.batches + batch
         remaining = self.epochs * self.batches - done
         eta = elapsed / done * remaining if done else None
         clean = {key: float(value) for key, value in (logs or {}).items() if _is_number(value)}
-        self.on_event(TrainEvent(kind, self.epoch, self.epochs, batch, self.batches, elapsed, eta, clean))
+        self.on_event(TrainEvent(kind, self.epoch, self.epochs, batch, self.batches, elapsed, eta, clean, watched))
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.started = time.perf_counter()
@@ -87,7 +94,14 @@ class ProgressReporter(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not self.stopped_early:
-            self._emit("epoch", self.batches, logs)
+            self._emit("epoch", self.batches, logs, self._watched())
+
+    def _watched(self) -> list[list[float]] | None:
+        """The model's probabilities for the watched pictures now, rounded for the wire."""
+        if self.watch is None:
+            return None
+        probabilities = np.asarray(self.model(self.watch, training=False), np.float64)
+        return np.round(probabilities, 5).tolist()
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._emit("end", self.batches, logs)

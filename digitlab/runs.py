@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,7 @@ from digitlab.inference import Predictor
 from digitlab.progress import EventHandler, StopSignal
 from digitlab.store import ModelStore, StoreNotWritableError, already_exists, validate_name
 from digitlab.training import TrainConfig, TrainResult, train
+from digitlab.watch import Pin
 
 
 def check_run(config: TrainConfig, data_size: int, store: ModelStore, name: str, *,
@@ -97,6 +98,7 @@ def train_and_store(
     overwrite: bool = False,
     allow_shipped: bool = False,
     strategy: tf.distribute.Strategy | None = None,
+    watch: Sequence[Pin] = (),
 ) -> dict[str, Any] | None:
     """Train, evaluate and store under ``name``; returns the card, or ``None`` if discarded.
 
@@ -108,7 +110,7 @@ def train_and_store(
     if not allow_shipped:
         check_run(config, len(data.x_train), store, name, overwrite=overwrite)
     store.clean()  # leftovers of saves killed earlier (old enough not to be a save in progress)
-    result = train(config, data, on_event=on_event, stop=stop, strategy=strategy)
+    result = train(config, data, on_event=on_event, stop=stop, strategy=strategy, watch=watch)
     keep = keep_if_stopped() if callable(keep_if_stopped) else keep_if_stopped
     if result.stopped and not keep:
         return None

@@ -24,6 +24,7 @@ from digitlab.augment import AugmentSettings, augment_examples
 from digitlab.config import TrainConfig
 from digitlab.data import Mnist, stratified_split, to_float
 from digitlab.progress import BestEpoch, EventHandler, ProgressReporter, StopSignal
+from digitlab.watch import Pin, check_pins, stack
 
 PREFETCH_BATCHES = 2
 
@@ -115,6 +116,7 @@ def train(
     stop: StopSignal | None = None,
     strategy: tf.distribute.Strategy | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    watch: Sequence[Pin] = (),
 ) -> TrainResult:
     """Train ``config.architecture`` on ``data`` and return the best finished epoch's model.
 
@@ -126,6 +128,7 @@ def train(
         strategy: a ``tf.distribute`` strategy to build and train under (default: none).
         callbacks: extra Keras callbacks, called after the built-in ones (the benchmark's
             per-epoch test-accuracy clock).
+        watch: pictures whose probabilities each epoch event carries (``TrainEvent.watched``).
 
     Raises:
         ValueError: invalid settings, before any work starts.
@@ -146,7 +149,7 @@ def train(
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-    reporter = ProgressReporter(on_event, stop, config.epochs, batches)
+    reporter = ProgressReporter(on_event, stop, config.epochs, batches, stack(check_pins(watch)))
     best = BestEpoch("val_accuracy" if len(x_val) else "accuracy")
     history = EpochHistory()
     validation = (to_float(x_val), y_val.astype(np.int32)) if len(x_val) else None

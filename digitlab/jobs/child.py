@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from digitlab.progress import EventHandler, StopSignal
 
 BATCH_REPORT_SECONDS = 0.25  # batch events are throttled; epoch events always go through
-EVENT_FIELDS = ("kind", "epoch", "epochs", "batch", "batches", "elapsed", "eta", "logs")
+EVENT_FIELDS = ("kind", "epoch", "epochs", "batch", "batches", "elapsed", "eta", "logs", "watched")
 
 
 def epoch_history(epochs: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
@@ -49,6 +49,7 @@ class RunSpec:
     name: str
     models_dir: str
     data_path: str | None
+    watch: list[dict[str, Any]] | None = None  # pictures to read after every epoch (``Pin.to_dict``)
 
 
 def run_train_and_store(spec: RunSpec, *, on_event: EventHandler, stop: StopSignal,
@@ -61,9 +62,11 @@ def run_train_and_store(spec: RunSpec, *, on_event: EventHandler, stop: StopSign
     from digitlab.runs import train_and_store
     from digitlab.store import ModelStore
     from digitlab.training import TrainConfig
+    from digitlab.watch import pins_from_json
 
     return train_and_store(TrainConfig(**spec.config), load_mnist(spec.data_path), ModelStore(spec.models_dir),
-                           spec.name, on_event=on_event, stop=stop, keep_if_stopped=keep_if_stopped)
+                           spec.name, on_event=on_event, stop=stop, keep_if_stopped=keep_if_stopped,
+                           watch=pins_from_json(spec.watch))
 
 
 def run_finetune_and_store(spec: RunSpec, *, on_event: EventHandler, stop: StopSignal,
@@ -124,7 +127,7 @@ class _Channel:
             if now - self.last_batch < BATCH_REPORT_SECONDS and event.batch < event.batches:
                 return
             self.last_batch = now
-        self.send({"type": "event", "event": {key: getattr(event, key) for key in EVENT_FIELDS}})
+        self.send({"type": "event", "event": {key: getattr(event, key, None) for key in EVENT_FIELDS}})
 
 
 def main() -> None:
@@ -143,7 +146,7 @@ def _run(spec: dict[str, Any], controls: _Controls, channel: _Channel) -> dict[s
     try:
         module_name, function_name = spec["runner"].split(":")
         runner = getattr(importlib.import_module(module_name), function_name)
-        card = runner(RunSpec(spec["config"], spec["name"], spec["models_dir"], spec["data_path"]),
+        card = runner(RunSpec(spec["config"], spec["name"], spec["models_dir"], spec["data_path"], spec.get("watch")),
                       on_event=channel.event, stop=controls.stop, keep_if_stopped=lambda: controls.keep)
     except Exception as error:  # noqa: BLE001 - reported to the page, which shows the message
         if controls.stop.is_set():

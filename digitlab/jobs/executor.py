@@ -160,7 +160,7 @@ class LocalExecutor(QueueExecutor):
 
     def launch(self, run: QueuedRun) -> TrainingJob:
         job = TrainingJob(run.config, run.name, self.queue.models_dir, data_path=self.data_path,
-                          runner=run.runner or self.runner)
+                          runner=run.runner or self.runner, watch=run.watch)
         job.start()
         return job
 

@@ -51,7 +51,7 @@ class _Recorder:
 
     def __call__(self, event: Any) -> None:
         self.forward(event)
-        data = {key: getattr(event, key) for key in EVENT_FIELDS}
+        data = {key: getattr(event, key, None) for key in EVENT_FIELDS}
         if event.kind == "epoch":
             self.epochs.append(data)
         elif event.kind in ("batch", "start"):

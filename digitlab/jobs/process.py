@@ -101,12 +101,15 @@ class TrainingJob:
             import whatever this process can).
         import_path: more folders the child imports from (a Ray actor passes the submitting
             server's, so the runner resolves there as it would locally).
+        watch: pictures the run reads after every epoch (:meth:`digitlab.watch.Pin.to_dict`).
     """
 
     def __init__(self, config: TrainConfig | dict[str, Any], name: str, models_dir: str | os.PathLike, *,
                  data_path: str | os.PathLike | None = None,
-                 runner: str = DEFAULT_RUNNER, import_path: Sequence[str] = ()):
+                 runner: str = DEFAULT_RUNNER, import_path: Sequence[str] = (),
+                 watch: Sequence[dict[str, Any]] | None = None):
         self.config = dict(config) if isinstance(config, dict) else asdict(config)
+        self.watch = list(watch) if watch else None
         self.name = name
         self.models_dir = Path(models_dir)
         self.data_path = None if data_path is None else str(data_path)
@@ -122,7 +125,7 @@ class TrainingJob:
     def start(self) -> None:
         """Launch the child and a thread that follows its messages."""
         spec = {"config": self.config, "name": self.name, "models_dir": str(self.models_dir),
-                "data_path": self.data_path, "runner": self.runner,
+                "data_path": self.data_path, "runner": self.runner, "watch": self.watch,
                 "sys_path": [entry or os.getcwd() for entry in [*sys.path, *self.import_path]]}
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _follow when the child ends
         project_root = str(Path(__file__).resolve().parent.parent)
@@ -228,5 +231,5 @@ def end_of_child(code: int, stderr: str) -> str:
 
 
 def _event_from_dict(data: dict[str, Any]) -> dict[str, Any]:
-    return {key: data[key] for key in EVENT_FIELDS}
+    return {key: data.get(key) for key in EVENT_FIELDS}
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from digitlab.finetune_config import FinetuneConfig
     from digitlab.progress import TrainEvent
     from digitlab.store import ModelStore
+    from digitlab.watch import Pin
 
 QUEUE_FILE = "queue.sqlite"
 QUEUE_FILES = (QUEUE_FILE, f"{QUEUE_FILE}-wal", f"{QUEUE_FILE}-shm", f"{QUEUE_FILE}-journal")
@@ -64,7 +65,8 @@ CREATE TABLE IF NOT EXISTS runs (
     last_batch TEXT,
     card TEXT,
     error TEXT,
-    runner TEXT
+    runner TEXT,
+    watch TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS pending_name ON runs(name)
     WHERE status IN ('queued', 'starting', 'running', 'stopping');
@@ -122,6 +124,7 @@ class QueuedRun:
     error: str | None = None
     position: int | None = None
     runner: str | None = None  # ``module:function`` of a run that is not a training (a fine-tune)
+    watch: tuple[dict[str, Any], ...] = ()  # pictures read after every epoch (``Pin.to_dict``)
 
     @property
     def active(self) -> bool:
@@ -135,6 +138,13 @@ class QueuedRun:
     def history(self) -> list[dict[str, float]]:
         """Per-epoch metrics, e.g. ``{"epoch": 1, "loss": …, "val_accuracy": …}``."""
         return epoch_history(self.epochs)
+
+    @property
+    def pins(self) -> tuple[Pin, ...]:
+        """The pictures this run watches."""
+        from digitlab.watch import pins_from_json
+
+        return pins_from_json(self.watch)
 
     @property
     def val_accuracy(self) -> float | None:
@@ -163,7 +173,7 @@ class QueuedRun:
                    finished_at=row["finished_at"], worker=row["worker"], stop_requested=row["stop_requested"],
                    epochs=tuple(json.loads(row["epochs"])), last_batch=_loads(row["last_batch"]),
                    card=_loads(row["card"]), error=row["error"], position=position,
-                   runner=row["runner"])
+                   runner=row["runner"], watch=tuple(_loads(row["watch"]) or ()))
 
 
 FINETUNE_RUNNER = "digitlab.jobs.child:run_finetune_and_store"
@@ -180,6 +190,7 @@ class RunRequest:
 
     config: TrainConfig | FinetuneConfig
     name: str
+    watch: tuple[Pin, ...] = ()  # pictures a training reads after every epoch
 
     @property
     def runner(self) -> str | None:
@@ -197,6 +208,12 @@ class RunRequest:
             check_run(self.config, data_size, store, self.name, overwrite=overwrite)
         else:
             check_finetune(self.config, store, self.name, overwrite=overwrite)
+
+    def stored_watch(self) -> str | None:
+        """The pins as the queue keeps them (JSON), or None for a run without any."""
+        from digitlab.watch import pins_to_json
+
+        return json.dumps(pins_to_json(self.watch)) if self.watch else None
 
     def stored_config(self) -> str:
         """The settings as the queue keeps them: a training's resolved (its recipe filled in)."""
@@ -288,9 +305,10 @@ class RunQueue:
                     raise ValueError(f"a run named {request.name!r} is already queued or going; pick another name")
             ids = [db.execute(
                 "INSERT INTO runs (name, config, owner, owner_label, executor, sweep, status, submitted_at, "
-                "worker, heartbeat_at, runner) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                "worker, heartbeat_at, runner, watch) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
                 (request.name, request.stored_config(), owner, owner_label or owner, executor,
-                 sweep, now, worker, now if worker else None, request.runner)).lastrowid for request in requests]
+                 sweep, now, worker, now if worker else None, request.runner,
+                 request.stored_watch())).lastrowid for request in requests]
         runs = {run.id: run for run in self.runs()}
         return [runs[run_id] for run_id in ids]
 
@@ -461,10 +479,12 @@ def _dumps(value: Any) -> str | None:
 
 
 def _migrate(connection: sqlite3.Connection) -> None:
-    """Bring a queue file written by an older version up to this schema (a run's ``runner``)."""
+    """Bring a queue file written by an older version up to this schema (a run's ``runner`` and
+    ``watch``)."""
     columns = {row[1] for row in connection.execute("PRAGMA table_info(runs)")}
-    if "runner" not in columns:
-        connection.execute("ALTER TABLE runs ADD COLUMN runner TEXT")
+    for column in ("runner", "watch"):
+        if column not in columns:
+            connection.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
 
 
 def _loads(text: str | None) -> Any:

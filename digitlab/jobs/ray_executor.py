@@ -40,9 +40,9 @@ class RunActor:
     """One run on a cluster node: holds its training child and answers for it."""
 
     def __init__(self, config: dict[str, Any], name: str, models_dir: str, data_path: str | None,
-                 runner: str, import_path: list[str]):
+                 runner: str, import_path: list[str], watch: list[dict[str, Any]] | None = None):
         self.job = TrainingJob(config, name, models_dir, data_path=data_path, runner=runner,
-                               import_path=import_path)
+                               import_path=import_path, watch=watch)
         self.job.start()
 
     def snapshot(self) -> dict[str, Any]:
@@ -121,7 +121,7 @@ class RayExecutor(QueueExecutor):
     def launch(self, run: QueuedRun) -> RayRun:
         actor = RunActor.options(**self.resources, name=f"digitlab-run-{run.id}-{os.getpid()}").remote(
             run.config, run.name, str(self.queue.models_dir.resolve()), self.data_path, run.runner or self.runner,
-            [os.path.abspath(entry or os.curdir) for entry in sys.path])
+            [os.path.abspath(entry or os.curdir) for entry in sys.path], list(run.watch))
         return RayRun(actor, run.name, run.config)
 
 

@@ -17,6 +17,7 @@ from digitlab.jobs.queue import QueuedRun, RunRequest
 
 if TYPE_CHECKING:
     from digitlab.training import TrainConfig
+    from digitlab.watch import Pin
 
 MAX_VARIANTS = 24  # a sweep bigger than this is more likely a typo than a plan
 
@@ -43,8 +44,9 @@ def parse_values(text: str, kind: type, what: str) -> list:
 
 
 def sweep_requests(base: TrainConfig, prefix: str, *, learning_rates: Sequence[float] = (),
-                   optimizers: Sequence[str] = ()) -> list[RunRequest]:
-    """Every combination of the given optimizers and learning rates, named after what varies.
+                   optimizers: Sequence[str] = (), watch: Sequence[Pin] = ()) -> list[RunRequest]:
+    """Every combination of the given optimizers and learning rates, named after what varies;
+    each variant watches the same ``watch`` pictures, so their charts compare.
 
     Raises:
         ValueError: more than :data:`MAX_VARIANTS` variants, or a value given twice.
@@ -62,7 +64,8 @@ def sweep_requests(base: TrainConfig, prefix: str, *, learning_rates: Sequence[f
             parts.append(optimizer)
         if learning_rates:
             parts.append(f"lr{rate_label(rate)}")
-        requests.append(RunRequest(replace(base, optimizer=optimizer, learning_rate=rate), "-".join(parts)))
+        requests.append(RunRequest(replace(base, optimizer=optimizer, learning_rate=rate), "-".join(parts),
+                                   watch=tuple(watch)))
     return requests
 
 
