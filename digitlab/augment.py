@@ -15,6 +15,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from digitlab.coarse import CoarseSettings, coarsen_batch
 from digitlab.styles import StyleSettings, style_batch
 
 
@@ -28,6 +29,7 @@ class AugmentSettings:
     translate_pixels: float = 2.5
     stroke_probability: float = 0.5  # chance of thinning or thickening the strokes
     styles: StyleSettings | None = field(default_factory=StyleSettings)  # None: MNIST's styles only
+    coarse: CoarseSettings | None = field(default_factory=CoarseSettings)  # None: full resolution only
 
     def to_dict(self) -> dict[str, Any]:
         """The whole recipe as plain JSON values, for the run card."""
@@ -35,11 +37,16 @@ class AugmentSettings:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> AugmentSettings:
-        """The inverse of ``to_dict``; unknown keys raise ``TypeError``."""
+        """The inverse of ``to_dict``; unknown keys raise ``TypeError``.
+
+        A recipe recorded before a kind of style existed did not use it: a missing ``styles`` or
+        ``coarse`` reads as None.
+        """
         values = dict(values)
-        styles = values.pop("styles", None)
+        styles, coarse = values.pop("styles", None), values.pop("coarse", None)
         ranges = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
-        return cls(**ranges, styles=None if styles is None else StyleSettings.from_dict(styles))
+        return cls(**ranges, styles=None if styles is None else StyleSettings.from_dict(styles),
+                   coarse=None if coarse is None else CoarseSettings.from_dict(coarse))
 
 
 def _affine_matrices(batch: int, settings: AugmentSettings, generator: tf.random.Generator) -> tf.Tensor:
@@ -98,11 +105,14 @@ def augment_batch(
 def augment_examples(
     images: tf.Tensor, labels: tf.Tensor, generator: tf.random.Generator, settings: AugmentSettings | None = None
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Give a share of a batch a synthetic style, then distort every image.
+    """Give a share of a batch a synthetic style, distort every image, then coarsen a share.
 
     Returns (images, labels): a 1's stem drawn into a 7 or a 4 carries its new label.
     """
     settings = settings or AugmentSettings()
     if settings.styles is not None and any(settings.styles.rates):
         images, labels = style_batch(images, labels, generator, settings.styles)
-    return augment_batch(images, generator, settings), labels
+    images = augment_batch(images, generator, settings)
+    if settings.coarse is not None and settings.coarse.rate > 0:
+        images = coarsen_batch(images, generator, settings.coarse)
+    return images, labels
