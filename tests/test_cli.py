@@ -82,6 +82,8 @@ def test_predict_reports_a_non_image_and_exits_non_zero(trained_store, tmp_path,
         (["train", "--name", "new", "--epochs", "0"], "epochs"),
         (["train", "--name", "new", "--learning-rate", "nan", "--epochs", "1"], "learning rate"),
         (["evaluate", "nothere"], "no model named"),
+        (["train", "--name", "new", "--epochs", "1", "--watch", "missing.png:7"],
+         "--watch missing.png: No such file or directory"),
     ],
 )
 def test_errors_go_to_stderr_with_exit_code_one(trained_store, mnist_path, capsys, argv, message):
@@ -152,3 +154,27 @@ def test_refused_settings_leave_the_store_folder_untouched(tmp_path, mnist_path,
                  "--data", str(mnist_path)])
     assert code == 1 and "epochs" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_train_watch_prints_each_pictures_probability_after_every_epoch(tmp_path, mnist_path, capsys):
+    one = _digit_png(tmp_path / "one.png")
+    code = main(["train", "--arch", "mlp", "--epochs", "2", "--train-size", "1000", "--name", "watched",
+                 "--models", str(tmp_path / "store"), "--data", str(mnist_path), "--no-augment",
+                 "--watch", f"{one}:1", "--watch", str(one)])
+    assert code == 0
+    lines = [line.strip() for line in capsys.readouterr().err.splitlines() if line.strip().startswith("watch ")]
+    assert len(lines) == 4  # two pictures, two epochs
+    assert lines[0].startswith("watch one.png (a 1): ") and "→ reads" in lines[0]
+    assert lines[1].startswith("watch one.png: reads ")
+
+
+def test_train_watch_refuses_a_blank_picture_and_a_fifth_one(tmp_path, mnist_path, capsys):
+    blank = _digit_png(tmp_path / "blank.png", draw_one=False)
+    one = _digit_png(tmp_path / "one.png")
+    base = ["train", "--name", "x", "--epochs", "1", "--models", str(tmp_path / "store"), "--data", str(mnist_path)]
+    assert main([*base, "--watch", str(blank)]) == 1
+    assert "--watch " in capsys.readouterr().err
+    assert main([*base, *["--watch", str(one)] * 5]) == 1
+    err = capsys.readouterr().err
+    assert "at most 4 pictures" in err and "Traceback" not in err
+    assert not (tmp_path / "store" / "x.json").exists()

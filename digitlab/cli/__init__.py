@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="give up if the run has not started after this long in the queue (default: wait)")
     train.add_argument("--ray", metavar="ADDRESS", default=os.environ.get("DIGITLAB_RAY_ADDRESS") or None,
                        help="train on the Ray cluster at ADDRESS (default: $DIGITLAB_RAY_ADDRESS; unset: here)")
+    train.add_argument("--watch", action="append", metavar="PICTURE[:DIGIT]",
+                       help="a picture to read after every epoch (up to 4; DIGIT: what it is), "
+                            "e.g. --watch my7.png:7")
     train.set_defaults(handler=cmd_train)
 
     sweep = commands.add_parser("sweep", parents=[common], help="train every combination of some settings")

@@ -24,6 +24,8 @@ from digitlab.store import ModelStore
 
 if TYPE_CHECKING:
     from digitlab.config import TrainConfig
+    from digitlab.progress import TrainEvent
+    from digitlab.watch import Pin
 
 
 def train_config(args: argparse.Namespace, **changes) -> TrainConfig:
@@ -49,8 +51,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = train_config(args)
     name = args.name or args.arch
     validate_name(name, allow_shipped=args.ship)
+    pins = watch_pins(args.watch or [])
     if args.ray:
-        return _train_on_ray(args, config, name)
+        return _train_on_ray(args, config, name, pins)
     data = load_mnist(args.data)
     store = ModelStore(args.models)
     strategy = strategy_from_environment() if args.distribute else None
@@ -58,12 +61,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     def train(**controls):
         return train_and_store(config, data, store, name, overwrite=args.overwrite, allow_shipped=args.ship,
-                               strategy=strategy, **controls)
+                               strategy=strategy, watch=pins, **controls)
+
+    def progress(event: TrainEvent) -> None:
+        print_progress(event)
+        for line in watch_lines(event, pins):
+            print(line, file=sys.stderr, flush=True)
 
     with interrupt_as_stop() as stop:
-        card = run_inline(RunQueue(store.root), RunRequest(config, name), cli_owner(), train,
+        card = run_inline(RunQueue(store.root), RunRequest(config, name, watch=pins), cli_owner(), train,
                           data_size=len(data.x_train), capacity=capacity, interrupt=stop,
-                          on_event=print_progress, on_wait=print_wait, wait_timeout=args.queue_timeout,
+                          on_event=progress, on_wait=print_wait, wait_timeout=args.queue_timeout,
                           overwrite=args.overwrite, allow_shipped=args.ship)
     if card is None:
         print(f"digitlab train: {name} was stopped and discarded; nothing was saved", file=sys.stderr)
@@ -72,13 +80,49 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_on_ray(args: argparse.Namespace, config: TrainConfig, name: str) -> int:
+def watch_pins(options: list[str]) -> tuple[Pin, ...]:
+    """``--watch PICTURE[:DIGIT]`` options as pins, each picture read as ``predict`` reads it.
+
+    Raises:
+        ValueError: more than four, an unreadable picture, or one with no digit in it.
+    """
+    from pathlib import Path
+
+    from digitlab.reading import read_picture
+    from digitlab.watch import check_pins, make_pin
+
+    pins = []
+    for option in options:
+        path, _, digit = option.rpartition(":") if option[-2:-1] == ":" and option[-1].isdigit() else (option, "", "")
+        try:
+            read = read_picture(Path(path).read_bytes(), {})
+        except (OSError, ValueError) as error:
+            raise ValueError(f"--watch {path}: {getattr(error, 'strerror', None) or error}") from None
+        if read.model_input is None:
+            raise ValueError(f"--watch {path}: nothing to watch ({read.message})")
+        pins.append(make_pin(Path(path).name, read.model_input, int(digit) if digit else None))
+    return check_pins(pins)
+
+
+def watch_lines(event: TrainEvent, pins: tuple[Pin, ...]) -> list[str]:
+    """After an epoch, one line per watched picture: the probability of its digit and the answer."""
+    from digitlab.watch import watch_points
+
+    if event.kind != "epoch" or not event.watched:
+        return []
+    points = watch_points([{"epoch": event.epoch, "watched": event.watched}], pins)
+    return [f"  watch {pins[p.pin].title}"
+            + (f" (a {pins[p.pin].digit}): {p.probability:.1%} → reads {p.answer}" if pins[p.pin].digit is not None
+               else f": reads {p.answer} ({p.probability:.1%})") for p in points]
+
+
+def _train_on_ray(args: argparse.Namespace, config: TrainConfig, name: str, pins: tuple[Pin, ...]) -> int:
     """``train --ray ADDRESS``: queue the run for the cluster and follow it to its end."""
     from digitlab.jobs.queue import RunRequest
 
     if args.ship or args.overwrite or args.distribute:
         raise ValueError("--ray trains new models only: without --ship, --overwrite or --distribute")
-    [run] = _submit_and_follow(args, [RunRequest(config, name)], sweep=None)
+    [run] = _submit_and_follow(args, [RunRequest(config, name, watch=pins)], sweep=None)
     if run.status not in ("done", "stopped-kept"):
         raise RuntimeError(f"run {run.id} ({run.name!r}) ended {run.status}: {run.error or 'nothing was saved'}")
     print_card(args, name, ModelStore(args.models).read_card(name))
