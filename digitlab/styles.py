@@ -12,8 +12,7 @@ TensorFlow ops inside the ``tf.data`` pipeline:
   the same stem with a long, near-flat bar becomes a 7 (so the cue that separates the two is the
   bar's length and angle, never the stem), and with a crossbar and a left arm an open- or
   closed-top 4;
-- strokes drawn onto MNIST's 7s: a bar through the stem (the crossed 7); onto MNIST's 9s: a tail
-  that hooks to the left at the foot of the stem (the 9 written like a g);
+- strokes drawn onto MNIST's 7s: a bar through the stem (the crossed 7);
 - image warps of any digit: a curved stem (7s), narrow and wide digits, strong slant.
 
 Each styled digit is then put back in MNIST's frame (longer side 20 px, centre of mass at the
@@ -37,9 +36,7 @@ INK_LEVEL = 0.3  # pixels at least this bright count as the digit's extent
 
 # The kinds of style, in the column order of ``ELIGIBLE``.
 KINDS = ("flagged_one", "seven_from_stem", "four_from_stem", "crossed_seven", "curved_seven",
-         "narrow", "wide", "slant", "hooked_nine")
-STROKE_KINDS = ("flagged_one", "seven_from_stem", "four_from_stem", "crossed_seven", "hooked_nine")
-WARP_KINDS = ("curved_seven", "narrow", "wide", "slant")
+         "narrow", "wide", "slant")
 # Which kinds each label (row) may get; a 1's stem may become a 7 or a 4 (its label changes).
 ELIGIBLE = [[kind in allowed for kind in KINDS] for allowed in (
     ("narrow", "wide", "slant"),  # 0
@@ -47,7 +44,7 @@ ELIGIBLE = [[kind in allowed for kind in KINDS] for allowed in (
     *[("narrow", "wide", "slant")] * 5,  # 2 3 4 5 6
     ("crossed_seven", "curved_seven", "narrow", "wide", "slant"),  # 7
     ("narrow", "wide", "slant"),  # 8
-    ("narrow", "wide", "slant", "hooked_nine"),  # 9
+    ("narrow", "wide", "slant"),  # 9
 )]
 NEW_LABEL = {"seven_from_stem": 7, "four_from_stem": 4}
 
@@ -63,7 +60,7 @@ class StyleSettings:
     overlap in angle, and the 7's bar is the longer, so the label follows from what is drawn.
     """
 
-    rates: tuple[float, ...] = (0.16, 0.16, 0.06, 0.08, 0.06, 0.05, 0.04, 0.05, 0.12)
+    rates: tuple[float, ...] = (0.16, 0.16, 0.06, 0.08, 0.06, 0.05, 0.04, 0.05)
     flag_length: tuple[float, float] = (0.12, 0.5)
     flag_degrees: tuple[float, float] = (20.0, 70.0)
     base_probability: float = 0.4
@@ -82,8 +79,6 @@ class StyleSettings:
     narrow_scale: tuple[float, float] = (0.4, 0.7)
     wide_scale: tuple[float, float] = (1.3, 1.8)
     slant_degrees: tuple[float, float] = (15.0, 35.0)  # either way
-    hook_length: tuple[float, float] = (0.15, 0.4)  # a 9's tail, leftwards from the stem's foot
-    hook_lift: tuple[float, float] = (0.0, 0.2)  # how far the tail's end rises again
 
     def to_dict(self) -> dict:
         """The recipe as plain JSON values, for the run card."""
@@ -91,13 +86,8 @@ class StyleSettings:
 
     @classmethod
     def from_dict(cls, values: dict) -> StyleSettings:
-        """The inverse of ``to_dict`` (JSON turns the ranges into lists). A recipe recorded before
-        a kind existed has fewer rates: the missing kinds were not drawn (rate 0)."""
-        settings = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
-        rates = settings.get("rates")
-        if isinstance(rates, tuple) and len(rates) < len(KINDS):
-            settings["rates"] = rates + (0.0,) * (len(KINDS) - len(rates))
-        return cls(**settings)
+        """The inverse of ``to_dict`` (JSON turns the ranges into lists)."""
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
 
 
 def style_batch(
@@ -252,22 +242,10 @@ def _draw_strokes(canvas: tf.Tensor, kind: tf.Tensor, geometry: _Geometry, gener
                        _chance(generator, batch, settings.cross_probability)
                        * _crossbar(g, generator, settings))
     strokes = tf.stack([one, seven, _four_strokes(g, generator, settings),
-                        _crossbar(g, generator, settings, canvas), _hook(g, generator, settings)], axis=1)
-    # One column per kind of STROKE_KINDS; the image-level kinds add no stroke.
-    columns = [KINDS.index(name) for name in STROKE_KINDS]
-    choice = tf.gather(tf.one_hot(kind, len(KINDS)), columns, axis=1)[:, :, None, None]
+                        _crossbar(g, generator, settings, canvas)], axis=1)
+    # Kinds 0..3 of KINDS are the stroke-level ones; others add nothing.
+    choice = tf.one_hot(kind, len(KINDS))[:, :4, None, None]
     return tf.maximum(canvas, tf.reduce_sum(choice * strokes, axis=1))
-
-
-def _hook(g: _Geometry, generator: tf.random.Generator, settings: StyleSettings) -> tf.Tensor:
-    """A tail that leaves the stem's foot curving left (and a little up): the 9 written like a g."""
-    batch = tf.shape(g.top)[0]
-    reach = _uniform(generator, batch, settings.hook_length) * g.height
-    lift = _uniform(generator, batch, settings.hook_lift) * g.height
-    middle_x, middle_y = g.bottom_x - 0.5 * reach, g.bottom + 0.04 * g.height
-    end_x, end_y = g.bottom_x - reach, g.bottom - lift
-    return tf.maximum(_segment(g.bottom_x, g.bottom - 0.05 * g.height, middle_x, middle_y, g.pen),
-                      _segment(middle_x, middle_y, end_x, end_y, g.pen))
 
 
 def _crossbar(g: _Geometry, generator: tf.random.Generator, settings: StyleSettings,
@@ -325,8 +303,7 @@ def _warp(canvas: tf.Tensor, kind: tf.Tensor, g: _Geometry, generator: tf.random
         centre_x + (cols - centre_x) / wide,  # wide
         cols + slant * (rows - centre_y),  # slant
     ], axis=1)
-    choice = tf.gather(tf.one_hot(kind, len(KINDS)), [KINDS.index(name) for name in WARP_KINDS],
-                       axis=1)[:, :, None, None]
+    choice = tf.one_hot(kind - KINDS.index("curved_seven"), 4)[:, :, None, None]
     identity = 1.0 - tf.reduce_sum(choice, axis=1)
     source_x = identity * cols + tf.reduce_sum(choice * sources, axis=1)
     warped = _sample_rows(canvas, source_x)
