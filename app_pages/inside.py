@@ -11,13 +11,22 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import get_store, load_data, load_explainer, load_predictor, predictor_or_error
+from app_pages.common import (
+    get_store,
+    load_data,
+    load_explainer,
+    load_predictor,
+    logged_for_visitors,
+    predictor_or_error,
+)
 from digitlab.calibration import calibration_of
 from digitlab.display import enlarge, heat_overlay
+from digitlab.feature_novelty import FeatureCheck, load_check, stats_path
 from digitlab.layers import LayerInspector, LayerOutput, first_filters, map_grid
 from digitlab.neighbours import FeatureSpace
 from digitlab.novelty import NoveltyDetector, default_path, load_detector
 from digitlab.probe import probe
+from digitlab.store import StoreError
 
 LAYERS_KEY, PROBE_KEY, LANDS_KEY, WHY_NOT_KEY = "inside_layers", "inside_probe", "inside_lands", "inside_why_not"
 SPACE_TRAIN = 10_000  # training digits searched for neighbours
@@ -30,8 +39,32 @@ ENLARGED = 196  # px: one feature map, enlarged
 
 
 def reading_options(entries) -> dict:
-    """The "not a digit" detector and each model's calibration, for ``read_picture``/``read_input``."""
-    return {"novelty": load_novelty(), "calibrations": {entry.name: calibration_of(entry.card) for entry in entries}}
+    """The "not a digit" detectors (the store's and each model's own) and each model's calibration,
+    for ``read_picture``/``read_input``."""
+    return {"novelty": load_novelty(), "calibrations": {entry.name: calibration_of(entry.card) for entry in entries},
+            "feature_checks": {entry.name: feature_check(entry) for entry in entries}}
+
+
+def feature_check(entry) -> FeatureCheck | None:
+    """The model's own "not a digit" test (re-read when its statistics change), or None without one."""
+    model_file = (entry.card or {}).get("model_file")
+    if not model_file:
+        return None
+    path = stats_path(get_store().root, model_file)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _cached_feature_check(str(get_store().root), entry.name, model_file, stamp)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _cached_feature_check(root: str, name: str, model_file: str, stamp: int) -> FeatureCheck | None:
+    try:
+        return load_check(root, name, model_file, load_predictor(name, model_file).model)
+    except (OSError, ValueError, StoreError) as error:
+        logged_for_visitors(error, f"{name}'s feature statistics are not used")
+        return None
 
 
 def load_novelty() -> NoveltyDetector | None:

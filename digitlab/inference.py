@@ -51,3 +51,28 @@ class Predictor:
         """(digit, probabilities) for one 28×28 image."""
         probabilities = self.probabilities(image)[0]
         return int(np.argmax(probabilities)), probabilities
+
+
+class Penultimate:
+    """A model's penultimate layer (the input of its softmax layer) as a traced function.
+
+    The last layer of every architecture here is a plain weighted vote over this layer, so it is
+    where a model's idea of "what digit this looks like" lives: the nearest neighbours and the
+    per-model "not a digit" test both measure distances in it.
+    """
+
+    def __init__(self, model: tf.keras.Model, batch_size: int = 1000):
+        import keras  # the functional sub-model needs Keras's own API, not tf.keras's alias
+
+        trunk = keras.Model(model.inputs, model.layers[-1].input)
+        self.batch_size = batch_size
+        self._call = tf.function(lambda x: trunk(x, training=False),
+                                 input_signature=[tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)], autograph=False)
+        self.dimensions = int(self._call(tf.zeros([1, *INPUT_SHAPE])).shape[1])  # traced now, not on a drawing
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """Penultimate-layer vectors, (N, dimensions), for one image or a batch."""
+        batch = as_batch(images)
+        chunks = [self._call(tf.constant(batch[start:start + self.batch_size])).numpy()
+                  for start in range(0, len(batch), self.batch_size)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.dimensions), np.float32)

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from digitlab.inference import INPUT_SHAPE, as_batch
+from digitlab.inference import Penultimate
 
 NEIGHBOURS = 8
 BATCH = 1000
@@ -48,10 +47,7 @@ class FeatureSpace:
 
     def __init__(self, model: keras.Model, train_images: np.ndarray, train_labels: np.ndarray,
                  map_images: np.ndarray, map_labels: np.ndarray):
-        penultimate = keras.Model(model.inputs, model.layers[-1].input)
-        self._features = tf.function(lambda x: penultimate(x, training=False),
-                                     input_signature=[tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)],
-                                     autograph=False)
+        self._penultimate = Penultimate(model, BATCH)
         self.train_images = train_images
         self.train_labels = np.asarray(train_labels).astype(int)
         self._unit_train = _unit(self.features(train_images))
@@ -70,9 +66,7 @@ class FeatureSpace:
 
     def features(self, images: np.ndarray) -> np.ndarray:
         """Penultimate-layer vectors, (N, dimensions), for one image or a batch."""
-        batch = as_batch(images)
-        return np.concatenate([self._features(tf.constant(batch[start:start + BATCH])).numpy()
-                               for start in range(0, len(batch), BATCH)])
+        return self._penultimate.features(images)
 
     def nearest(self, image: np.ndarray, count: int = NEIGHBOURS) -> list[Neighbour]:
         """The ``count`` training digits most similar (cosine) to ``image``, most similar first."""

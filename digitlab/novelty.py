@@ -80,20 +80,26 @@ class NoveltyDetector:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write to ``path`` (an ``.npz``) through a temporary file and an atomic rename."""
-        path = Path(path)
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **{key: np.asarray(value) for key, value in asdict(self).items()})
-        handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(buffer.getvalue())
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(temp, 0o644)
-            os.replace(temp, path)
-        finally:
-            Path(temp).unlink(missing_ok=True)
-        return path
+        return save_npz(path, asdict(self))
+
+
+def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray | float]) -> Path:
+    """Write ``arrays`` to the ``.npz`` at ``path`` through a temporary file and an atomic rename,
+    so a reader never finds half a file."""
+    path = Path(path)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{key: np.asarray(value) for key, value in arrays.items()})
+    handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(buffer.getvalue())
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+    return path
 
 
 def load_detector(path: str | os.PathLike) -> NoveltyDetector:

@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from digitlab.calibration import Calibration
 from digitlab.novelty import NoveltyDetector
 from digitlab.preprocess import Picture, Preprocessed, preprocess, squash
+
+if TYPE_CHECKING:
+    from digitlab.feature_novelty import FeatureCheck
 
 # Below this probability for its answer a model is "not sure": the page says so and names its
 # second guess. A model with a calibration in its card uses its own measured threshold instead
@@ -95,27 +98,33 @@ class Vote:
 
 def read_input(model_input: np.ndarray, predictors: Mapping[str, Predicts], *,
                novelty: NoveltyDetector | None = None,
-               calibrations: Mapping[str, Calibration | None] | None = None) -> dict[str, Reading]:
+               calibrations: Mapping[str, Calibration | None] | None = None,
+               feature_checks: Mapping[str, FeatureCheck | None] | None = None) -> dict[str, Reading]:
     """Each model's reading of one 28×28 input (float in [0, 1] or uint8).
 
     With ``novelty``, an input it finds is not a digit gets ``digit=None`` and the detector's
-    reason from every model. With ``calibrations`` (model name → its card's calibration), a model's
-    probabilities are temperature-scaled and "sure" uses its measured threshold.
+    reason from every model; with ``feature_checks`` (model name → its own test), a model whose
+    penultimate layer finds the input unlike every digit declines too. With ``calibrations``
+    (model name → its card's calibration), a model's probabilities are temperature-scaled and
+    "sure" uses its measured threshold.
     """
     not_a_digit = novelty.reason(model_input) if novelty is not None else None
     readings = {}
     for name, predictor in predictors.items():
         _, probabilities = predictor.predict_one(model_input)
         reading = judge(name, probabilities, calibration=(calibrations or {}).get(name))
-        if not_a_digit:
-            reading = Reading(name, None, reading.probabilities, reading.confidence, False, not_a_digit)
+        check = (feature_checks or {}).get(name)
+        reason = not_a_digit or (check.reason(model_input) if check is not None else None)
+        if reason:
+            reading = Reading(name, None, reading.probabilities, reading.confidence, False, reason)
         readings[name] = reading
     return readings
 
 
 def read_picture(picture: Picture, predictors: Mapping[str, Predicts], *, feed_raw: bool = False,
                  novelty: NoveltyDetector | None = None,
-                 calibrations: Mapping[str, Calibration | None] | None = None) -> PictureReading:
+                 calibrations: Mapping[str, Calibration | None] | None = None,
+                 feature_checks: Mapping[str, FeatureCheck | None] | None = None) -> PictureReading:
     """Preprocess ``picture`` once and read it with every model in ``predictors``.
 
     Args:
@@ -125,6 +134,7 @@ def read_picture(picture: Picture, predictors: Mapping[str, Predicts], *, feed_r
             input (what a naive app does; the page's comparison).
         novelty: the "not a digit" detector, or None to read every input as a digit.
         calibrations: model name → its calibration (None or missing: raw probabilities).
+        feature_checks: model name → its own "not a digit" test (None or missing: none).
 
     Raises:
         ValueError (``ImageError``) when the picture cannot be decoded.
@@ -133,7 +143,8 @@ def read_picture(picture: Picture, predictors: Mapping[str, Predicts], *, feed_r
     if prepared.image is None:
         return PictureReading(picture, prepared, None, feed_raw)
     model_input = squash(picture) if feed_raw else prepared.image
-    readings = read_input(model_input, predictors, novelty=novelty, calibrations=calibrations)
+    readings = read_input(model_input, predictors, novelty=novelty, calibrations=calibrations,
+                          feature_checks=feature_checks)
     return PictureReading(picture, prepared, model_input, feed_raw, readings)
 
 

@@ -27,6 +27,8 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 CARD_SUFFIX = ".json"
 MODEL_SUFFIX = ".keras"
 TEMP_PREFIX = ".tmp-"
+# A model's own "not a digit" statistics (digitlab.feature_novelty) sit beside its weights, named after them.
+SIDECAR_SUFFIX = ".features.npz"
 ENV_VAR = "DIGITLAB_MODELS"
 LOAD_ATTEMPTS = 5  # a model replaced while it is being loaded is loaded again from its new file
 
@@ -235,6 +237,7 @@ class ModelStore:
             raise StoreError(f"could not save {name!r} in {self.root}: {error.strerror or error}") from None
         if previous and previous != model_file:
             (self.root / previous).unlink(missing_ok=True)
+            (self.root / sidecar_name(previous)).unlink(missing_ok=True)
         return card_path
 
     def update_card(self, name: str, fields: dict[str, Any], *, model_file: str) -> dict[str, Any]:
@@ -288,9 +291,11 @@ class ModelStore:
         self.card_path(name).unlink(missing_ok=True)
         if model_file:
             (self.root / model_file).unlink(missing_ok=True)
+            (self.root / sidecar_name(model_file)).unlink(missing_ok=True)
 
     def clean(self, min_age_seconds: float = 600.0) -> list[str]:
-        """Delete temp files and weights no card points to, left behind by a killed save.
+        """Delete temp files, and weights (with their feature statistics) no card points to, left
+        behind by a killed save or a replaced model.
 
         Only files older than ``min_age_seconds`` go: a younger one may belong to a save that
         another process is making right now.
@@ -300,12 +305,14 @@ class ModelStore:
         cutoff = time.time() - min_age_seconds
         entries = self.list()
         referenced = {entry.card["model_file"] for entry in entries if entry.card}
+        referenced |= {sidecar_name(model_file) for model_file in referenced}
         # Weights whose card is unreadable are kept: the card may be repaired by hand.
         unreadable = {entry.name for entry in entries if entry.card is None}
         removed = []
         for path in self.root.iterdir():
             stray_temp = path.name.startswith(TEMP_PREFIX)
-            orphan = (path.suffix == MODEL_SUFFIX and path.name not in referenced
+            belongs_to_weights = path.suffix == MODEL_SUFFIX or path.name.endswith(SIDECAR_SUFFIX)
+            orphan = (belongs_to_weights and path.name not in referenced
                       and path.name.split(".")[0] not in unreadable)
             if path.is_file() and (stray_temp or orphan) and path.stat().st_mtime <= cutoff:
                 try:
@@ -314,6 +321,11 @@ class ModelStore:
                 except OSError:
                     pass
         return removed
+
+
+def sidecar_name(model_file: str) -> str:
+    """The feature statistics' file name for a weights file: ``cnn.1a2b.keras`` → ``cnn.1a2b.features.npz``."""
+    return f"{Path(model_file).stem}{SIDECAR_SUFFIX}"
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -107,9 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.set_defaults(handler=cmd_calibrate)
 
     novelty = commands.add_parser("fit-novelty", parents=[common],
-                                  help="fit and measure the 'not a digit' detector; writes novelty.npz to the store")
+                                  help="fit and measure the 'not a digit' detectors: the store's "
+                                       "novelty.npz and each model's own <weights>.features.npz")
     novelty.add_argument("--nondigits", type=int, default=1000, help="generated non-digits to measure on")
     novelty.add_argument("--seed", type=int, default=1, help="seed of the generated non-digits")
+    novelty.add_argument("--model", action="append",
+                         help="fit this model's own test (repeatable; default: every usable model in the store)")
     novelty.set_defaults(handler=cmd_fit_novelty)
 
     probing = commands.add_parser("probe", parents=[common],

@@ -159,13 +159,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from digitlab.calibration import calibration_of
+    from digitlab.feature_novelty import load_check
     from digitlab.inference import Predictor
     from digitlab.reading import read_picture
 
     store = ModelStore(args.models)
+    card = store.read_card(args.model)
     predictors = {args.model: Predictor(store.load(args.model))}
-    options = {"novelty": _novelty_or_none(store),
-               "calibrations": {args.model: calibration_of(store.read_card(args.model))}}
+    options = {"novelty": _novelty_or_none(store), "calibrations": {args.model: calibration_of(card)},
+               "feature_checks": {args.model: load_check(store.root, args.model, card["model_file"],
+                                                         predictors[args.model].model)}}
     results, lines, failed = [], [], False
     for path in args.images:
         try:
@@ -207,18 +210,43 @@ def _novelty_or_none(store: ModelStore):
 
 
 def cmd_fit_novelty(args: argparse.Namespace) -> int:
+    from digitlab import feature_novelty
     from digitlab.data import load_mnist
+    from digitlab.nondigits import generate
     from digitlab.novelty import default_path, fit_and_measure
     from digitlab.other_handwriting import load_uci_digits
+    from digitlab.preprocess import preprocess
 
-    detector, report = fit_and_measure(load_mnist(args.data), load_uci_digits(), args.nondigits, args.seed)
-    path = detector.save(default_path(ModelStore(args.models).root))
-    alarms = ", ".join(f"{name} {share * 100:.2f} %" for name, share in report.false_alarms.items())
-    kinds = ", ".join(f"{kind} {share * 100:.1f} %" for kind, share in report.detection_by_kind.items())
-    emit(args, {**report.to_dict(), "path": str(path)},
-          f"saved {path}\nfalse alarms on real digits: {alarms}\n"
-          f"non-digits caught: {report.detection * 100:.1f} % of {report.nondigits} ({kinds})")
+    store = ModelStore(args.models)
+    data, uci = load_mnist(args.data), load_uci_digits()
+    detector, report = fit_and_measure(data, uci, args.nondigits, args.seed)
+    path = detector.save(default_path(store.root))
+    lines = [f"saved {path}", "the store's pixel test:", *_novelty_lines(report.false_alarms, report.detection,
+                                                                         report.detection_by_kind, report.nondigits)]
+    drawings = generate(args.nondigits, args.seed)
+    inputs = [preprocess(drawing.picture).image for drawing in drawings]
+    models = []
+    for entry in store.list():
+        if not entry.usable or (args.model and entry.name not in args.model):
+            continue
+        stats, model_report = feature_novelty.fit_and_measure(
+            entry.name, store.load(entry.name), data, uci, detector, inputs, [d.kind for d in drawings])
+        saved = stats.save(feature_novelty.stats_path(store.root, entry.card["model_file"]))
+        models.append({**model_report.to_dict(), "path": str(saved)})
+        lines += [f"{entry.name}'s own test ({model_report.dimensions} features), saved {saved}; "
+                  f"alone it catches {model_report.detection * 100:.1f} % of the non-digits; with the pixel test:",
+                  *_novelty_lines(model_report.false_alarms_with_pixels, model_report.detection_with_pixels,
+                                  model_report.detection_by_kind, args.nondigits)]
+    emit(args, {**report.to_dict(), "path": str(path), "models": models}, "\n".join(lines))
     return 0
+
+
+def _novelty_lines(false_alarms: dict[str, float], detection: float, by_kind: dict[str, float],
+                   count: int) -> list[str]:
+    alarms = ", ".join(f"{name} {share * 100:.2f} %" for name, share in false_alarms.items())
+    kinds = ", ".join(f"{kind} {share * 100:.1f} %" for kind, share in by_kind.items())
+    return [f"  false alarms on real digits: {alarms}",
+            f"  non-digits caught: {detection * 100:.1f} % of {count} ({kinds})"]
 
 
 def cmd_probe(args: argparse.Namespace) -> int:

@@ -1,0 +1,203 @@
+""""Not a digit" in a model's own terms: how far an input lands from every digit in the model's
+penultimate layer.
+
+The store's pixel detector (:mod:`digitlab.novelty`) compares the picture with MNIST's digits
+pixel by pixel, so it misses shapes made of digit-like strokes: a cross, a letter. A trained
+network has its own, sharper idea of what a digit looks like: its penultimate layer, over which
+the softmax is a plain vote. Each digit class there is modelled as a Gaussian with its own mean
+and one covariance shared by all ten (the Mahalanobis test of Lee et al., 2018). An input far
+from all ten means is unlike anything the model learned, whatever the softmax says.
+
+Each model gets its own statistics, written beside its weights as ``<weights>.features.npz``
+(:data:`~digitlab.store.SIDECAR_SUFFIX`)
+(a retrained model has new weights, so stale statistics are never used with it). The threshold is
+set, like the pixel detector's, on real digits the fit did not use (held-out MNIST training
+digits and half the UCI digits) so that only ``1 - QUANTILE`` of them are flagged by this test.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitlab.novelty import HELD_OUT, save_npz
+from digitlab.store import sidecar_name
+
+QUANTILE = 0.997  # with the pixel detector's 0.995, at most about 0.8 % of real digits are flagged
+RIDGE = 1e-3  # added to the shared covariance, relative to its mean variance: some units never fire
+
+
+def unlike_reason(model: str) -> str:
+    """What the reading says when ``model``'s own features find an input unlike every digit."""
+    return f"{model} finds it unlike every digit it learned (a letter, a shape or a scribble?)"
+
+
+@dataclass(frozen=True)
+class FeatureStats:
+    """Ten class means and a shared precision in a model's penultimate space, whitened.
+
+    ``whiten`` is a square root of the precision matrix (``P = W Wᵀ``), so the Mahalanobis
+    distance of features ``f`` to class ``c`` is the plain distance of ``f W`` to ``means[c]``.
+    """
+
+    means: np.ndarray  # (10, D), already whitened
+    whiten: np.ndarray  # (D, D)
+    threshold: float  # a squared distance above it is unlike every digit
+
+    def distances(self, features: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distance to the nearest class mean, (N,)."""
+        white = np.asarray(features, np.float32) @ self.whiten
+        squared = ((white ** 2).sum(axis=1, keepdims=True) - 2 * white @ self.means.T
+                   + (self.means ** 2).sum(axis=1))
+        return np.maximum(squared.min(axis=1), 0.0)
+
+    def unlike(self, features: np.ndarray) -> np.ndarray:
+        """Per row of ``features``, whether it is farther from every class than the threshold."""
+        return self.distances(features) > self.threshold
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write to ``path`` atomically."""
+        return save_npz(path, asdict(self))
+
+
+def load_stats(path: str | os.PathLike) -> FeatureStats:
+    """Read statistics written by :meth:`FeatureStats.save`.
+
+    Raises:
+        FileNotFoundError: there are none at ``path``.
+        ValueError: the file is not such statistics.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            stats = FeatureStats(stored["means"].astype(np.float32), stored["whiten"].astype(np.float32),
+                                 float(stored["threshold"]))
+    except FileNotFoundError:
+        raise
+    except (OSError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{path} holds no feature statistics ({error})") from None
+    if stats.means.ndim != 2 or stats.whiten.shape != (stats.means.shape[1],) * 2:
+        raise ValueError(f"{path} holds feature statistics of mismatched shapes")
+    return stats
+
+
+def fit_stats(features: np.ndarray, labels: np.ndarray, threshold_sets: list[np.ndarray],
+              quantile: float = QUANTILE) -> FeatureStats:
+    """Class means and the shared covariance of ``features``; the threshold at ``quantile`` of the
+    threshold set that needs the highest one (features of real digits the fit did not use)."""
+    features = np.asarray(features, np.float64)
+    labels = np.asarray(labels).astype(int)
+    means = np.stack([features[labels == digit].mean(axis=0) for digit in range(10)])
+    centred = features - means[labels]
+    covariance = centred.T @ centred / len(features)
+    covariance += RIDGE * float(np.trace(covariance)) / len(covariance) * np.eye(len(covariance))
+    whiten = np.linalg.cholesky(np.linalg.inv(covariance))  # P = W Wᵀ, W lower triangular
+    unset = FeatureStats((means @ whiten).astype(np.float32), whiten.astype(np.float32), np.inf)
+    threshold = max(float(np.quantile(unset.distances(digits), quantile)) for digits in threshold_sets)
+    return FeatureStats(unset.means, unset.whiten, threshold)
+
+
+def stats_path(store_root: str | os.PathLike, model_file: str) -> Path:
+    """Where a model's statistics live: beside its weights file, named after it."""
+    return Path(store_root) / sidecar_name(model_file)
+
+
+class FeatureCheck:
+    """One model's penultimate layer and its statistics: the model's own "not a digit" test."""
+
+    def __init__(self, name: str, model, stats: FeatureStats):
+        from digitlab.inference import Penultimate
+
+        self.name = name
+        self.stats = stats
+        self.penultimate = Penultimate(model)
+        if self.penultimate.dimensions != stats.whiten.shape[0]:
+            raise ValueError(f"{name}'s feature statistics are for another model "
+                             f"({stats.whiten.shape[0]} features, the model has {self.penultimate.dimensions})")
+
+    def reasons(self, images: np.ndarray) -> list[str | None]:
+        """For each 28×28 input, why the model finds it is not a digit, or None."""
+        flagged = self.stats.unlike(self.penultimate.features(images))
+        return [unlike_reason(self.name) if flag else None for flag in flagged]
+
+    def reason(self, image: np.ndarray) -> str | None:
+        """Why the model finds one 28×28 input is not a digit, or None."""
+        return self.reasons(np.asarray(image)[np.newaxis])[0]
+
+
+@dataclass(frozen=True)
+class FeatureReport:
+    """How one model's test does, alone and together with the pixel detector."""
+
+    model: str
+    dimensions: int
+    false_alarms: dict[str, float]  # set name → share flagged by this test alone
+    false_alarms_with_pixels: dict[str, float]  # … by this test or the pixel detector
+    detection: float  # generated non-digits caught by this test alone
+    detection_with_pixels: float  # … by either (or refused by the preprocessing)
+    detection_by_kind: dict[str, float]  # with the pixel detector
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def fit_and_measure(name: str, model, data, uci, pixel_detector, nondigit_inputs: list[np.ndarray | None],
+                    nondigit_kinds: list[str], quantile: float = QUANTILE) -> tuple[FeatureStats, FeatureReport]:
+    """Fit ``model``'s statistics on MNIST training digits, set the threshold on held-out ones and
+    half the UCI digits, and measure on the MNIST test set, the other UCI half and the generated
+    non-digits (their 28×28 inputs, None where the preprocessing refused the drawing).
+
+    Args:
+        data: MNIST (:class:`~digitlab.data.Mnist`); uci: the UCI digits (``OtherDigits``).
+        pixel_detector: the store's :class:`~digitlab.novelty.NoveltyDetector`, for the combined figures.
+    """
+    from digitlab.data import to_float
+    from digitlab.inference import Penultimate
+
+    penultimate = Penultimate(model)
+    features = penultimate.features
+    fitted = slice(None, -HELD_OUT)
+    stats = fit_stats(features(to_float(data.x_train[fitted])), data.y_train[fitted],
+                      [features(to_float(data.x_train[-HELD_OUT:])), features(uci.images[0::2])], quantile)
+    real = {"mnist test": to_float(data.x_test), "uci unseen half": uci.images[1::2]}
+    alone, combined = {}, {}
+    for set_name, images in real.items():
+        flagged = stats.unlike(features(images))
+        pixels = np.array([reason is not None for reason in pixel_detector.reasons(images)])
+        alone[set_name] = round(float(flagged.mean()), 5)
+        combined[set_name] = round(float((flagged | pixels).mean()), 5)
+    reached = [image for image in nondigit_inputs if image is not None]
+    stacked = np.stack(reached) if reached else np.zeros((0, 28, 28), np.float32)
+    own = iter(stats.unlike(features(stacked)))
+    pixel = iter([reason is not None for reason in pixel_detector.reasons(stacked)])
+    caught_alone, caught = [], []
+    for image in nondigit_inputs:
+        if image is None:  # the preprocessing refused it: no model reads it
+            caught_alone.append(True)
+            caught.append(True)
+            continue
+        by_features, by_pixels = bool(next(own)), bool(next(pixel))
+        caught_alone.append(by_features)
+        caught.append(by_features or by_pixels)
+    kinds = np.array(nondigit_kinds)
+    caught_array = np.array(caught)
+    report = FeatureReport(
+        name, penultimate.dimensions, alone, combined, round(float(np.mean(caught_alone)), 4),
+        round(float(caught_array.mean()), 4),
+        {kind: round(float(caught_array[kinds == kind].mean()), 4) for kind in dict.fromkeys(nondigit_kinds)})
+    return stats, report
+
+
+def load_check(store_root: str | os.PathLike, name: str, model_file: str, model) -> FeatureCheck | None:
+    """``name``'s own test, from the statistics beside its weights; None when it has none.
+
+    Raises:
+        ValueError: the statistics are unreadable or belong to another model.
+    """
+    try:
+        stats = load_stats(stats_path(store_root, model_file))
+    except FileNotFoundError:
+        return None
+    return FeatureCheck(name, model, stats)

@@ -1,0 +1,123 @@
+"""Each model's own "not a digit" test: distances in its penultimate layer, stored beside its weights."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from digitlab.config import TrainConfig
+from digitlab.data import to_float
+from digitlab.feature_novelty import (
+    FeatureCheck,
+    FeatureStats,
+    fit_stats,
+    load_check,
+    load_stats,
+    stats_path,
+    unlike_reason,
+)
+from digitlab.inference import Penultimate
+from digitlab.nondigits import generate
+from digitlab.preprocess import preprocess
+from digitlab.reading import read_input
+from digitlab.store import ModelStore
+from digitlab.training import train
+
+
+def clusters(rng, per_class: int = 200, dimensions: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    centres = rng.normal(0, 10, (10, dimensions))
+    labels = np.repeat(np.arange(10), per_class)
+    return centres[labels] + rng.normal(0, 1, (len(labels), dimensions)), labels
+
+
+def test_points_near_a_class_pass_and_a_point_far_from_all_is_flagged(rng):
+    features, labels = clusters(rng)
+    held, _ = clusters(np.random.default_rng(1234))  # the same centres: the same rng seed
+    stats = fit_stats(features, labels, [held], quantile=0.99)
+    assert stats.unlike(held).mean() == pytest.approx(0.01, abs=0.006)
+    far = features.mean(axis=0, keepdims=True) + 1000.0
+    assert stats.unlike(far).tolist() == [True]
+    # The distance is Mahalanobis: stretching one feature a thousandfold changes nothing relative.
+    stretched = features * np.array([1000, 1, 1, 1, 1, 1])
+    wide = fit_stats(stretched, labels, [stretched], quantile=0.99)
+    assert wide.unlike(stretched).mean() == pytest.approx(0.01, abs=0.006)
+
+
+def test_statistics_survive_a_save_and_a_bad_file_is_refused(rng, tmp_path):
+    features, labels = clusters(rng)
+    stats = fit_stats(features, labels, [features])
+    again = load_stats(stats.save(tmp_path / "m.1234.features.npz"))
+    np.testing.assert_array_equal(again.distances(features), stats.distances(features))
+    (tmp_path / "bad.features.npz").write_bytes(b"not an npz")
+    with pytest.raises(ValueError, match="holds no feature statistics"):
+        load_stats(tmp_path / "bad.features.npz")
+    with pytest.raises(FileNotFoundError):
+        load_stats(tmp_path / "missing.features.npz")
+
+
+class FixedModel:
+    def __init__(self, digit: int):
+        self.probabilities = np.full(10, 0.01, np.float32)
+        self.probabilities[digit] = 0.91
+
+    def predict_one(self, image):
+        return int(np.argmax(self.probabilities)), self.probabilities
+
+
+class AlwaysUnlike:
+    def reason(self, image):
+        return unlike_reason("picky")
+
+
+def test_a_model_whose_features_find_an_input_unlike_digits_declines_and_the_others_answer():
+    readings = read_input(np.zeros((28, 28), np.float32), {"picky": FixedModel(8), "calm": FixedModel(8)},
+                          feature_checks={"picky": AlwaysUnlike(), "calm": None})
+    assert readings["picky"].digit is None and readings["picky"].reason == unlike_reason("picky")
+    assert readings["picky"].top_digit == 8  # what it would have said is still shown
+    assert readings["calm"].digit == 8
+
+
+@pytest.fixture(scope="module")
+def small_model(small_data):
+    return train(TrainConfig("mlp", epochs=2, batch_size=64, validation_fraction=0.1, seed=2), small_data).model
+
+
+def test_a_trained_models_own_test_flags_shapes_far_more_often_than_unseen_digits(small_model, small_data):
+    features = Penultimate(small_model).features
+    fit, held = slice(None, 2000), slice(2000, None)
+    stats = fit_stats(features(to_float(small_data.x_train[fit])), small_data.y_train[fit],
+                      [features(to_float(small_data.x_train[held]))], quantile=0.99)
+    alarms = stats.unlike(features(to_float(small_data.x_test))).mean()
+    shapes = [preprocess(drawing.picture).image for drawing in generate(200, seed=3)]
+    caught = stats.unlike(features(np.stack([image for image in shapes if image is not None]))).mean()
+    assert alarms < 0.03 and caught > 5 * alarms
+
+
+def test_the_check_is_found_beside_its_weights_and_goes_with_them(small_model, rng, tmp_path):
+    store = ModelStore(tmp_path)
+    store.save("mine", small_model, {"architecture": "mlp"})
+    model_file = store.read_card("mine")["model_file"]
+    assert load_check(tmp_path, "mine", model_file, small_model) is None  # none fitted yet
+    dimensions = Penultimate(small_model).dimensions
+    features, labels = clusters(rng, dimensions=dimensions)
+    fit_stats(features, labels, [features]).save(stats_path(tmp_path, model_file))
+    check = load_check(tmp_path, "mine", model_file, small_model)
+    assert isinstance(check, FeatureCheck) and len(check.reasons(np.zeros((3, 28, 28)))) == 3
+    wrong = FeatureStats(np.zeros((10, 3), np.float32), np.eye(3, dtype=np.float32), 1.0)
+    with pytest.raises(ValueError, match="for another model"):
+        FeatureCheck("mine", small_model, wrong)
+
+    store.save("mine", small_model, {"architecture": "mlp"}, overwrite=True)  # retrained: new weights
+    assert not stats_path(tmp_path, model_file).exists()  # the old statistics went with the old weights
+    new_file = json.loads((tmp_path / "mine.json").read_text())["model_file"]
+    fit_stats(features, labels, [features]).save(stats_path(tmp_path, new_file))
+    store.delete("mine")
+    assert not stats_path(tmp_path, new_file).exists()
+
+
+def test_clean_removes_statistics_whose_weights_are_gone(rng, tmp_path):
+    features, labels = clusters(rng)
+    orphan = fit_stats(features, labels, [features]).save(tmp_path / "gone.0000abcd.features.npz")
+    assert ModelStore(tmp_path).clean(min_age_seconds=0) == [orphan.name]
