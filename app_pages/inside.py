@@ -20,7 +20,7 @@ from app_pages.common import (
     predictor_or_error,
 )
 from digitlab.calibration import calibration_of
-from digitlab.display import enlarge, heat_overlay
+from digitlab.display import enlarge, heat_overlay, png_data_url
 from digitlab.feature_novelty import FeatureCheck, load_check, stats_path
 from digitlab.layers import LayerInspector, LayerOutput, first_filters, map_grid
 from digitlab.neighbours import FeatureSpace
@@ -158,9 +158,16 @@ def layer_ui(model_name: str, output: LayerOutput) -> None:
     if output.is_map:
         maps = output.feature_maps()
         grid_column, big_column = st.columns([3, 1])
-        grid_column.image(map_grid(maps, MAP_COLUMNS, MAP_CELL), width="stretch",
-                          caption=f"{len(maps)} feature maps, each scaled to its own range (white = strongest)")
-        number = big_column.number_input("Enlarge map", 1, len(maps), 1, key=f"inside_map_{model_name}_{output.name}")
+        number_key = f"inside_map_{model_name}_{output.name}"
+        with grid_column:
+            clicked = map_picker(maps, key=f"{number_key}_grid")
+        st.caption(f"{len(maps)} feature maps, each scaled to its own range (white = strongest). "
+                   "Click one to enlarge it.")
+        applied_key = f"{number_key}_clicked"
+        if clicked is not None and clicked != st.session_state.get(applied_key):
+            st.session_state[number_key] = clicked  # a new click; before the number box exists in this run
+        st.session_state[applied_key] = clicked
+        number = big_column.number_input("Enlarge map", 1, len(maps), 1, key=number_key)
         big_column.image(enlarge(maps[number - 1], ENLARGED), width=ENLARGED, caption=f"map {number}")
     elif output.kind in ("Dropout", "Flatten", "Reshape"):
         return  # nothing new to see: the same values, laid out again
@@ -171,6 +178,23 @@ def layer_ui(model_name: str, output: LayerOutput) -> None:
                 "encoding": {"x": {"field": "unit", "type": "ordinal", "axis": None if len(values) > 20 else {}},
                              "y": {"field": "value", "type": "quantitative"}}}
         st.vega_lite_chart(data, spec, width="stretch")
+
+
+def map_picker(maps: np.ndarray, *, key: str) -> int | None:
+    """The feature maps as a grid of small pictures in one chart; returns the number (from 1) of
+    the map clicked in it, or None. One chart, not one image per map: a layer has up to 64."""
+    rows = [{"map": number + 1, "column": number % MAP_COLUMNS, "row": number // MAP_COLUMNS,
+             "picture": png_data_url(enlarge(image, MAP_CELL))} for number, image in enumerate(maps)]
+    pick = alt.selection_point(name="map", fields=["map"], on="click", empty=False)
+    size = MAP_CELL + 2
+    chart = alt.Chart(pd.DataFrame(rows), width=size * min(len(maps), MAP_COLUMNS),
+                      height=size * -(-len(maps) // MAP_COLUMNS)).mark_image(width=MAP_CELL, height=MAP_CELL).encode(
+        x=alt.X("column:O", axis=None), y=alt.Y("row:O", axis=None), url="picture:N",
+        tooltip=[alt.Tooltip("map:Q", title="map")],
+    ).add_params(pick).configure_view(stroke=None)
+    event = st.altair_chart(chart, on_select="rerun", selection_mode="map", key=key)
+    chosen = (event.selection.get("map") or [{}])[0].get("map") if event and event.selection else None
+    return int(chosen) if chosen is not None else None
 
 
 def probe_ui(entries, model_input: np.ndarray) -> None:

@@ -7,6 +7,9 @@ for ``st.image`` or PIL.
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 from PIL import Image
 
@@ -35,6 +38,13 @@ def enlarge(image: np.ndarray, size: int) -> np.ndarray:
     pixels = to_uint8(image)
     factor = max(1, size // max(pixels.shape[:2]))
     return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
+
+
+def png_data_url(image: np.ndarray) -> str:
+    """A picture as a ``data:image/png;base64,…`` address, for a chart that draws pictures."""
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def tile(image: np.ndarray, size: int) -> np.ndarray:

@@ -22,8 +22,8 @@ def watch_env(tmp_path: Path, monkeypatch, mnist) -> tuple[Path, object]:
     store.mkdir()
     fake_entry(store, "mlp", 0.985)
     card = json.loads((store / "mlp.json").read_text())
-    card["test"]["mistakes"] = [{"index": 3, "label": int(mnist.y_test[3]), "predicted": 8, "probabilities": [0.1] * 10},
-                                {"index": 7, "label": int(mnist.y_test[7]), "predicted": 2, "probabilities": [0.1] * 10}]
+    card["test"]["mistakes"] = [{"index": index, "label": int(mnist.y_test[index]), "predicted": predicted,
+                                 "probabilities": [0.1] * 10} for index, predicted in ((3, 8), (7, 2))]
     (store / "mlp.json").write_text(json.dumps(card))
     small = mnist.subset(2000, 500)
     data = tmp_path / "small-mnist.npz"

@@ -63,3 +63,18 @@ def test_confusion_styles():
     assert "46, 160, 67" in styles[0][0]  # green diagonal
     assert styles[0][1] == ""  # no mistakes, no colour
     assert styles[4][9].endswith("0.90)") and 0.12 < float(styles[3][5].rsplit(" ", 1)[1][:-1]) < 0.9
+
+
+def test_a_picture_as_a_data_address_decodes_back_to_itself():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from digitlab.display import png_data_url
+
+    picture = np.arange(28 * 28, dtype=np.float32).reshape(28, 28) / (28 * 28)
+    prefix, _, payload = png_data_url(picture).partition(",")
+    assert prefix == "data:image/png;base64"
+    back = np.asarray(Image.open(io.BytesIO(base64.b64decode(payload))))
+    np.testing.assert_array_equal(back, np.rint(picture * 255).astype(np.uint8))
