@@ -59,13 +59,16 @@ def ratio(baseline: dict[str, Any], ours: dict[str, Any]) -> float | None:
     return round(baseline["p50"] / ours["p50"], 1)
 
 
-def measure_inference(models: dict[str, Any], repeats: int, baseline_repeats: int) -> dict[str, Any]:
+def measure_inference(models: dict[str, Any], repeats: int, baseline_repeats: int,
+                      options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Time preprocessing, each model and all models on one drawing, and ``model.predict`` likewise.
 
     Args:
         models: name → loaded Keras model (e.g. from ``ModelStore.load``).
         repeats: timed calls per measurement of our path.
         baseline_repeats: timed calls of ``model.predict`` (50–150 ms each, so fewer).
+        options: the store's reading options (``digitlab.reading.store_options``): all models
+            are then also timed with the "not a digit" tests and calibration the page uses.
 
     Returns:
         JSON-ready timings in milliseconds, with the baseline/ours ratios.
@@ -100,4 +103,9 @@ def measure_inference(models: dict[str, Any], repeats: int, baseline_repeats: in
     ours = percentiles(time_calls(compare_ours, repeats))
     baseline = percentiles(time_calls(compare_baseline, baseline_repeats))
     result["compare"] = {"models": list(models), "ours": ours, "predict": baseline, "ratio": ratio(baseline, ours)}
+    if options is not None:
+        checked = [name for name, check in options.get("feature_checks", {}).items() if check is not None]
+        result["compare_as_the_page_reads"] = {
+            "pixel_test": options.get("novelty") is not None, "models_with_own_test": checked,
+            "ours": percentiles(time_calls(lambda: read_picture(drawing, predictors, **options), repeats))}
     return result

@@ -265,10 +265,13 @@ def _timed_models(models_dir: str) -> dict[str, Any]:
 
 def _inference(models_dir: str, settings: BenchSettings, data_path: str | None) -> dict[str, Any]:
     from bench.inference import measure_inference
+    from digitlab.reading import store_options
+    from digitlab.store import ModelStore
 
     _progress("timing inference…")
-    return {"models_dir": models_dir, **measure_inference(_timed_models(models_dir), settings.repeats,
-                                                          settings.baseline_repeats)}
+    models = _timed_models(models_dir)
+    return {"models_dir": models_dir, **measure_inference(models, settings.repeats, settings.baseline_repeats,
+                                                          store_options(ModelStore(models_dir), models))}
 
 
 def _app(models_dir: str, settings: BenchSettings, data_path: str | None) -> dict[str, Any]:

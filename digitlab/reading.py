@@ -169,3 +169,25 @@ def vote(readings: Mapping[str, Reading]) -> Vote:
     named = {name: reading.digit for name, reading in readings.items() if reading.digit is not None}
     counts = Counter(named.values()).most_common()
     return Vote([(digit, [name for name, said in named.items() if said == digit]) for digit, _ in counts])
+
+
+def store_options(store, models: Mapping[str, object]) -> dict:
+    """The reading options a store holds for some of its models, loaded once: the "not a digit"
+    detector (None without ``novelty.npz``), each model's calibration and its own feature test.
+
+    ``models`` maps names in ``store`` to their loaded Keras models. The CLI's ``predict`` and the
+    benchmark read with these; the page keeps its own cached copies of the same files.
+    """
+    from digitlab.calibration import calibration_of
+    from digitlab.feature_novelty import load_check
+    from digitlab.novelty import default_path, load_detector
+
+    try:
+        novelty = load_detector(default_path(store.root))
+    except FileNotFoundError:
+        novelty = None
+    cards = {name: store.read_card(name) for name in models}
+    return {"novelty": novelty,
+            "calibrations": {name: calibration_of(card) for name, card in cards.items()},
+            "feature_checks": {name: load_check(store.root, name, cards[name]["model_file"], model)
+                               for name, model in models.items()}}

@@ -121,3 +121,21 @@ def test_clean_removes_statistics_whose_weights_are_gone(rng, tmp_path):
     features, labels = clusters(rng)
     orphan = fit_stats(features, labels, [features]).save(tmp_path / "gone.0000abcd.features.npz")
     assert ModelStore(tmp_path).clean(min_age_seconds=0) == [orphan.name]
+
+
+def test_predict_uses_the_models_own_test(small_model, rng, tmp_path, capsys):
+    from PIL import Image, ImageDraw
+
+    from digitlab.cli import main
+
+    store = ModelStore(tmp_path)
+    store.save("mine", small_model, {"architecture": "mlp"})
+    features, labels = clusters(rng, dimensions=Penultimate(small_model).dimensions)
+    strict = fit_stats(features, labels, [features])
+    FeatureStats(strict.means, strict.whiten, -1.0).save(stats_path(tmp_path, store.read_card("mine")["model_file"]))
+    picture = Image.new("L", (200, 200))
+    ImageDraw.Draw(picture).line([(100, 30), (100, 170)], fill=255, width=14)
+    picture.save(tmp_path / "one.png")
+    assert main(["predict", str(tmp_path / "one.png"), "--model", "mine", "--models", str(tmp_path), "--json"]) == 0
+    [result] = json.loads(capsys.readouterr().out)
+    assert result["digit"] is None and result["reason"] == unlike_reason("mine")

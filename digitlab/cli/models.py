@@ -158,17 +158,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from digitlab.calibration import calibration_of
-    from digitlab.feature_novelty import load_check
     from digitlab.inference import Predictor
-    from digitlab.reading import read_picture
+    from digitlab.reading import read_picture, store_options
 
     store = ModelStore(args.models)
-    card = store.read_card(args.model)
-    predictors = {args.model: Predictor(store.load(args.model))}
-    options = {"novelty": _novelty_or_none(store), "calibrations": {args.model: calibration_of(card)},
-               "feature_checks": {args.model: load_check(store.root, args.model, card["model_file"],
-                                                         predictors[args.model].model)}}
+    model = store.load(args.model)
+    predictors = {args.model: Predictor(model)}
+    options = store_options(store, {args.model: model})
     results, lines, failed = [], [], False
     for path in args.images:
         try:
@@ -197,16 +193,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
                      + " ".join(f"{d}:{p:.2f}" for d, p in enumerate(probabilities)))
     emit(args, results, "\n".join(lines))
     return EXIT_ERROR if failed else 0
-
-
-def _novelty_or_none(store: ModelStore):
-    """The store's "not a digit" detector, or None when it has none (every input is then read)."""
-    from digitlab.novelty import default_path, load_detector
-
-    try:
-        return load_detector(default_path(store.root))
-    except FileNotFoundError:
-        return None
 
 
 def cmd_fit_novelty(args: argparse.Namespace) -> int:
