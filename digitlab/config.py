@@ -54,8 +54,8 @@ SPECS: dict[str, ArchitectureSpec] = {
     arch.name: arch
     for arch in (
         ArchitectureSpec(
-            "mlp", "mlp", "512-512 multilayer perceptron with dropout, trained on augmented digits",
-            {"units": 512, "depth": 2, "dropout": 0.2},
+            "mlp", "mlp", "1024-1024 multilayer perceptron with dropout, trained on augmented digits",
+            {"units": 1024, "depth": 2, "dropout": 0.2},
             Recipe(40, 128, "adam", 1e-3, "cosine", augment=True, validation_fraction=0.05),
         ),
         ArchitectureSpec(

@@ -39,7 +39,7 @@ def test_shipped_models_are_listed_first_and_small(shipped_store):
     entries = shipped_store.list()
     assert [entry.name for entry in entries[:3]] == ["cnn", "lenet", "mlp"]
     assert all(entry.usable for entry in entries[:3])
-    assert all(shipped_store.model_path(name).stat().st_size < 4_000_000 for name in SHIPPED_MODELS)
+    assert all(shipped_store.model_path(name).stat().st_size < 8_000_000 for name in SHIPPED_MODELS)
 
 
 def continental_one(flag_length: int, flag_degrees: float, *, base: bool = False) -> np.ndarray:
@@ -77,7 +77,7 @@ CONTINENTAL_ONES = [(length, degrees, base) for length in (30, 50, 70, 90) for d
 SHORT_BAR_SEVENS = [(length, degrees, lean) for length in (50, 60, 70, 80) for degrees in (-5, 0, 5)
                     for lean in (0, 30)]
 # How many of each probe every shipped model reads correctly (measured; see docs/handwriting.md).
-PROBE_FLOORS = {"cnn": (30, 24), "lenet": (32, 23), "mlp": (27, 24)}
+PROBE_FLOORS = {"cnn": (30, 24), "lenet": (32, 23), "mlp": (30, 24)}
 
 
 def _read(name: str, store: ModelStore, pictures: list[np.ndarray]) -> np.ndarray:
