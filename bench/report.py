@@ -82,6 +82,10 @@ def inference_section(inference: dict[str, Any]) -> str:
     compare = inference["compare"]
     rows.append([f"preprocessing + all {len(compare['models'])} models", compare["ours"]["p50"],
                  compare["ours"]["p95"], compare["predict"]["p50"], compare["predict"]["p95"], compare["ratio"]])
+    as_read = inference.get("compare_as_the_page_reads")
+    if as_read:
+        rows.append([f"… with the page's 'not a digit' tests ({len(as_read['models_with_own_test'])} own)",
+                     as_read["ours"]["p50"], as_read["ours"]["p95"], None, None, None])
     return "\n".join([f"Inference ({inference['drawing']})", format_table(headers, rows)])
 
 
