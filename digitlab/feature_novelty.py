@@ -201,3 +201,24 @@ def load_check(store_root: str | os.PathLike, name: str, model_file: str, model)
     except FileNotFoundError:
         return None
     return FeatureCheck(name, model, stats)
+
+
+FIT_LIMIT = 20_000  # training digits a run's statistics are fitted on: enough for ten means and one covariance
+MIN_PER_CLASS = 20
+
+
+def fit_for_run(model, config, data) -> FeatureStats | None:
+    """Statistics for a freshly trained model from its own run: fitted on its training digits,
+    the threshold set on its validation split (digits it never trained on). None when the run
+    has too few digits of some class, or no validation split, to set them honestly.
+    """
+    from digitlab.data import to_float
+    from digitlab.inference import Penultimate
+    from digitlab.training import split_training_data
+
+    x_train, y_train, x_val, _ = split_training_data(data, config)
+    x_fit, y_fit = x_train[:FIT_LIMIT], y_train[:FIT_LIMIT]
+    if len(x_val) < MIN_PER_CLASS or np.bincount(y_fit, minlength=10).min() < MIN_PER_CLASS:
+        return None
+    features = Penultimate(model).features
+    return fit_stats(features(to_float(x_fit)), y_fit, [features(to_float(x_val))])

@@ -139,3 +139,17 @@ def test_predict_uses_the_models_own_test(small_model, rng, tmp_path, capsys):
     assert main(["predict", str(tmp_path / "one.png"), "--model", "mine", "--models", str(tmp_path), "--json"]) == 0
     [result] = json.loads(capsys.readouterr().out)
     assert result["digit"] is None and result["reason"] == unlike_reason("mine")
+
+
+def test_a_freshly_trained_model_gets_its_own_statistics_from_its_own_split(small_data, tmp_path):
+    from digitlab.runs import train_and_store
+
+    config = TrainConfig("mlp", epochs=1, batch_size=64, validation_fraction=0.1, seed=4)
+    card = train_and_store(config, small_data, ModelStore(tmp_path), "fresh")
+    check = load_check(tmp_path, "fresh", card["model_file"], ModelStore(tmp_path).load("fresh"))
+    assert check is not None
+    unseen = check.reasons(to_float(small_data.x_test))
+    assert np.mean([reason is not None for reason in unseen]) < 0.03
+    tiny = train_and_store(TrainConfig("mlp", epochs=1, train_size=100, batch_size=32, validation_fraction=0.1),
+                           small_data, ModelStore(tmp_path), "tiny")
+    assert not stats_path(tmp_path, tiny["model_file"]).exists()  # 10 digits a class: too few to say
