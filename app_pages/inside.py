@@ -34,7 +34,7 @@ SPACE_MAP = 3_000  # test digits on the map
 NEIGHBOUR_SIZE = 84
 MAP_COLUMNS = 8
 MAP_CELL = 40  # px per feature map in the grid
-FILTERS_SHOWN = 32  # of the MLP's 512 templates
+FILTERS_SHOWN = 32  # of the MLP's 1,024 templates
 ENLARGED = 196  # px: one feature map, enlarged
 
 

@@ -53,18 +53,19 @@ def test_first_filters_are_conv_kernels_or_mlp_templates():
     keras.utils.set_random_seed(0)
     name, kernels = first_filters(build_model("lenet"))
     assert kernels.shape == (20, 5, 5) and name.startswith("conv2d")
-    _, templates = first_filters(build_model("mlp"))
-    assert templates.shape == (512, 28, 28)
+    mlp = build_model("mlp")
+    _, templates = first_filters(mlp)
+    assert templates.shape == (mlp.layers[2].units, 28, 28)  # one 28×28 template per first-layer unit
     assert templates.min() >= 0.0 and templates.max() <= 1.0
 
 
 def test_mlp_template_shows_where_a_unit_looks():
     model = build_model("mlp")
     dense = next(layer for layer in model.layers if isinstance(layer, keras.layers.Dense))
-    kernel = np.zeros((784, 512), np.float32)
+    kernel = np.zeros((784, dense.units), np.float32)
     kernel[:, 0] = -0.1
     kernel[14 * 28 + 3, 0] = 1.0  # unit 0 wants ink at row 14, column 3
-    dense.set_weights([kernel, np.zeros(512, np.float32)])
+    dense.set_weights([kernel, np.zeros(dense.units, np.float32)])
     _, templates = first_filters(model)
     assert np.unravel_index(templates[0].argmax(), (28, 28)) == (14, 3)
     assert templates[0, 0, 0] == pytest.approx(0.45)  # a small negative weight: a bit darker than 0.5
