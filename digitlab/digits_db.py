@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from digitlab.images import decode_image
+from digitlab.sqlite_tx import transaction
 
 ENV_VAR = "DIGITLAB_DIGITS_DB"
 FILE_NAME = "digits.sqlite"
@@ -173,17 +174,10 @@ class DigitsDb:
             connection.execute("PRAGMA synchronous = FULL")
             if not self._ready:
                 self._prepare(connection)
-            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            yield connection
-            connection.execute("COMMIT")
+            with transaction(connection, immediate=write):
+                yield connection
         except sqlite3.Error as error:
-            with contextlib.suppress(sqlite3.Error):
-                connection.execute("ROLLBACK")
             raise DigitsDbError(self._describe(error)) from None
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                connection.execute("ROLLBACK")
-            raise
         finally:
             connection.close()
 
@@ -197,14 +191,8 @@ class DigitsDb:
         if str(mode).lower() != "wal" and self._version(connection) != SCHEMA_VERSION:
             raise DigitsDbError(f"the digits database {self.path} cannot switch to WAL mode (it is {mode})")
         if self._version(connection) != SCHEMA_VERSION:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(connection, immediate=True):
                 self._migrate(connection)
-                connection.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    connection.execute("ROLLBACK")
-                raise
         self._ready = True
 
     def _version(self, connection: sqlite3.Connection) -> int:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digitlab.jobs.child import epoch_history
+from digitlab.sqlite_tx import transaction
 
 if TYPE_CHECKING:
     from digitlab.config import TrainConfig
@@ -238,13 +239,8 @@ class RunQueue:
         """A connection inside one transaction: committed on success, rolled back on error."""
         connection = self._connect()
         try:
-            connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-            yield connection
-            connection.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                connection.execute("ROLLBACK")
-            raise
+            with transaction(connection, immediate=immediate):
+                yield connection
         finally:
             connection.close()
 
