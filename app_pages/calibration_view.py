@@ -10,8 +10,6 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from digitlab.calibration import calibration_of
-
 SET_TITLES = {"mnist": "MNIST test", "uci": "UCI digits"}
 
 
@@ -22,7 +20,7 @@ def calibration_ui(usable) -> None:
                "are divided by one temperature, fitted on the images its training run held out, so "
                "that its confidence matches its accuracy; the answers themselves do not change. "
                "ECE (expected calibration error) is the average gap between confidence and accuracy.")
-    calibrations = {entry.name: calibration_of(entry.card) for entry in usable}
+    calibrations = {entry.name: entry.run.calibration for entry in usable}
     missing = [name for name, calibration in calibrations.items() if calibration is None]
     if missing:
         st.info(f"No temperature fitted yet for {', '.join(missing)}: run "

@@ -19,7 +19,6 @@ from app_pages.common import (
     logged_for_visitors,
     predictor_or_error,
 )
-from digitlab.calibration import calibration_of
 from digitlab.display import enlarge, heat_overlay, png_data_url
 from digitlab.feature_novelty import FeatureCheck, load_check, stats_path
 from digitlab.layers import LayerInspector, LayerOutput, first_filters, map_grid
@@ -41,7 +40,7 @@ ENLARGED = 196  # px: one feature map, enlarged
 def reading_options(entries) -> dict:
     """The "not a digit" detectors (the store's and each model's own) and each model's calibration,
     for ``read_picture``/``read_input``."""
-    return {"novelty": load_novelty(), "calibrations": {entry.name: calibration_of(entry.card) for entry in entries},
+    return {"novelty": load_novelty(), "calibrations": {entry.name: entry.run.calibration for entry in entries},
             "feature_checks": {entry.name: feature_check(entry) for entry in entries}}
 
 

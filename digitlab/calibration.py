@@ -260,7 +260,3 @@ def calibrate_model(predictor, config, data) -> Calibration:
     return calibrate(validation, test_sets, threshold_sets=tuple(name for name in test_sets if name == "uci"))
 
 
-def calibration_of(card: dict[str, Any]) -> Calibration | None:
-    """The calibration stored in a run card, or None for a card from before calibration."""
-    stored = card.get("calibration")
-    return Calibration.from_dict(stored) if isinstance(stored, dict) else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from digitlab.calibration import Calibration
 from digitlab.evaluation import Evaluation
 
 
@@ -42,6 +43,13 @@ class RunCard:
     def test_accuracy(self) -> float | None:
         """The MNIST test accuracy, or None when the card has no test result."""
         return None if self.test is None else self.test.accuracy
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The temperature fitted on the run's validation split (and what it was measured to do),
+        or None for a card from before calibration."""
+        stored = self.extra.get("calibration")
+        return Calibration.from_dict(stored) if isinstance(stored, dict) else None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunCard:

@@ -178,7 +178,7 @@ def store_options(store, models: Mapping[str, object]) -> dict:
     ``models`` maps names in ``store`` to their loaded Keras models. The CLI's ``predict`` and the
     benchmark read with these; the page keeps its own cached copies of the same files.
     """
-    from digitlab.calibration import calibration_of
+    from digitlab.card import RunCard
     from digitlab.feature_novelty import load_check
     from digitlab.novelty import default_path, load_detector
 
@@ -188,6 +188,6 @@ def store_options(store, models: Mapping[str, object]) -> dict:
         novelty = None
     cards = {name: store.read_card(name) for name in models}
     return {"novelty": novelty,
-            "calibrations": {name: calibration_of(card) for name, card in cards.items()},
+            "calibrations": {name: RunCard.from_dict(card).calibration for name, card in cards.items()},
             "feature_checks": {name: load_check(store.root, name, cards[name]["model_file"], model)
                                for name, model in models.items()}}

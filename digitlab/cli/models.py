@@ -117,9 +117,10 @@ def _export_check_digits(args: argparse.Namespace):
 
 def _calibration_fields(card: dict, probabilities, labels) -> dict:
     """ECE of these answers raw and with the card's temperature (1 when it has none)."""
-    from digitlab.calibration import apply_temperature, calibration_of, expected_calibration_error
+    from digitlab.calibration import apply_temperature, expected_calibration_error
+    from digitlab.card import RunCard
 
-    calibration = calibration_of(card)
+    calibration = RunCard.from_dict(card).calibration
     temperature = calibration.temperature if calibration else 1.0
     return {"temperature": temperature, "temperature_fitted": calibration is not None,
             "ece": round(expected_calibration_error(probabilities, labels), 6),
