@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.novelty import HELD_OUT, save_npz
+from digitlab.novelty import HELD_OUT, load_npz, save_npz
 from digitlab.store import sidecar_name
 
 QUANTILE = 0.997  # with the pixel detector's 0.995, at most about 0.8 % of real digits are flagged
@@ -70,14 +70,11 @@ def load_stats(path: str | os.PathLike) -> FeatureStats:
         FileNotFoundError: there are none at ``path``.
         ValueError: the file is not such statistics.
     """
+    values = load_npz(path, "a model's feature statistics")
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            stats = FeatureStats(stored["means"].astype(np.float32), stored["whiten"].astype(np.float32),
-                                 float(stored["threshold"]))
-    except FileNotFoundError:
-        raise
-    except (OSError, KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"{path} holds no feature statistics ({error})") from None
+        stats = FeatureStats(**values)
+    except TypeError as error:
+        raise ValueError(f"{path} is not a model's feature statistics ({error})") from None
     if stats.means.ndim != 2 or stats.whiten.shape != (stats.means.shape[1],) * 2:
         raise ValueError(f"{path} holds feature statistics of mismatched shapes")
     return stats

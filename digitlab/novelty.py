@@ -102,6 +102,23 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray | float]) -> 
     return path
 
 
+def load_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray | float]:
+    """The arrays of an ``.npz`` written by :func:`save_npz`: float32 arrays, 0-d ones as floats.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        ValueError: ``path`` is not an ``.npz`` (the message names ``what`` was expected).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {key: float(stored[key]) if stored[key].ndim == 0 else stored[key].astype(np.float32)
+                    for key in stored.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, TypeError, ValueError) as error:
+        raise ValueError(f"{path} is not {what} ({error})") from None
+
+
 def load_detector(path: str | os.PathLike) -> NoveltyDetector:
     """Read a detector written by :meth:`NoveltyDetector.save`.
 
@@ -109,14 +126,10 @@ def load_detector(path: str | os.PathLike) -> NoveltyDetector:
         FileNotFoundError: there is none at ``path``.
         ValueError: the file is not a detector.
     """
+    values = load_npz(path, "a novelty detector")
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            values = {key: stored[key] for key in stored.files}
-        return NoveltyDetector(**{key: (float(value) if value.ndim == 0 else value.astype(np.float32))
-                                  for key, value in values.items()})
-    except FileNotFoundError:
-        raise
-    except (OSError, TypeError, ValueError) as error:
+        return NoveltyDetector(**values)
+    except TypeError as error:
         raise ValueError(f"{path} is not a novelty detector ({error})") from None
 
 

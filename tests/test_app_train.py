@@ -47,6 +47,16 @@ def texts(elements) -> list[str]:
     return [element.value for element in elements]
 
 
+def rerun_until_stored(app) -> None:
+    """Rerun the page (its refresh timer does not tick under AppTest) until the watched run is stored."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while not any("is in the store" in text for text in texts(app.success)):
+        assert time.monotonic() < deadline, texts(app.error) or "the run did not finish in time"
+        time.sleep(1)
+        app.run()
+    assert not app.exception
+
+
 INVALID = [  # (widget, key, value, part of the message); one app, one case after the other
     ("text_input", "train_epochs_mlp", "0", "epochs must be 1–500"),
     ("text_input", "train_rate_mlp", "nan", "learning rate must be a finite number in (0, 1]"),
@@ -104,12 +114,7 @@ def test_a_short_run_completes_and_its_model_is_stored_and_compared(train_env, m
 
     app.selectbox(key="train_watch").set_value(first).run()
 
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while not any("is in the store" in text for text in texts(app.success)):
-        assert time.monotonic() < deadline, texts(app.error) or "the run did not finish in time"
-        time.sleep(1)
-        app.run()
-    assert not app.exception
+    rerun_until_stored(app)
     card = json.loads((train_env / "tiny-run.json").read_text(encoding="utf-8"))
     assert card["epochs_run"] == 1 and card["config"]["train_size"] == 1000
     table = app.dataframe[-1].value

@@ -4,13 +4,12 @@ see each pinned picture's probability charted per epoch."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.test_app_train import RUN_TIMEOUT, TRAIN_PAGE, fake_entry, texts
+from tests.test_app_train import TRAIN_PAGE, fake_entry, rerun_until_stored, texts
 
 LAST_DRAWING_KEY = "watch_last_drawing"
 
@@ -84,12 +83,7 @@ def test_a_run_with_pins_charts_their_probabilities_each_epoch(watch_env, make_a
     app.text_input(key="train_name_mlp").set_value("watched")
     app.button(key="train_start").click().run()
     assert texts(app.success) == ["Queued 'watched': number 1 in the queue."]
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while not any("is in the store" in text for text in texts(app.success)):
-        assert time.monotonic() < deadline, texts(app.error) or "the run did not finish in time"
-        time.sleep(1)
-        app.run()
-    assert not app.exception
+    rerun_until_stored(app)
     assert any(text.startswith("**Watch it learn**") for text in texts(app.markdown))
     reads = [text for text in texts(app.caption) if "→ reads" in text]
     assert len(reads) == 2 and reads[0].startswith("your drawing · a ")

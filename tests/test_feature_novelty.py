@@ -51,7 +51,7 @@ def test_statistics_survive_a_save_and_a_bad_file_is_refused(rng, tmp_path):
     again = load_stats(stats.save(tmp_path / "m.1234.features.npz"))
     np.testing.assert_array_equal(again.distances(features), stats.distances(features))
     (tmp_path / "bad.features.npz").write_bytes(b"not an npz")
-    with pytest.raises(ValueError, match="holds no feature statistics"):
+    with pytest.raises(ValueError, match="is not a model's feature statistics"):
         load_stats(tmp_path / "bad.features.npz")
     with pytest.raises(FileNotFoundError):
         load_stats(tmp_path / "missing.features.npz")
