@@ -219,3 +219,19 @@ def fit_for_run(model, config, data) -> FeatureStats | None:
         return None
     features = Penultimate(model).features
     return fit_stats(features(to_float(x_fit)), y_fit, [features(to_float(x_val))])
+
+
+def fit_beside(store, name: str, model, config, data) -> Path | None:
+    """Fit ``name``'s statistics from its run's split (:func:`fit_for_run`) and write them beside
+    its stored weights; returns where, or None when there were too few digits or no room.
+
+    Called after the model's card is written (the commit point): a model whose statistics could
+    not be written still reads digits, only without its own test (``fit-novelty`` can add it).
+    """
+    stats = fit_for_run(model, config, data)
+    if stats is None:
+        return None
+    try:
+        return stats.save(stats_path(store.root, store.read_card(name)["model_file"]))
+    except OSError:
+        return None

@@ -12,6 +12,7 @@ base model keeps what it knew while it learns the writer's style. The run card c
 
 from __future__ import annotations
 
+import contextlib
 import math
 import platform
 import time
@@ -24,8 +25,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from digitlab.config import TrainConfig
 from digitlab.data import Mnist, stratified_split
 from digitlab.evaluation import Evaluation, evaluate
+from digitlab.feature_novelty import fit_beside
 from digitlab.finetune_config import MIN_DIGITS, FinetuneConfig, ForgettingMeter, check_finetune
 from digitlab.inference import Predictor
 from digitlab.progress import EventHandler, ProgressReporter, StopSignal
@@ -184,4 +187,7 @@ def finetune_and_store(config: FinetuneConfig, digits: WriterDigits, data: Mnist
     if result.stopped and not keep:
         return None
     store.save(name, result.model, build_card(config, result, base_card, digits), overwrite=overwrite)
+    with contextlib.suppress(KeyError, TypeError, ValueError):  # a base card without a usable run config
+        # Its own "not a digit" statistics, from the MNIST split its base was trained on.
+        fit_beside(store, name, result.model, TrainConfig(**base_card["config"]), data)
     return store.read_card(name)

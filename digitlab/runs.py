@@ -5,7 +5,6 @@ This is the one path the CLI's ``train`` and the web page's Train button both ta
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 from collections.abc import Callable, Sequence
@@ -20,7 +19,7 @@ import tensorflow as tf
 from digitlab.calibration import calibrate_model
 from digitlab.data import Mnist
 from digitlab.evaluation import Evaluation, evaluate
-from digitlab.feature_novelty import fit_for_run, stats_path
+from digitlab.feature_novelty import fit_beside
 from digitlab.inference import Predictor
 from digitlab.progress import EventHandler, StopSignal
 from digitlab.store import ModelStore, StoreNotWritableError, already_exists, validate_name
@@ -85,15 +84,9 @@ def finish_run(result: TrainResult, data: Mnist, store: ModelStore, name: str, *
     evaluation = evaluate(predictor, data.x_test, data.y_test)
     card = build_card(result, evaluation, data)
     card["calibration"] = calibrate_model(predictor, result.config, data).to_dict()
-    stats = fit_for_run(result.model, result.config, data)
     store.save(name, result.model, card, overwrite=overwrite, allow_shipped=allow_shipped)
-    card = store.read_card(name)
-    if stats is not None:
-        # After the card, the commit point: a model whose statistics could not be written still
-        # reads digits, only without its own test (``fit-novelty`` can add it later).
-        with contextlib.suppress(OSError):
-            stats.save(stats_path(store.root, card["model_file"]))
-    return card
+    fit_beside(store, name, result.model, result.config, data)
+    return store.read_card(name)
 
 
 def train_and_store(

@@ -153,3 +153,23 @@ def test_a_freshly_trained_model_gets_its_own_statistics_from_its_own_split(smal
     tiny = train_and_store(TrainConfig("mlp", epochs=1, train_size=100, batch_size=32, validation_fraction=0.1),
                            small_data, ModelStore(tmp_path), "tiny")
     assert not stats_path(tmp_path, tiny["model_file"]).exists()  # 10 digits a class: too few to say
+
+
+def test_a_fine_tuned_model_gets_its_own_statistics_too(small_data, tmp_path):
+    from digitlab.digits_db import DigitsDb, NewDigit, picture_to_png
+    from digitlab.finetune import finetune_and_store
+    from digitlab.finetune_config import FinetuneConfig
+    from digitlab.runs import train_and_store
+    from digitlab.synthetic_writer import synthetic_writer
+    from digitlab.writer_scores import load_writer_digits
+
+    store = ModelStore(tmp_path / "models")
+    train_and_store(TrainConfig("mlp", epochs=1, batch_size=64, validation_fraction=0.1, seed=4), small_data,
+                    store, "base")
+    pictures, labels = synthetic_writer(per_digit=6, seed=3)
+    db = DigitsDb(tmp_path / "digits.sqlite")
+    db.add_many([NewDigit("cont", int(label), picture_to_png(picture), preprocess(picture).image)
+                 for picture, label in zip(pictures, labels, strict=True)])
+    card = finetune_and_store(FinetuneConfig("base", "cont", epochs=1), load_writer_digits(db, "cont"), small_data,
+                              store, "tuned")
+    assert stats_path(store.root, card["model_file"]).exists()
