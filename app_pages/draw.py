@@ -300,14 +300,33 @@ def compare_ui(entries, model_input: np.ndarray) -> dict[str, Reading]:
                       f"{reading.confidence:.0%} sure",
                       delta_color="off", delta_arrow="off")
             st.vega_lite_chart(*probability_chart(reading.probabilities, height=150), width="stretch")
-    result = vote(readings)
-    if result.unanimous:
-        st.success(f"All {len(readings)} models agree: it is a **{result.camps[0][0]}**.",
-                   icon=":material/check_circle:")
-    elif result.split:
-        camps = "; ".join(f"**{digit}** from {', '.join(names)}" for digit, names in result.camps)
-        st.warning(f"The models disagree: {camps}.", icon=":material/warning:")
+            if reading.digit is None:
+                st.caption(f"Not a digit? {reading.reason[:1].upper()}{reading.reason[1:]}.")
+    verdict = vote_verdict(readings)
+    if verdict:
+        kind, text, icon = verdict
+        getattr(st, kind)(text, icon=icon)
     return readings
+
+
+def vote_verdict(readings: dict[str, Reading]) -> tuple[str, str, str] | None:
+    """(kind of box, text, icon) saying whether the models agree, naming any model that declined to
+    name a digit; None when there is nothing to compare (one model)."""
+    result = vote(readings)
+    declined = [name for name, reading in readings.items() if reading.digit is None]
+    aside = f" ({', '.join(declined)}: not a digit)" if declined else ""
+    if not result.camps:
+        return ("info", "No model names a digit here: it does not look like one.", ":material/help:") \
+            if declined else None
+    if result.split:
+        camps = "; ".join(f"**{digit}** from {', '.join(names)}" for digit, names in result.camps)
+        return "warning", f"The models disagree: {camps}{aside}.", ":material/warning:"
+    digit, names = result.camps[0]
+    if len(names) == 1:
+        return ("info", f"Only {names[0]} names a digit: **{digit}**{aside}.", ":material/help:") \
+            if declined else None
+    who = f"All {len(names)} models agree" if not declined else f"The {len(names)} models that name a digit agree"
+    return "success", f"{who}: it is a **{digit}**{aside}.", ":material/check_circle:"
 
 
 # -- what the model sees, and why ---------------------------------------------------------------

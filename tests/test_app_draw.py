@@ -221,3 +221,23 @@ def test_a_stroke_does_not_reset_keras(app_env, make_app, mnist, monkeypatch):
     app.run()
     assert not app.exception and metric(app, "Prediction") == str(mnist.y_test[0])
     assert resets == []
+
+
+def test_the_compare_verdict_names_a_model_that_declines_and_never_counts_it_as_agreeing():
+    from app_pages.draw import vote_verdict
+    from digitlab.reading import Reading
+
+    probabilities = np.full(10, 0.1, np.float32)
+
+    def said(name, digit):
+        reason = None if digit is not None else "lenet finds it unlike every digit it learned"
+        return Reading(name, digit, probabilities, 0.9, digit is not None, reason)
+
+    kind, text, _ = vote_verdict({"cnn": said("cnn", 7), "mlp": said("mlp", 7), "lenet": said("lenet", None)})
+    assert kind == "success" and text == "The 2 models that name a digit agree: it is a **7** (lenet: not a digit)."
+    kind, text, _ = vote_verdict({"cnn": said("cnn", 7), "mlp": said("mlp", 7), "lenet": said("lenet", 7)})
+    assert text == "All 3 models agree: it is a **7**."
+    kind, text, _ = vote_verdict({"cnn": said("cnn", 7), "mlp": said("mlp", 1)})
+    assert kind == "warning" and "**7** from cnn" in text and "**1** from mlp" in text
+    kind, _, _ = vote_verdict({"cnn": said("cnn", None), "mlp": said("mlp", None)})
+    assert kind == "info"
