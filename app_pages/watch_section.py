@@ -8,6 +8,8 @@ epoch (:mod:`digitlab.watch`); this module only collects them and draws what the
 
 from __future__ import annotations
 
+import hashlib
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -89,15 +91,18 @@ def _drawing_source() -> None:
         return
     image, answer = last
     st.image(enlarge(image, THUMBNAIL), width=THUMBNAIL)
-    st.selectbox("It is a", list(range(10)), index=answer if answer is not None else 0, key="watch_drawing_digit")
-    st.button("Pin it", key="watch_pin_drawing", icon=":material/push_pin:", on_click=_pin_drawing)
+    # One digit box per drawing, so a new drawing starts from its own answer, not the last one's.
+    digit_key = f"watch_drawing_digit_{hashlib.sha1(image.tobytes()).hexdigest()[:10]}"
+    st.selectbox("It is a", list(range(10)), index=answer if answer is not None else 0, key=digit_key)
+    st.button("Pin it", key="watch_pin_drawing", icon=":material/push_pin:", on_click=_pin_drawing,
+              args=(digit_key,))
 
 
 # Button callbacks run before the next script run, with the widgets' new values in session state
 # (a closure would hold the values of the run that drew the button): they read them there.
-def _pin_drawing() -> None:
+def _pin_drawing(digit_key: str) -> None:
     image, _ = st.session_state[LAST_DRAWING_KEY]
-    _add(make_pin("your drawing", image, int(st.session_state["watch_drawing_digit"])))
+    _add(make_pin("your drawing", image, int(st.session_state[digit_key])))
 
 
 def _misread_source() -> None:

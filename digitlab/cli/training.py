@@ -93,15 +93,21 @@ def watch_pins(options: list[str]) -> tuple[Pin, ...]:
 
     pins = []
     for option in options:
-        path, _, digit = option.rpartition(":") if option[-2:-1] == ":" and option[-1].isdigit() else (option, "", "")
+        path, digit = _picture_and_digit(option)
         try:
             read = read_picture(Path(path).read_bytes(), {})
         except (OSError, ValueError) as error:
             raise ValueError(f"--watch {path}: {getattr(error, 'strerror', None) or error}") from None
         if read.model_input is None:
             raise ValueError(f"--watch {path}: nothing to watch ({read.message})")
-        pins.append(make_pin(Path(path).name, read.model_input, int(digit) if digit else None))
+        pins.append(make_pin(Path(path).name, read.model_input, digit))
     return check_pins(pins)
+
+
+def _picture_and_digit(option: str) -> tuple[str, int | None]:
+    """``my7.png:7`` → (``my7.png``, 7); without a final ``:DIGIT`` the digit is unknown."""
+    path, colon, digit = option.rpartition(":")
+    return (path, int(digit)) if colon and len(digit) == 1 and digit.isdigit() else (option, None)
 
 
 def watch_lines(event: TrainEvent, pins: tuple[Pin, ...]) -> list[str]:
@@ -110,10 +116,14 @@ def watch_lines(event: TrainEvent, pins: tuple[Pin, ...]) -> list[str]:
 
     if event.kind != "epoch" or not event.watched:
         return []
-    points = watch_points([{"epoch": event.epoch, "watched": event.watched}], pins)
-    return [f"  watch {pins[p.pin].title}"
-            + (f" (a {pins[p.pin].digit}): {p.probability:.1%} → reads {p.answer}" if pins[p.pin].digit is not None
-               else f": reads {p.answer} ({p.probability:.1%})") for p in points]
+    lines = []
+    for point in watch_points([{"epoch": event.epoch, "watched": event.watched}], pins):
+        pin = pins[point.pin]
+        if pin.digit is None:
+            lines.append(f"  watch {pin.title}: reads {point.answer} ({point.probability:.1%})")
+        else:
+            lines.append(f"  watch {pin.title} (a {pin.digit}): {point.probability:.1%} → reads {point.answer}")
+    return lines
 
 
 def _train_on_ray(args: argparse.Namespace, config: TrainConfig, name: str, pins: tuple[Pin, ...]) -> int:
