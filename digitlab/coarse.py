@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import tensorflow as tf
 
-from digitlab.styles import reframe
+from digitlab.framing import reframe
 
 FRAME = 28
 DIGIT_SIDE = 20.0  # px: the longer side of a digit in MNIST's frame

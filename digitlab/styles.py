@@ -26,13 +26,11 @@ from dataclasses import asdict, dataclass
 
 import tensorflow as tf
 
-MNIST_SIZE = 28
+from digitlab.framing import INK_LEVEL, MNIST_SIZE, centre_of_mass, grid, reframe
+
 # Styles are drawn on a larger canvas so that a wide 4 or a slanted 7 is never cut off.
 CANVAS = 40
 MARGIN = (CANVAS - MNIST_SIZE) // 2
-DIGIT_BOX = 20.0
-MNIST_CENTRE = 14.0  # MNIST's centres of mass, pixel-index coordinates
-INK_LEVEL = 0.3  # pixels at least this bright count as the digit's extent
 
 # The kinds of style, in the column order of ``ELIGIBLE``.
 KINDS = ("flagged_one", "seven_from_stem", "four_from_stem", "crossed_seven", "curved_seven",
@@ -168,16 +166,9 @@ class _Geometry:
                    height, _pen_width(mask))
 
 
-def _grid(size: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """(rows, cols) pixel-index coordinates, each (1, size, size)."""
-    axis = tf.range(size, dtype=tf.float32)
-    rows, cols = tf.meshgrid(axis, axis, indexing="ij")
-    return rows[None], cols[None]
-
-
 def _mean_column(canvas: tf.Tensor, first_row: tf.Tensor, last_row: tf.Tensor) -> tf.Tensor:
     """The ink-weighted mean column of each image between two rows (inclusive)."""
-    rows, cols = _grid(CANVAS)
+    rows, cols = grid(CANVAS)
     band = tf.cast((rows >= first_row[:, None, None]) & (rows <= last_row[:, None, None]), tf.float32)
     weight = canvas * band
     return tf.reduce_sum(weight * cols, axis=[1, 2]) / tf.maximum(tf.reduce_sum(weight, axis=[1, 2]), 1e-6)
@@ -196,7 +187,7 @@ def _segment(start_x: tf.Tensor, start_y: tf.Tensor, end_x: tf.Tensor, end_y: tf
              pen: tf.Tensor) -> tf.Tensor:
     """Anti-aliased strokes of width ``pen`` from start to end, one per image (all (N,) tensors):
     (N, CANVAS, CANVAS)."""
-    rows, cols = _grid(CANVAS)
+    rows, cols = grid(CANVAS)
     sx, sy, ex, ey, width = (value[:, None, None] for value in (start_x, start_y, end_x, end_y, pen))
     dx, dy = ex - sx, ey - sy
     along = ((cols - sx) * dx + (rows - sy) * dy) / tf.maximum(dx * dx + dy * dy, 1e-6)
@@ -288,8 +279,8 @@ def _warp(canvas: tf.Tensor, kind: tf.Tensor, g: _Geometry, generator: tf.random
           settings: StyleSettings) -> tf.Tensor:
     """Resample each row sideways for the image-level styles: curved stem, narrow, wide, slant."""
     batch = tf.shape(canvas)[0]
-    rows, cols = _grid(CANVAS)
-    centre_x = _centre_of_mass(canvas)[1][:, None, None]
+    rows, cols = grid(CANVAS)
+    centre_x = centre_of_mass(canvas)[1][:, None, None]
     centre_y = (g.top + g.bottom)[:, None, None] / 2.0
     side = tf.where(generator.uniform([batch]) < 0.5, -1.0, 1.0)[:, None, None]
     progress = tf.clip_by_value((rows - g.top[:, None, None]) / g.height[:, None, None], 0.0, 1.0)
@@ -324,56 +315,3 @@ def _sample_rows(canvas: tf.Tensor, source_x: tf.Tensor) -> tf.Tensor:
         return inside * tf.gather(canvas, tf.clip_by_value(index, 0, CANVAS - 1), axis=2, batch_dims=2)
 
     return (1.0 - weight) * column(left) + weight * column(left + 1)
-
-
-def _centre_of_mass(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """(row, column) of each image's centre of mass."""
-    size = images.shape[1]
-    rows, cols = _grid(size)
-    total = tf.maximum(tf.reduce_sum(images, axis=[1, 2]), 1e-6)
-    return tf.reduce_sum(images * rows, axis=[1, 2]) / total, tf.reduce_sum(images * cols, axis=[1, 2]) / total
-
-
-def reframe(canvas: tf.Tensor) -> tf.Tensor:
-    """Back to 28×28 the MNIST way: the ink's longer side to 20 px, centre of mass at the centre."""
-    mask = canvas >= INK_LEVEL
-    cols_used = _extent(tf.reduce_any(mask, axis=1))
-    rows_used = _extent(tf.reduce_any(mask, axis=2))
-    scale = DIGIT_BOX / tf.maximum(tf.maximum(rows_used, cols_used), 1.0)
-    # Shrinking by much would skip thin strokes between samples: sample a smoothed copy then.
-    smoothed = tf.nn.avg_pool2d(canvas[..., None], 2, 1, "SAME")[..., 0]
-    source = tf.where((scale < 0.75)[:, None, None], smoothed, canvas)
-    centre_row, centre_col = _centre_of_mass(source)
-    rows, cols = _grid(MNIST_SIZE)
-    factor = scale[:, None, None]
-    source_rows = (rows - MNIST_CENTRE) / factor + centre_row[:, None, None]
-    source_cols = (cols - MNIST_CENTRE) / factor + centre_col[:, None, None]
-    framed = _sample(source, source_rows, source_cols)
-    peak = tf.reduce_max(framed, axis=[1, 2], keepdims=True)
-    return tf.clip_by_value(framed / tf.maximum(peak, 1e-6), 0.0, 1.0)
-
-
-def _extent(used: tf.Tensor) -> tf.Tensor:
-    """Number of pixels from the first to the last True along the last axis, per image."""
-    size = tf.shape(used)[1]
-    as_int = tf.cast(used, tf.int32)
-    first = tf.argmax(as_int, axis=1, output_type=tf.int32)
-    last = size - 1 - tf.argmax(as_int[:, ::-1], axis=1, output_type=tf.int32)
-    return tf.cast(tf.maximum(last - first + 1, 1), tf.float32)
-
-
-def _sample(images: tf.Tensor, source_rows: tf.Tensor, source_cols: tf.Tensor) -> tf.Tensor:
-    """Bilinear samples of (N, H, W) images at fractional (row, col) positions (0 outside)."""
-    size = images.shape[1]
-    top, left = tf.floor(source_rows), tf.floor(source_cols)
-    down, right = source_rows - top, source_cols - left
-    top, left = tf.cast(top, tf.int32), tf.cast(left, tf.int32)
-
-    def pixel(row: tf.Tensor, col: tf.Tensor) -> tf.Tensor:
-        inside = tf.cast((row >= 0) & (row < size) & (col >= 0) & (col < size), tf.float32)
-        index = tf.stack([tf.clip_by_value(row, 0, size - 1), tf.clip_by_value(col, 0, size - 1)], axis=-1)
-        return inside * tf.gather_nd(images, index, batch_dims=1)
-
-    upper = (1.0 - right) * pixel(top, left) + right * pixel(top, left + 1)
-    lower = (1.0 - right) * pixel(top + 1, left) + right * pixel(top + 1, left + 1)
-    return (1.0 - down) * upper + down * lower
