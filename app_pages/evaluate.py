@@ -276,8 +276,14 @@ def mistakes_ui(entry, cell: tuple[int, int] | None) -> None:
         st.dataframe(pd.DataFrame({"test image": [m.index for m in shown], "what it said": captions}),
                      hide_index=True)
     else:
-        st.image([enlarge(data.x_test[m.index], THUMBNAIL) for m in shown], width=THUMBNAIL,
-                 caption=captions)
+        # A card scored on another copy of the test set may name images this server's copy lacks.
+        present = [(m, caption) for m, caption in zip(shown, captions, strict=True) if 0 <= m.index < len(data.x_test)]
+        if present:
+            st.image([enlarge(data.x_test[m.index], THUMBNAIL) for m, _ in present], width=THUMBNAIL,
+                     caption=[caption for _, caption in present])
+        if len(present) < len(shown):
+            st.caption(f"{len(shown) - len(present)} of these are not in this server's MNIST test set "
+                       f"({len(data.x_test):,} images): the model was scored on another copy of it.")
     if len(mistakes) > GALLERY_LIMIT:
         st.caption(f"Showing the first {GALLERY_LIMIT} of {len(mistakes)}.")
 

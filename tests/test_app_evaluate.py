@@ -96,3 +96,23 @@ def test_mnist_uci_and_hard_styles_side_by_side_with_each_models_misreads(app_en
     assert any("Most misread styles" in block.value for block in app.markdown)
     assert any("of 1,080 misread" in caption.value for caption in app.caption)
     assert app.image[0].captions[0].startswith("#")
+
+
+def test_mistakes_the_servers_test_set_lacks_are_counted_not_a_crash(app_env, make_app, tmp_path, monkeypatch,
+                                                                     mnist):
+    """A card scored on the full test set, a server with a shorter copy of it: the page says so."""
+    test = card(app_env, "quick-mlp")["test"]
+    matrix = np.array(test["confusion"])
+    np.fill_diagonal(matrix, 0)
+    true, predicted = np.unravel_index(matrix.argmax(), matrix.shape)
+    indices = sorted(m["index"] for m in test["mistakes"] if m["label"] == true and m["predicted"] == predicted)
+    keep = indices[len(indices) // 2] + 1 if len(indices) > 1 else indices[0]  # some in, some out of the copy
+    short = tmp_path / "short.npz"
+    np.savez(short, x_train=mnist.x_train[:100], y_train=mnist.y_train[:100], x_test=mnist.x_test[:keep],
+             y_test=mnist.y_test[:keep])
+    monkeypatch.setenv("DIGITLAB_MNIST", str(short))
+    app = make_app(EVALUATE_PAGE)
+    assert not app.exception
+    missing = sum(index >= keep for index in indices[:60])
+    assert any(text.startswith(f"{missing} of these are not in this server's MNIST test set") for text in
+               [c.value for c in app.caption])
