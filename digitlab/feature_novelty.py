@@ -165,25 +165,19 @@ def fit_and_measure(name: str, model, data, uci, pixel_detector, nondigit_inputs
         pixels = np.array([reason is not None for reason in pixel_detector.reasons(images)])
         alone[set_name] = round(float(flagged.mean()), 5)
         combined[set_name] = round(float((flagged | pixels).mean()), 5)
-    reached = [image for image in nondigit_inputs if image is not None]
-    stacked = np.stack(reached) if reached else np.zeros((0, 28, 28), np.float32)
-    own = iter(stats.unlike(features(stacked)))
-    pixel = iter([reason is not None for reason in pixel_detector.reasons(stacked)])
-    caught_alone, caught = [], []
-    for image in nondigit_inputs:
-        if image is None:  # the preprocessing refused it: no model reads it
-            caught_alone.append(True)
-            caught.append(True)
-            continue
-        by_features, by_pixels = bool(next(own)), bool(next(pixel))
-        caught_alone.append(by_features)
-        caught.append(by_features or by_pixels)
+    # A drawing the preprocessing refused (None) reaches no model: it counts as caught by both.
+    reached = np.array([image is not None for image in nondigit_inputs])
+    stacked = np.stack([image for image in nondigit_inputs if image is not None]) if reached.any() \
+        else np.zeros((0, 28, 28), np.float32)
+    caught_alone, by_pixels = np.ones(len(reached), bool), np.ones(len(reached), bool)
+    caught_alone[reached] = stats.unlike(features(stacked))
+    by_pixels[reached] = [reason is not None for reason in pixel_detector.reasons(stacked)]
+    caught = caught_alone | by_pixels
     kinds = np.array(nondigit_kinds)
-    caught_array = np.array(caught)
     report = FeatureReport(
-        name, penultimate.dimensions, alone, combined, round(float(np.mean(caught_alone)), 4),
-        round(float(caught_array.mean()), 4),
-        {kind: round(float(caught_array[kinds == kind].mean()), 4) for kind in dict.fromkeys(nondigit_kinds)})
+        name, penultimate.dimensions, alone, combined, round(float(caught_alone.mean()), 4),
+        round(float(caught.mean()), 4),
+        {kind: round(float(caught[kinds == kind].mean()), 4) for kind in dict.fromkeys(nondigit_kinds)})
     return stats, report
 
 
