@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+import os
 from pathlib import Path
 
 import keras
@@ -147,23 +147,29 @@ def test_the_load_window_cpu_is_charged_to_server_training_and_generator():
     import subprocess
     import sys
 
-    spin = "import time\nend = time.process_time() + {}\nwhile time.process_time() < end: pass\ntime.sleep(60)"
-    server = subprocess.Popen([sys.executable, "-c", spin.format(0.6)], start_new_session=True)
-    training = subprocess.Popen([sys.executable, "-c", spin.format(0.2)], start_new_session=True)
+    # Each child spins for a set CPU time, says so, then sleeps. The kernel reports CPU time in
+    # clock ticks (user and system each rounded down), so up to two ticks may not show yet.
+    spin = ("import time\nend = time.process_time() + {}\nwhile time.process_time() < end: pass\n"
+            "print('spun', flush=True)\ntime.sleep(60)")
+    tolerance = 2 / os.sysconf("SC_CLK_TCK") + 0.01
+    server = subprocess.Popen([sys.executable, "-c", spin.format(0.6)], start_new_session=True,
+                              stdout=subprocess.PIPE, text=True)
+    training = subprocess.Popen([sys.executable, "-c", spin.format(0.2)], start_new_session=True,
+                                stdout=subprocess.PIPE, text=True)
     try:
-        for _ in range(200):  # until both have spun (each then sleeps)
-            used = cpu_seconds_by_role(server.pid, training.pid)
-            if used["server"] >= 0.6 and used["training"] >= 0.2:
-                break
-            time.sleep(0.05)
-        assert 0.6 <= used["server"] < 1.5 and 0.2 <= used["training"] < 1.0
+        assert server.stdout.readline().strip() == "spun"
+        assert training.stdout.readline().strip() == "spun"
+        used = cpu_seconds_by_role(server.pid, training.pid)
+        assert 0.6 - tolerance <= used["server"] < 1.5
+        assert 0.2 - tolerance <= used["training"] < 1.0
         assert used["load_generator"] > 0  # this process: the test runner stands in for Playwright
         assert set(used) == {"server", "training", "load_generator", "rest_of_machine", "idle"}
     finally:
         server.kill()
         training.kill()
-        server.wait()
-        training.wait()
+        for child in (server, training):
+            child.wait()
+            child.stdout.close()
 
 
 @pytest.mark.skipif(bench._autogroup() is not True, reason="needs Linux's sched_autogroup on")
