@@ -20,6 +20,9 @@ BRUSH_WIDTH = 22
 FOUR_STROKES = (((190, 40), (70, 170), (220, 170)), ((175, 90), (175, 250)))
 
 
+HUGE_SIZE = 4000  # pixels a side: a phone photo's size
+
+
 def canvas_drawing(size: int = CANVAS_SIZE, brush: int = BRUSH_WIDTH) -> np.ndarray:
     """An (H, W, 4) uint8 RGBA canvas: a white "4" on opaque black, like the Draw page's."""
     picture = Image.new("RGBA", (size, size), (0, 0, 0, 255))
@@ -86,6 +89,9 @@ def measure_inference(models: dict[str, Any], repeats: int, baseline_repeats: in
     result: dict[str, Any] = {"drawing": f"{CANVAS_SIZE}×{CANVAS_SIZE} RGBA canvas, a two-stroke 4",
                               "preprocess": percentiles(time_calls(lambda: preprocess(drawing), repeats)),
                               "models": {}}
+    huge = canvas_drawing(HUGE_SIZE)  # an uploaded photo: it must not take seconds
+    result["preprocess_huge"] = {"size": HUGE_SIZE, **percentiles(
+        time_calls(lambda: preprocess(huge), max(2, repeats // 20), warmup=1))}
     for name, predictor in predictors.items():
         ours = percentiles(time_calls(lambda p=predictor: p.predict_one(image), repeats))
         baseline = percentiles(time_calls(lambda m=models[name]: m.predict(batch, verbose=0), baseline_repeats))

@@ -76,6 +76,10 @@ def training_section(training: dict[str, Any]) -> str:
 def inference_section(inference: dict[str, Any]) -> str:
     headers = ["one drawing", "p50 ms", "p95 ms", "model.predict p50", "p95", "× faster"]
     rows = [["preprocessing", inference["preprocess"]["p50"], inference["preprocess"]["p95"], None, None, None]]
+    huge = inference.get("preprocess_huge")
+    if huge:
+        rows.append([f"preprocessing a {huge['size']}×{huge['size']} picture", huge["p50"], huge["p95"],
+                     None, None, None])
     for name, timing in inference["models"].items():
         rows.append([f"model {name}", timing["predictor"]["p50"], timing["predictor"]["p95"],
                      timing["predict"]["p50"], timing["predict"]["p95"], timing["ratio"]])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 import warnings
 
 import numpy as np
@@ -61,10 +60,8 @@ def test_huge_declared_size_is_refused_before_decompressing(
         raise AssertionError("the pixels were decompressed")
 
     monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", must_not_decompress)
-    started = time.perf_counter()
     with pytest.raises(ImageError, match="10000×10000 pixels; the limit is"):
         decode_image(png_declaring_10000_squared)
-    assert time.perf_counter() - started < 0.5
 
 
 def test_pil_bomb_warning_turned_into_an_error_is_still_an_image_error(
