@@ -16,6 +16,7 @@ from typing import Any
 import tensorflow as tf
 
 from digitlab.coarse import CoarseSettings, coarsen_batch
+from digitlab.elastic import ElasticSettings, elastic_batch
 from digitlab.styles import StyleSettings, style_batch
 
 
@@ -30,6 +31,7 @@ class AugmentSettings:
     stroke_probability: float = 0.5  # chance of thinning or thickening the strokes
     styles: StyleSettings | None = field(default_factory=StyleSettings)  # None: MNIST's styles only
     coarse: CoarseSettings | None = field(default_factory=CoarseSettings)  # None: full resolution only
+    elastic: ElasticSettings | None = field(default_factory=ElasticSettings)  # None: affine only
 
     def to_dict(self) -> dict[str, Any]:
         """The whole recipe as plain JSON values, for the run card."""
@@ -39,14 +41,15 @@ class AugmentSettings:
     def from_dict(cls, values: dict[str, Any]) -> AugmentSettings:
         """The inverse of ``to_dict``; unknown keys raise ``TypeError``.
 
-        A recipe recorded before a kind of style existed did not use it: a missing ``styles`` or
-        ``coarse`` reads as None.
+        A recipe recorded before a kind of distortion existed did not use it: a missing ``styles``,
+        ``coarse`` or ``elastic`` reads as None.
         """
         values = dict(values)
-        styles, coarse = values.pop("styles", None), values.pop("coarse", None)
+        styles, coarse, elastic = (values.pop(key, None) for key in ("styles", "coarse", "elastic"))
         ranges = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
         return cls(**ranges, styles=None if styles is None else StyleSettings.from_dict(styles),
-                   coarse=None if coarse is None else CoarseSettings.from_dict(coarse))
+                   coarse=None if coarse is None else CoarseSettings.from_dict(coarse),
+                   elastic=None if elastic is None else ElasticSettings.from_dict(elastic))
 
 
 def _affine_matrices(batch: int, settings: AugmentSettings, generator: tf.random.Generator) -> tf.Tensor:
@@ -86,11 +89,12 @@ def _stroke_width(images: tf.Tensor, settings: AugmentSettings, generator: tf.ra
 def augment_batch(
     images: tf.Tensor, generator: tf.random.Generator, settings: AugmentSettings | None = None
 ) -> tf.Tensor:
-    """Distort a batch of (N, 28, 28) float images in [0, 1]; returns the same shape."""
+    """Warp, re-pen and affinely distort a batch of (N, 28, 28) float images in [0, 1]; same shape out."""
     settings = settings or AugmentSettings()
     batch = tf.shape(images)[0]
-    x = images[..., tf.newaxis]
-    x = _stroke_width(x, settings, generator)
+    if settings.elastic is not None and settings.elastic.rate > 0:
+        images = elastic_batch(images, generator, settings.elastic)
+    x = _stroke_width(images[..., tf.newaxis], settings, generator)
     x = tf.raw_ops.ImageProjectiveTransformV3(
         images=x,
         transforms=_affine_matrices(batch, settings, generator),
