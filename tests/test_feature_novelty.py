@@ -173,3 +173,26 @@ def test_a_fine_tuned_model_gets_its_own_statistics_too(small_data, tmp_path):
     card = finetune_and_store(FinetuneConfig("base", "cont", epochs=1), load_writer_digits(db, "cont"), small_data,
                               store, "tuned")
     assert stats_path(store.root, card["model_file"]).exists()
+
+
+def test_fit_novelty_refits_only_the_named_model_and_says_what_it_measured(small_model, mnist, tmp_path, capsys):
+    from standin_digits import write_npz
+
+    from digitlab.cli import main
+
+    store = ModelStore(tmp_path / "models")
+    for name in ("mine", "other"):
+        store.save(name, small_model, {"architecture": "mlp"})
+    data = write_npz(mnist.subset(7000, 1000), tmp_path / "digits.npz")  # 2,000 fitted, 5,000 held out
+    argv = ["fit-novelty", "--model", "mine", "--nondigits", "100", "--models", str(store.root),
+            "--data", str(data), "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    [mine] = report["models"]
+    mine_file = store.read_card("mine")["model_file"]
+    assert mine["model"] == "mine" and mine["path"] == str(stats_path(store.root, mine_file))
+    assert (store.root / "novelty.npz").is_file()
+    assert not stats_path(store.root, store.read_card("other")["model_file"]).exists()
+    assert all(0 <= share < 0.05 for share in mine["false_alarms_with_pixels"].values())
+    assert mine["detection_with_pixels"] >= report["detection"]  # the own test only adds to the pixel test
+    assert load_check(store.root, "mine", mine_file, store.load("mine")) is not None
