@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from digitlab.augment import AugmentSettings
+from digitlab.augment import AugmentSettings, augment_examples
 from digitlab.config import TrainConfig
 from digitlab.elastic import ElasticSettings, displacement_fields, elastic_batch, warp
 
@@ -50,9 +50,26 @@ def test_warps_come_at_their_rate_are_reproducible_and_stay_in_range():
     assert np.abs(first.sum(axis=(1, 2)) - bar().sum()).max() < 0.35 * bar().sum()  # warped, not erased
 
 
-def test_the_run_card_records_the_warp_and_an_older_recipe_reads_as_never_warped():
+def test_the_run_card_records_the_warp_asked_for_and_an_older_recipe_reads_as_never_warped():
     recipe = TrainConfig("cnn").resolved().augmentation
-    assert recipe["elastic"] == ElasticSettings().to_dict()
-    assert AugmentSettings.from_dict(recipe).elastic == ElasticSettings()
+    assert recipe["elastic"] is None  # off unless asked for
+    asked = {**recipe, "elastic": ElasticSettings(rate=0.3).to_dict()}
+    config = TrainConfig("cnn", augmentation=asked).resolved()
+    assert AugmentSettings.from_dict(config.augmentation).elastic == ElasticSettings(rate=0.3)
     older = {key: value for key, value in recipe.items() if key != "elastic"}
     assert AugmentSettings.from_dict(older).elastic is None
+
+
+def test_a_recipe_that_asks_for_the_warp_gets_it_in_its_training_batches():
+    still = {"rotation_degrees": 0.0, "scale_range": (1.0, 1.0), "shear_degrees": 0.0, "translate_pixels": 0.0,
+             "stroke_probability": 0.0, "styles": None, "coarse": None}
+    digits, labels = tf.constant(np.stack([bar()] * 8)), tf.zeros([8], tf.int32)
+    plain, _ = augment_examples(digits, labels, tf.random.Generator.from_seed(5), AugmentSettings(**still))
+    warped, _ = augment_examples(digits, labels, tf.random.Generator.from_seed(5),
+                                 AugmentSettings(**still, elastic=ElasticSettings(rate=1.0)))
+    def bent(images: tf.Tensor) -> np.ndarray:  # ink outside the bar's two columns
+        outside = np.delete(images.numpy(), [10, 11], axis=2)
+        return outside.max(axis=(1, 2)) > 0.05
+
+    assert not bent(plain).any()  # only stretched up or down: the bar stays in its columns
+    assert bent(warped).sum() >= 6
