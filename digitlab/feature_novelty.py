@@ -102,26 +102,23 @@ def stats_path(store_root: str | os.PathLike, model_file: str) -> Path:
 
 
 class FeatureCheck:
-    """One model's penultimate layer and its statistics: the model's own "not a digit" test."""
+    """One model's statistics as its own "not a digit" test, judging that model's penultimate
+    features (:meth:`digitlab.inference.Predictor.read_one` gives them with the answer)."""
 
-    def __init__(self, name: str, model, stats: FeatureStats):
-        from digitlab.inference import Penultimate
-
+    def __init__(self, name: str, stats: FeatureStats, dimensions: int):
+        if dimensions != stats.whiten.shape[0]:
+            raise ValueError(f"{name}'s feature statistics are for another model "
+                             f"({stats.whiten.shape[0]} features, the model has {dimensions})")
         self.name = name
         self.stats = stats
-        self.penultimate = Penultimate(model)
-        if self.penultimate.dimensions != stats.whiten.shape[0]:
-            raise ValueError(f"{name}'s feature statistics are for another model "
-                             f"({stats.whiten.shape[0]} features, the model has {self.penultimate.dimensions})")
 
-    def reasons(self, images: np.ndarray) -> list[str | None]:
-        """For each 28×28 input, why the model finds it is not a digit, or None."""
-        flagged = self.stats.unlike(self.penultimate.features(images))
-        return [unlike_reason(self.name) if flag else None for flag in flagged]
+    def reasons(self, features: np.ndarray) -> list[str | None]:
+        """For each row of penultimate features, why the model finds it is not a digit, or None."""
+        return [unlike_reason(self.name) if flag else None for flag in self.stats.unlike(features)]
 
-    def reason(self, image: np.ndarray) -> str | None:
-        """Why the model finds one 28×28 input is not a digit, or None."""
-        return self.reasons(np.asarray(image)[np.newaxis])[0]
+    def reason(self, features: np.ndarray) -> str | None:
+        """Why the model finds one input (its penultimate features) is not a digit, or None."""
+        return self.reasons(np.asarray(features)[np.newaxis])[0]
 
 
 @dataclass(frozen=True)
@@ -151,10 +148,10 @@ def fit_and_measure(name: str, model, data, uci, pixel_detector, nondigit_inputs
         pixel_detector: the store's :class:`~digitlab.novelty.NoveltyDetector`, for the combined figures.
     """
     from digitlab.data import to_float
-    from digitlab.inference import Penultimate
+    from digitlab.inference import Predictor
 
-    penultimate = Penultimate(model)
-    features = penultimate.features
+    predictor = Predictor(model)
+    features = predictor.features
     fitted = slice(None, -HELD_OUT)
     stats = fit_stats(features(to_float(data.x_train[fitted])), data.y_train[fitted],
                       [features(to_float(data.x_train[-HELD_OUT:])), features(uci.images[0::2])], quantile)
@@ -175,7 +172,7 @@ def fit_and_measure(name: str, model, data, uci, pixel_detector, nondigit_inputs
     caught = caught_alone | by_pixels
     kinds = np.array(nondigit_kinds)
     report = FeatureReport(
-        name, penultimate.dimensions, alone, combined, round(float(caught_alone.mean()), 4),
+        name, predictor.feature_dimensions, alone, combined, round(float(caught_alone.mean()), 4),
         round(float(caught.mean()), 4),
         {kind: round(float(caught[kinds == kind].mean()), 4) for kind in dict.fromkeys(nondigit_kinds)})
     return stats, report
@@ -191,7 +188,9 @@ def load_check(store_root: str | os.PathLike, name: str, model_file: str, model)
         stats = load_stats(stats_path(store_root, model_file))
     except FileNotFoundError:
         return None
-    return FeatureCheck(name, model, stats)
+    from digitlab.inference import feature_width
+
+    return FeatureCheck(name, stats, feature_width(model))
 
 
 FIT_LIMIT = 20_000  # training digits a run's statistics are fitted on: enough for ten means and one covariance
@@ -204,14 +203,14 @@ def fit_for_run(model, config, data) -> FeatureStats | None:
     has too few digits of some class, or no validation split, to set them honestly.
     """
     from digitlab.data import to_float
-    from digitlab.inference import Penultimate
+    from digitlab.inference import Predictor
     from digitlab.training import split_training_data
 
     x_train, y_train, x_val, _ = split_training_data(data, config)
     x_fit, y_fit = x_train[:FIT_LIMIT], y_train[:FIT_LIMIT]
     if len(x_val) < MIN_PER_CLASS or np.bincount(y_fit, minlength=10).min() < MIN_PER_CLASS:
         return None
-    features = Penultimate(model).features
+    features = Predictor(model).features
     return fit_stats(features(to_float(x_fit)), y_fit, [features(to_float(x_val))])
 
 

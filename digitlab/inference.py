@@ -26,53 +26,55 @@ def as_batch(images: np.ndarray) -> np.ndarray:
     return array
 
 
+def feature_width(model: tf.keras.Model) -> int:
+    """How many values a model's penultimate layer (its softmax layer's input) holds."""
+    return int(model.layers[-1].input.shape[-1])
+
+
 class Predictor:
-    """A model wrapped for inference: traced once, warmed up, thread-safe to call."""
+    """A model wrapped for inference: traced once, warmed up, thread-safe to call.
+
+    One traced call gives both the softmax and the penultimate layer (the softmax layer's input).
+    The last layer of every architecture here is a plain weighted vote over that layer, so it is
+    where a model's idea of "what digit this looks like" lives: the nearest neighbours and the
+    per-model "not a digit" test measure distances in it, and the page reads a drawing's answer
+    and its features in the same pass.
+    """
 
     def __init__(self, model: tf.keras.Model, batch_size: int = 1000):
+        import keras  # the functional sub-model needs Keras's own API, not tf.keras's alias
+
         self.model = model
         self.batch_size = batch_size
-        self._call = tf.function(
-            lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)],
-        )
+        both = keras.Model(model.inputs, [model.layers[-1].input, model.outputs[0]])
+        self._call = tf.function(lambda x: both(x, training=False),
+                                 input_signature=[tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)], autograph=False)
         self._call(tf.zeros([1, *INPUT_SHAPE]))  # trace and warm up now, not on the first drawing
+        self.feature_dimensions = feature_width(model)
+
+    def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        batch = as_batch(images)
+        chunks = [self._call(tf.constant(batch[start:start + self.batch_size]))
+                  for start in range(0, len(batch), self.batch_size)]
+        if not chunks:
+            return np.zeros((0, self.feature_dimensions), np.float32), np.zeros((0, 10), np.float32)
+        return (np.concatenate([features.numpy() for features, _ in chunks]),
+                np.concatenate([probabilities.numpy() for _, probabilities in chunks]))
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Softmax probabilities, shape (N, 10), for one image or a batch."""
-        batch = as_batch(images)
-        chunks = [
-            self._call(tf.constant(batch[start : start + self.batch_size])).numpy()
-            for start in range(0, len(batch), self.batch_size)
-        ]
-        return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
+        return self._run(images)[1]
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """Penultimate-layer vectors, (N, feature_dimensions), for one image or a batch."""
+        return self._run(images)[0]
 
     def predict_one(self, image: np.ndarray) -> tuple[int, np.ndarray]:
         """(digit, probabilities) for one 28×28 image."""
         probabilities = self.probabilities(image)[0]
         return int(np.argmax(probabilities)), probabilities
 
-
-class Penultimate:
-    """A model's penultimate layer (the input of its softmax layer) as a traced function.
-
-    The last layer of every architecture here is a plain weighted vote over this layer, so it is
-    where a model's idea of "what digit this looks like" lives: the nearest neighbours and the
-    per-model "not a digit" test both measure distances in it.
-    """
-
-    def __init__(self, model: tf.keras.Model, batch_size: int = 1000):
-        import keras  # the functional sub-model needs Keras's own API, not tf.keras's alias
-
-        trunk = keras.Model(model.inputs, model.layers[-1].input)
-        self.batch_size = batch_size
-        self._call = tf.function(lambda x: trunk(x, training=False),
-                                 input_signature=[tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)], autograph=False)
-        self.dimensions = int(self._call(tf.zeros([1, *INPUT_SHAPE])).shape[1])  # traced now, not on a drawing
-
-    def features(self, images: np.ndarray) -> np.ndarray:
-        """Penultimate-layer vectors, (N, dimensions), for one image or a batch."""
-        batch = as_batch(images)
-        chunks = [self._call(tf.constant(batch[start:start + self.batch_size])).numpy()
-                  for start in range(0, len(batch), self.batch_size)]
-        return np.concatenate(chunks) if chunks else np.zeros((0, self.dimensions), np.float32)
+    def read_one(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (10,), penultimate features) of one 28×28 image, from one pass."""
+        features, probabilities = self._run(image)
+        return probabilities[0], features[0]

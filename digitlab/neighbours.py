@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from digitlab.inference import Penultimate
+from digitlab.inference import Predictor
 
 NEIGHBOURS = 8
 BATCH = 1000
@@ -47,7 +47,7 @@ class FeatureSpace:
 
     def __init__(self, model: keras.Model, train_images: np.ndarray, train_labels: np.ndarray,
                  map_images: np.ndarray, map_labels: np.ndarray):
-        self._penultimate = Penultimate(model, BATCH)
+        self._predictor = Predictor(model, BATCH)
         self.train_images = train_images
         self.train_labels = np.asarray(train_labels).astype(int)
         self._unit_train = _unit(self.features(train_images))
@@ -66,7 +66,7 @@ class FeatureSpace:
 
     def features(self, images: np.ndarray) -> np.ndarray:
         """Penultimate-layer vectors, (N, dimensions), for one image or a batch."""
-        return self._penultimate.features(images)
+        return self._predictor.features(images)
 
     def nearest(self, image: np.ndarray, count: int = NEIGHBOURS) -> list[Neighbour]:
         """The ``count`` training digits most similar (cosine) to ``image``, most similar first."""

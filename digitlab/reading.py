@@ -31,9 +31,15 @@ NOT_SURE = "low confidence"
 
 
 class Predicts(Protocol):
-    """What a reader needs of a model: :class:`digitlab.inference.Predictor` fits."""
+    """What a reader needs of a model: :class:`digitlab.inference.Predictor` fits.
+
+    ``read_one`` (probabilities and penultimate features from one pass) is needed only of a
+    model that has its own "not a digit" test.
+    """
 
     def predict_one(self, image: np.ndarray) -> tuple[int, np.ndarray]: ...
+
+    def read_one(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -111,10 +117,15 @@ def read_input(model_input: np.ndarray, predictors: Mapping[str, Predicts], *,
     not_a_digit = novelty.reason(model_input) if novelty is not None else None
     readings = {}
     for name, predictor in predictors.items():
-        _, probabilities = predictor.predict_one(model_input)
-        reading = judge(name, probabilities, calibration=(calibrations or {}).get(name))
         check = (feature_checks or {}).get(name)
-        reason = not_a_digit or (check.reason(model_input) if check is not None else None)
+        if check is None:
+            _, probabilities = predictor.predict_one(model_input)
+            unlike = None
+        else:  # the answer and the features the model's own test judges, from one pass
+            probabilities, features = predictor.read_one(model_input)
+            unlike = check.reason(features)
+        reading = judge(name, probabilities, calibration=(calibrations or {}).get(name))
+        reason = not_a_digit or unlike
         if reason:
             reading = Reading(name, None, reading.probabilities, reading.confidence, False, reason)
         readings[name] = reading

@@ -18,7 +18,7 @@ from digitlab.feature_novelty import (
     stats_path,
     unlike_reason,
 )
-from digitlab.inference import Penultimate
+from digitlab.inference import Predictor
 from digitlab.nondigits import generate
 from digitlab.preprocess import preprocess
 from digitlab.reading import read_input
@@ -65,9 +65,12 @@ class FixedModel:
     def predict_one(self, image):
         return int(np.argmax(self.probabilities)), self.probabilities
 
+    def read_one(self, image):
+        return self.probabilities, np.zeros(4, np.float32)
+
 
 class AlwaysUnlike:
-    def reason(self, image):
+    def reason(self, features):
         return unlike_reason("picky")
 
 
@@ -85,7 +88,7 @@ def small_model(small_data):
 
 
 def test_a_trained_models_own_test_flags_shapes_far_more_often_than_unseen_digits(small_model, small_data):
-    features = Penultimate(small_model).features
+    features = Predictor(small_model).features
     fit, held = slice(None, 2000), slice(2000, None)
     stats = fit_stats(features(to_float(small_data.x_train[fit])), small_data.y_train[fit],
                       [features(to_float(small_data.x_train[held]))], quantile=0.99)
@@ -100,14 +103,15 @@ def test_the_check_is_found_beside_its_weights_and_goes_with_them(small_model, r
     store.save("mine", small_model, {"architecture": "mlp"})
     model_file = store.read_card("mine")["model_file"]
     assert load_check(tmp_path, "mine", model_file, small_model) is None  # none fitted yet
-    dimensions = Penultimate(small_model).dimensions
+    dimensions = Predictor(small_model).feature_dimensions
     features, labels = clusters(rng, dimensions=dimensions)
     fit_stats(features, labels, [features]).save(stats_path(tmp_path, model_file))
     check = load_check(tmp_path, "mine", model_file, small_model)
-    assert isinstance(check, FeatureCheck) and len(check.reasons(np.zeros((3, 28, 28)))) == 3
+    blank = Predictor(small_model).features(np.zeros((3, 28, 28)))
+    assert isinstance(check, FeatureCheck) and len(check.reasons(blank)) == 3
     wrong = FeatureStats(np.zeros((10, 3), np.float32), np.eye(3, dtype=np.float32), 1.0)
     with pytest.raises(ValueError, match="for another model"):
-        FeatureCheck("mine", small_model, wrong)
+        FeatureCheck("mine", wrong, dimensions)
 
     store.save("mine", small_model, {"architecture": "mlp"}, overwrite=True)  # retrained: new weights
     assert not stats_path(tmp_path, model_file).exists()  # the old statistics went with the old weights
@@ -130,7 +134,7 @@ def test_predict_uses_the_models_own_test(small_model, rng, tmp_path, capsys):
 
     store = ModelStore(tmp_path)
     store.save("mine", small_model, {"architecture": "mlp"})
-    features, labels = clusters(rng, dimensions=Penultimate(small_model).dimensions)
+    features, labels = clusters(rng, dimensions=Predictor(small_model).feature_dimensions)
     strict = fit_stats(features, labels, [features])
     FeatureStats(strict.means, strict.whiten, -1.0).save(stats_path(tmp_path, store.read_card("mine")["model_file"]))
     picture = Image.new("L", (200, 200))
@@ -146,9 +150,10 @@ def test_a_freshly_trained_model_gets_its_own_statistics_from_its_own_split(smal
 
     config = TrainConfig("mlp", epochs=1, batch_size=64, validation_fraction=0.1, seed=4)
     card = train_and_store(config, small_data, ModelStore(tmp_path), "fresh")
-    check = load_check(tmp_path, "fresh", card["model_file"], ModelStore(tmp_path).load("fresh"))
+    model = ModelStore(tmp_path).load("fresh")
+    check = load_check(tmp_path, "fresh", card["model_file"], model)
     assert check is not None
-    unseen = check.reasons(to_float(small_data.x_test))
+    unseen = check.reasons(Predictor(model).features(to_float(small_data.x_test)))
     assert np.mean([reason is not None for reason in unseen]) < 0.03
     tiny = train_and_store(TrainConfig("mlp", epochs=1, train_size=100, batch_size=32, validation_fraction=0.1),
                            small_data, ModelStore(tmp_path), "tiny")
@@ -196,3 +201,13 @@ def test_fit_novelty_refits_only_the_named_model_and_says_what_it_measured(small
     assert all(0 <= share < 0.05 for share in mine["false_alarms_with_pixels"].values())
     assert mine["detection_with_pixels"] >= report["detection"]  # the own test only adds to the pixel test
     assert load_check(store.root, "mine", mine_file, store.load("mine")) is not None
+
+
+def test_one_pass_gives_the_models_own_answer_and_its_softmax_layers_input(small_model, small_data):
+    import keras
+
+    image = to_float(small_data.x_test[:1])
+    probabilities, features = Predictor(small_model).read_one(image[0])
+    trunk = keras.Model(small_model.inputs, small_model.layers[-1].input)
+    assert np.allclose(probabilities, small_model(image, training=False).numpy()[0], atol=1e-5)
+    assert np.allclose(features, trunk(image, training=False).numpy()[0], atol=1e-5)
