@@ -7,6 +7,7 @@ the inference time is measured here, once per weights file.
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -21,6 +22,8 @@ from digitlab.hard_styles import NAME as HARD_STYLES
 from digitlab.hard_styles import load_hard_styles, misreads_by_style
 from digitlab.other_handwriting import NAME as UCI_DIGITS
 from digitlab.other_handwriting import MissingDatasetError, OtherDigits, load_uci_digits, squashed_inputs
+from digitlab.paper_photos import NAME as PAPER_PHOTOS
+from digitlab.paper_photos import load_paper_photos, scores_by_light
 from digitlab.report import (
     comparison_row,
     inference_ms,
@@ -90,12 +93,13 @@ def _measured_ms(name: str, model_file: str, _entry) -> float | None:
 def other_handwriting_ui(usable) -> None:
     st.subheader("On handwriting that is not MNIST")
     st.caption("MNIST's test digits come from the same kind of writers and scanner as its training "
-               "digits. Two more test sets that no model trains on: the 1,797 UCI digits (shipped "
+               "digits. Three more test sets that no model trains on: the 1,797 UCI digits (shipped "
                "with scikit-learn), written by other people on other forms and stored as 8×8 blocks, "
-               "each smoothed up; and 1,080 hard-styles pictures, 36 ways of writing digits that "
+               "each smoothed up; 1,080 hard-styles pictures, 36 ways of writing digits that "
                "MNIST's writers rarely use (flagged 1s, crossed 7s, narrow 0s…), drawn on a pad like "
-               "the Draw page's at random sizes, places, angles and pen widths. Both go through the "
-               "same preprocessing as your drawings.")
+               "the Draw page's at random sizes, places, angles and pen widths; and 1,000 photos of "
+               "MNIST test digits written on paper, under even light, shadows, a dim room and darker "
+               "corners. All go through the same preprocessing as your drawings and uploads.")
     sets = _test_sets()
     results = {entry.name: _other_evaluations(entry.name, entry.card["model_file"], entry, sets)
                for entry in usable}
@@ -122,6 +126,11 @@ def misread_gallery_ui(name: str, digits: OtherDigits, result: Evaluation) -> No
         summary = ", ".join(f"{item.style} → {item.read_as} ({item.count} of {item.of})"
                             for item in misreads_by_style(result)[:6])
         st.markdown(f"**Most misread styles:** {summary}")
+    if digits.name == PAPER_PHOTOS:
+        right = np.ones(len(digits.labels), bool)
+        right[[mistake.index for mistake in mistakes]] = False
+        summary = ", ".join(f"{item.light} {item.correct}/{item.of}" for item in scores_by_light(right))
+        st.markdown(f"**Read right, by light:** {summary}")
     shown = mistakes[:GALLERY_LIMIT]
     st.image([enlarge(digits.images[m.index], THUMBNAIL) for m in shown], width=THUMBNAIL,
              caption=[_caption(mistake) for mistake in shown])
@@ -132,25 +141,31 @@ def misread_gallery_ui(name: str, digits: OtherDigits, result: Evaluation) -> No
 
 
 def _side_by_side_row(entry, result: dict[str, Evaluation] | None) -> dict:
-    """One model's accuracy on MNIST (from its card), the UCI digits and the hard styles."""
+    """One model's accuracy on MNIST (from its card), the UCI digits, the hard styles and the photos."""
     result = result or {}
     uci = result.get(UCI_DIGITS)
     styles = result.get(HARD_STYLES)
     squashed = result.get(UCI_SQUASHED)
+    photos = result.get(PAPER_PHOTOS)
     return {"model": entry.name, "MNIST test accuracy": entry.run.test_accuracy,
             "UCI accuracy": uci.accuracy if uci else None,
             "UCI, squashed without preprocessing": squashed.accuracy if squashed else None,
-            "hard-styles accuracy": styles.accuracy if styles else None}
+            "hard-styles accuracy": styles.accuracy if styles else None,
+            "paper-photos accuracy": photos.accuracy if photos else None}
 
 
 def _test_sets() -> dict[str, OtherDigits]:
-    """The test sets beyond MNIST that can be loaded here, by name (UCI needs scikit-learn)."""
+    """The test sets beyond MNIST that can be loaded here, by name (UCI needs scikit-learn, the
+    photos MNIST's test digits)."""
     sets = {}
     try:
         sets[UCI_DIGITS] = _uci_digits()
     except MissingDatasetError as error:
         st.info(f"The UCI test needs scikit-learn, which is not installed: {error}.")
     sets[HARD_STYLES] = _hard_styles()
+    data, _ = load_data()
+    if data is not None:
+        sets[PAPER_PHOTOS] = _paper_photos(data.source)
     return sets
 
 
@@ -162,6 +177,12 @@ def _uci_digits() -> OtherDigits:
 @st.cache_resource(show_spinner="Drawing the hard-styles pictures…")
 def _hard_styles() -> OtherDigits:
     return load_hard_styles()
+
+
+@st.cache_resource(show_spinner="Photographing MNIST's test digits on paper…")
+def _paper_photos(source: str) -> OtherDigits:  # one set per MNIST file
+    data, _ = load_data()
+    return load_paper_photos(data.x_test, data.y_test)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Testing on the other test sets…")

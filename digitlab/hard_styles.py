@@ -20,8 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from digitlab.evaluation import Evaluation
-from digitlab.other_handwriting import OtherDigits
-from digitlab.preprocess import preprocess
+from digitlab.other_handwriting import OtherDigits, model_inputs
 
 NAME = "hard styles (36 drawn styles, 280×280 pad)"
 PAD_SIDE = 280
@@ -154,7 +153,7 @@ def load_hard_styles(pictures_per_style: int = PICTURES_PER_STYLE, seed: int = S
     rng = np.random.default_rng(seed)
     pictures = np.stack([render(style, rng) for style in STYLES for _ in range(pictures_per_style)])
     labels = np.repeat([style.label for style in STYLES], pictures_per_style).astype(np.uint8)
-    images = np.stack([_model_input(picture) for picture in pictures]).astype(np.float32)
+    images = model_inputs(pictures)
     return OtherDigits(NAME, pictures, images, labels)
 
 
@@ -198,7 +197,3 @@ def contact_sheet(pictures_per_style: int = 6, seed: int = SEED, cell: int = 56)
     gutter = np.full((left.shape[0], cell // 4), 255, np.uint8)
     return np.concatenate([left, gutter, right], axis=1)
 
-
-def _model_input(picture: np.ndarray) -> np.ndarray:
-    result = preprocess(picture)
-    return np.zeros((28, 28), np.float32) if result.image is None else result.image

@@ -48,7 +48,7 @@ def load_uci_digits() -> OtherDigits:
         raise MissingDatasetError("the UCI digits come with scikit-learn: pip install scikit-learn") from error
     bunch = load_digits()
     pictures = np.stack([to_picture(block) for block in bunch.images])
-    images = np.stack([_preprocessed(picture) for picture in pictures]).astype(np.float32)
+    images = model_inputs(pictures)
     return OtherDigits(NAME, pictures, images, bunch.target.astype(np.uint8))
 
 
@@ -69,8 +69,8 @@ def to_picture(block: np.ndarray, side: int = PICTURE_SIDE) -> np.ndarray:
     return np.asarray(small.resize((side, side), Image.Resampling.BICUBIC))
 
 
-def _preprocessed(picture: np.ndarray) -> np.ndarray:
-    result = preprocess(picture)
-    if result.image is None:  # a faint digit the preprocessing refuses: the model gets an empty field
-        return np.zeros((28, 28), np.float32)
-    return result.image
+def model_inputs(pictures: np.ndarray) -> np.ndarray:
+    """Each picture through ``preprocess``: (N, 28, 28) float32. A picture the preprocessing
+    refuses (a faint digit) gives the model an empty field, and counts as misread."""
+    inputs = [preprocess(picture).image for picture in pictures]
+    return np.stack([np.zeros((28, 28), np.float32) if image is None else image for image in inputs]).astype(np.float32)

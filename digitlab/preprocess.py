@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from digitlab.images import decode_image, to_standard_mode
+from digitlab.lighting import even_out, is_uneven
 
 MNIST_SIZE = 28
 DIGIT_BOX = 20
@@ -183,6 +184,8 @@ def fix_polarity(gray: np.ndarray) -> tuple[np.ndarray, bool]:
 
     The background is the median of the picture's border. The ink is whichever side of it, brighter
     or darker, holds more contrast mass, so a paper photo's stray bright speck does not flip it.
+    Under uneven light (a border that is brighter in some places than in others) the background
+    is estimated at every pixel instead (:mod:`digitlab.lighting`).
 
     Args:
         gray: float (H, W) in [0, 1], as from ``brightness``.
@@ -190,6 +193,8 @@ def fix_polarity(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     Returns:
         (ink, inverted): float32 (H, W) in [0, 1], and whether the picture was dark on light.
     """
+    if is_uneven(gray):
+        return even_out(gray, POLARITY_MARGIN)
     background = _background_level(gray)
     brighter = _mass_beyond(gray - np.float32(background + POLARITY_MARGIN))
     darker = _mass_beyond(np.float32(background - POLARITY_MARGIN) - gray)

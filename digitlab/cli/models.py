@@ -46,6 +46,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         extra = {"dataset": "styles", "misreads_by_style": [asdict(item) for item in misreads]}
         footer = ["most misread styles:" if misreads else "no style misread"]
         footer += [f"  {item.style} → {item.read_as}: {item.count} of {item.of}" for item in misreads[:8]]
+    elif args.on == "photos":
+        from dataclasses import asdict
+
+        from digitlab.data import load_mnist
+        from digitlab.paper_photos import load_paper_photos, scores_by_light
+
+        data = load_mnist(args.data)
+        digits = load_paper_photos(data.x_test, data.y_test)
+        images, labels = digits.images, digits.labels
+        title = f"{args.name} on {digits.name}, {len(digits.labels):,} photos"
+        lights = scores_by_light(predictor.probabilities(images).argmax(axis=1) == labels)
+        extra = {"dataset": "photos", "by_light": [asdict(item) for item in lights]}
+        footer = ["by light: " + ", ".join(f"{item.light} {item.correct}/{item.of}" for item in lights)]
     else:
         from digitlab.data import load_mnist
 
@@ -292,7 +305,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def test_set(text: str) -> str:
-    """``mnist``, ``uci``, ``styles`` or ``writer:NAME`` (argparse type of ``evaluate --on``)."""
-    if text in ("mnist", "uci", "styles") or (text.startswith(WRITER_PREFIX) and text[len(WRITER_PREFIX):].strip()):
+    """``mnist``, ``uci``, ``styles``, ``photos`` or ``writer:NAME`` (argparse type of ``evaluate --on``)."""
+    writer = text.startswith(WRITER_PREFIX) and text[len(WRITER_PREFIX):].strip()
+    if text in ("mnist", "uci", "styles", "photos") or writer:
         return text
-    raise argparse.ArgumentTypeError(f"unknown test set {text!r}: use mnist, uci, styles or writer:NAME")
+    raise argparse.ArgumentTypeError(f"unknown test set {text!r}: use mnist, uci, styles, photos or writer:NAME")

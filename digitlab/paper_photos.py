@@ -1,0 +1,100 @@
+"""A fourth test set: MNIST's test digits as phone photos of ink on paper, under five lights.
+
+People upload photos of digits written on paper, and a photo is rarely evenly lit: a lamp on
+one side, the phone's own shadow, darker corners. This set writes each of the first MNIST test
+digits in dark ink on a page (its grey levels as the pen's pressure), at a random size and
+place, and photographs it under each light: even, a shadow across the page, a deep shadow, a
+dim room with a shadow, and darker corners, with a little blur and sensor noise. A fixed seed
+makes it the same everywhere, and no model trains on it. What it measures is the
+preprocessing's part of reading a photo (:mod:`digitlab.lighting`); the writers are MNIST's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from digitlab.other_handwriting import OtherDigits, model_inputs
+
+NAME = "paper photos (MNIST test digits on paper, 5 lights)"
+SIDE = 240  # px: the photo
+DIGIT_HEIGHT = (110.0, 190.0)  # px: the digit's 28×28 field on the page
+INK = (0.08, 0.2)  # the ink's brightness relative to the paper under it
+NOISE = (0.005, 0.025)  # sensor noise, standard deviation
+DIGITS = 200
+SEED = 2027
+
+
+def _even(rows: np.ndarray, cols: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return np.full(rows.shape, rng.uniform(0.8, 0.95))
+
+
+def _ramp(rows: np.ndarray, cols: np.ndarray, rng: np.random.Generator, low: tuple[float, float],
+          high: tuple[float, float]) -> np.ndarray:
+    """Paper brightness going from ``low`` to ``high`` across the page, in a random direction."""
+    angle = rng.uniform(0.0, 2.0 * np.pi)
+    along = (np.cos(angle) * (cols - SIDE / 2) + np.sin(angle) * (rows - SIDE / 2)) / (SIDE / np.sqrt(2)) + 0.5
+    return rng.uniform(*low) + (rng.uniform(*high) - rng.uniform(*low)) * np.clip(along, 0.0, 1.0)
+
+
+def _corners(rows: np.ndarray, cols: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    distance = np.hypot(rows - SIDE / 2, cols - SIDE / 2) / (SIDE / np.sqrt(2))
+    return rng.uniform(0.8, 0.95) * (1.0 - rng.uniform(0.3, 0.5) * distance ** 2)
+
+
+LIGHTS: dict[str, Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]] = {
+    "even": _even,
+    "shadow": lambda rows, cols, rng: _ramp(rows, cols, rng, (0.5, 0.65), (0.85, 0.95)),
+    "deep shadow": lambda rows, cols, rng: _ramp(rows, cols, rng, (0.3, 0.45), (0.85, 0.95)),
+    "dim room": lambda rows, cols, rng: _ramp(rows, cols, rng, (0.3, 0.4), (0.5, 0.6)),
+    "corners": _corners,
+}
+
+
+def photograph(digit: np.ndarray, light: str, rng: np.random.Generator) -> np.ndarray:
+    """One (SIDE, SIDE) uint8 grey photo of a 28×28 uint8 MNIST digit written on paper."""
+    height = int(rng.uniform(*DIGIT_HEIGHT))
+    written = np.asarray(Image.fromarray(digit).resize((height, height), Image.Resampling.BICUBIC), np.float32)
+    marks = np.zeros((SIDE, SIDE), np.uint8)
+    top, left = (int(rng.integers(0, SIDE - height + 1)) for _ in range(2))
+    marks[top:top + height, left:left + height] = np.clip(written, 0, 255)
+    focus = np.asarray(Image.fromarray(marks).filter(ImageFilter.GaussianBlur(0.8)), np.float32) / 255.0
+    rows, cols = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32)
+    page = LIGHTS[light](rows, cols, rng) * (1.0 - focus * (1.0 - rng.uniform(*INK)))
+    photo = page + rng.normal(0.0, rng.uniform(*NOISE), page.shape)
+    return np.rint(np.clip(photo, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class LightScore:
+    """How many of one light's photos a model read right."""
+
+    light: str
+    correct: int
+    of: int
+
+
+def load_paper_photos(test_digits: np.ndarray, test_labels: np.ndarray, digits: int = DIGITS,
+                      seed: int = SEED) -> OtherDigits:
+    """The first ``digits`` MNIST test digits photographed under every light, light by light.
+
+    ``pictures`` holds the photos (dark ink on paper, not bright on black like the other sets').
+    """
+    rng = np.random.default_rng(seed)
+    pictures = np.stack([photograph(digit, light, rng) for light in LIGHTS for digit in test_digits[:digits]])
+    labels = np.tile(np.asarray(test_labels[:digits], np.uint8), len(LIGHTS))
+    images = model_inputs(pictures)
+    return OtherDigits(NAME, pictures, images, labels)
+
+
+def scores_by_light(right: np.ndarray) -> list[LightScore]:
+    """Per light, the photos read right, from whether each photo of :func:`load_paper_photos`
+    (in its order) was read right."""
+    right = np.asarray(right, bool)
+    per_light = len(right) // len(LIGHTS)
+    return [LightScore(light, int(right[index * per_light:(index + 1) * per_light].sum()), per_light)
+            for index, light in enumerate(LIGHTS)]
+

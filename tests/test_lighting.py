@@ -1,0 +1,79 @@
+"""Photos under uneven light: a shadow across the page, darker corners, a lit chalkboard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from digitlab.lighting import is_uneven
+from digitlab.preprocess import FLAT_MESSAGE, brightness, preprocess
+
+SIDE = 600
+
+
+def strokes(digit: str) -> np.ndarray:
+    """Where the ink of a hand-drawn 0, 4 or 7 is on a 600 px page: float (H, W) in [0, 1]."""
+    page = Image.new("L", (SIDE, SIDE), 0)
+    pen = ImageDraw.Draw(page)
+    if digit == "0":
+        pen.ellipse([220, 130, 380, 470], outline=255, width=18)
+    elif digit == "4":
+        pen.line([(330, 120), (210, 360), (400, 360)], fill=255, width=18, joint="curve")
+        pen.line([(340, 250), (340, 480)], fill=255, width=18)
+    else:
+        pen.line([(200, 150), (400, 150), (290, 470)], fill=255, width=18, joint="curve")
+    return np.asarray(page, np.float32) / 255.0
+
+
+def light(kind: str) -> np.ndarray:
+    """How bright the paper is at each pixel: even, a shadow from the left, or darker corners."""
+    columns = np.linspace(0.0, 1.0, SIDE)[np.newaxis, :]
+    rows, cols = np.mgrid[0:SIDE, 0:SIDE]
+    corner = np.hypot(rows - SIDE / 2, cols - SIDE / 2) / (SIDE / np.sqrt(2))
+    return {"even": np.full((SIDE, SIDE), 0.92),
+            "shadow": 0.40 + 0.52 * np.broadcast_to(columns, (SIDE, SIDE)),
+            "corners": 0.88 * (1.0 - 0.4 * corner ** 2)}[kind]
+
+
+def photo(digit: str, kind: str, *, ink: float = 0.12, seed: int = 0) -> np.ndarray:
+    """A grey uint8 photo of dark ink on paper under ``kind`` of light, with sensor noise."""
+    noise = np.random.default_rng(seed).normal(0.0, 0.015, (SIDE, SIDE))
+    marks = strokes(digit)
+    page = light(kind) * (1.0 - marks) + ink * light(kind) * marks + noise
+    return np.rint(np.clip(page, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("kind", ["shadow", "corners"])
+@pytest.mark.parametrize("digit", ["0", "4", "7"])
+def test_a_photo_under_uneven_light_gives_the_digit_an_even_light_gives(digit: str, kind: str) -> None:
+    even, uneven = preprocess(photo(digit, "even")), preprocess(photo(digit, kind))
+    assert even.inverted and uneven.inverted
+    assert uneven.image is not None, uneven.message
+    assert np.abs(uneven.image - even.image).mean() < 0.03
+    height, width = uneven.steps["cropped"].shape
+    assert height < 0.7 * 512 and width < 0.5 * 512  # the digit, not half the page
+
+
+def test_a_blank_page_under_a_shadow_is_blank() -> None:
+    page = np.rint(np.clip(light("shadow"), 0, 1) * 255).astype(np.uint8)
+    result = preprocess(page)
+    assert result.image is None and result.message == FLAT_MESSAGE
+
+
+def test_chalk_on_an_unevenly_lit_board_is_read_as_bright_ink() -> None:
+    board = 0.15 + 0.25 * np.linspace(0.0, 1.0, SIDE)[np.newaxis, :]
+    chalk = np.clip(board + 0.7 * strokes("7"), 0.0, 1.0)
+    result = preprocess(np.rint(chalk * 255).astype(np.uint8))
+    reference = preprocess(np.rint(strokes("7") * 255).astype(np.uint8))
+    assert not result.inverted and result.image is not None
+    assert np.abs(result.image - reference.image).mean() < 0.03
+
+
+def test_a_drawing_canvas_and_an_evenly_lit_photo_are_not_uneven() -> None:
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., 3] = 255
+    canvas[60:220, 130:150, :3] = 255
+    assert not is_uneven(brightness(canvas))
+    assert not is_uneven(brightness(photo("7", "even")))
+    assert is_uneven(brightness(photo("7", "shadow"))) and is_uneven(brightness(photo("7", "corners")))
