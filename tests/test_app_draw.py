@@ -84,6 +84,20 @@ def probability_bars(app) -> list[float]:
     return table.column("probability").to_pylist()
 
 
+def test_a_photo_under_a_deep_shadow_is_read_as_the_evenly_lit_one(app_env, make_app, mnist):
+    from digitlab.paper_photos import photograph
+
+    def photo_png(light: str) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(photograph(mnist.x_test[0], light, np.random.default_rng(5))).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    even = upload(make_app(), "even.png", photo_png("even"))
+    shadowed = upload(make_app(), "shadow.png", photo_png("deep shadow"))
+    assert not shadowed.exception
+    assert metric(shadowed, "Prediction") == metric(even, "Prediction") == str(int(mnist.y_test[0]))
+
+
 def test_uploaded_digit_is_predicted_and_explained(app_env, make_app, mnist):
     image, label = mnist.x_test[0], int(mnist.y_test[0])
     app = upload(make_app(), "seven.png", png_bytes(image))
