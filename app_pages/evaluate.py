@@ -23,7 +23,7 @@ from digitlab.hard_styles import load_hard_styles, misreads_by_style
 from digitlab.other_handwriting import NAME as UCI_DIGITS
 from digitlab.other_handwriting import MissingDatasetError, OtherDigits, load_uci_digits, squashed_inputs
 from digitlab.paper_photos import NAME as PAPER_PHOTOS
-from digitlab.paper_photos import load_paper_photos, scores_by_light
+from digitlab.paper_photos import load_paper_photos, scores_by_scene
 from digitlab.report import (
     comparison_row,
     inference_ms,
@@ -97,9 +97,10 @@ def other_handwriting_ui(usable) -> None:
                "with scikit-learn), written by other people on other forms and stored as 8×8 blocks, "
                "each smoothed up; 1,080 hard-styles pictures, 36 ways of writing digits that "
                "MNIST's writers rarely use (flagged 1s, crossed 7s, narrow 0s…), drawn on a pad like "
-               "the Draw page's at random sizes, places, angles and pen widths; and 1,000 photos of "
+               "the Draw page's at random sizes, places, angles and pen widths; and 1,400 photos of "
                "MNIST test digits written on paper, under even light, shadows, a dim room and darker "
-               "corners. All go through the same preprocessing as your drawings and uploads.")
+               "corners, on squared and on ruled paper. All go through the same preprocessing as your "
+               "drawings and uploads.")
     sets = _test_sets()
     results = {entry.name: _other_evaluations(entry.name, entry.card["model_file"], entry, sets)
                for entry in usable}
@@ -129,8 +130,8 @@ def misread_gallery_ui(name: str, digits: OtherDigits, result: Evaluation) -> No
     if digits.name == PAPER_PHOTOS:
         right = np.ones(len(digits.labels), bool)
         right[[mistake.index for mistake in mistakes]] = False
-        summary = ", ".join(f"{item.light} {item.correct}/{item.of}" for item in scores_by_light(right))
-        st.markdown(f"**Read right, by light:** {summary}")
+        summary = ", ".join(f"{item.scene} {item.correct}/{item.of}" for item in scores_by_scene(right))
+        st.markdown(f"**Read right, by scene:** {summary}")
     shown = mistakes[:GALLERY_LIMIT]
     st.image([enlarge(digits.images[m.index], THUMBNAIL) for m in shown], width=THUMBNAIL,
              caption=[_caption(mistake) for mistake in shown])

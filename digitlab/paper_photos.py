@@ -1,11 +1,12 @@
-"""A fourth test set: MNIST's test digits as phone photos of ink on paper, under five lights.
+"""A fourth test set: MNIST's test digits as phone photos of ink on paper, in seven scenes.
 
-People upload photos of digits written on paper, and a photo is rarely evenly lit: a lamp on
-one side, the phone's own shadow, darker corners. This set writes each of the first MNIST test
-digits in dark ink on a page (its grey levels as the pen's pressure), at a random size and
-place, and photographs it under each light: even, a shadow across the page, a deep shadow, a
-dim room with a shadow, and darker corners, with a little blur and sensor noise. A fixed seed
-makes it the same everywhere, and no model trains on it. What it measures is the
+People upload photos of digits written on paper, and a photo is rarely of a blank page evenly
+lit: a lamp on one side, the phone's own shadow, darker corners, a school exercise book's
+squares or lines. This set writes each of the first MNIST test digits in dark ink on a page
+(its grey levels as the pen's pressure), at a random size and place, and photographs it in each
+scene: even light, a shadow across the page, a deep shadow, a dim room with a shadow, darker
+corners, squared paper, and ruled paper under a shadow, with a little blur and sensor noise. A
+fixed seed makes it the same everywhere, and no model trains on it. What it measures is the
 preprocessing's part of reading a photo (:mod:`digitlab.lighting`); the writers are MNIST's.
 """
 
@@ -19,7 +20,7 @@ from PIL import Image, ImageFilter
 
 from digitlab.other_handwriting import OtherDigits, model_inputs
 
-NAME = "paper photos (MNIST test digits on paper, 5 lights)"
+NAME = "paper photos (MNIST test digits on paper, 7 scenes)"
 SIDE = 240  # px: the photo
 DIGIT_HEIGHT = (110.0, 190.0)  # px: the digit's 28×28 field on the page
 INK = (0.08, 0.2)  # the ink's brightness relative to the paper under it
@@ -45,16 +46,32 @@ def _corners(rows: np.ndarray, cols: np.ndarray, rng: np.random.Generator) -> np
     return rng.uniform(0.8, 0.95) * (1.0 - rng.uniform(0.3, 0.5) * distance ** 2)
 
 
-LIGHTS: dict[str, Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]] = {
+def _lines(rows: np.ndarray, cols: np.ndarray, rng: np.random.Generator, *, squared: bool) -> np.ndarray:
+    """The paper's printed lines as a brightness factor: 1 on the paper, 15–35 % darker on a line
+    1–2 px wide, every 18–30 px, tilted up to 2° (horizontal lines only unless ``squared``)."""
+    spacing, width = rng.uniform(18.0, 30.0), rng.uniform(1.0, 2.0)
+    tilt = np.tan(np.radians(rng.uniform(-2.0, 2.0)))
+    darker = rng.uniform(0.15, 0.35)
+    across = (rows + tilt * cols + rng.uniform(0.0, spacing)) % spacing < width
+    if squared:
+        across |= (cols - tilt * rows + rng.uniform(0.0, spacing)) % spacing < width
+    return 1.0 - darker * across
+
+
+Scene = Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]
+SCENES: dict[str, Scene] = {
     "even": _even,
     "shadow": lambda rows, cols, rng: _ramp(rows, cols, rng, (0.5, 0.65), (0.85, 0.95)),
     "deep shadow": lambda rows, cols, rng: _ramp(rows, cols, rng, (0.3, 0.45), (0.85, 0.95)),
     "dim room": lambda rows, cols, rng: _ramp(rows, cols, rng, (0.3, 0.4), (0.5, 0.6)),
     "corners": _corners,
+    "squared paper": lambda rows, cols, rng: _even(rows, cols, rng) * _lines(rows, cols, rng, squared=True),
+    "ruled, shadow": lambda rows, cols, rng: (_ramp(rows, cols, rng, (0.5, 0.65), (0.85, 0.95))
+                                             * _lines(rows, cols, rng, squared=False)),
 }
 
 
-def photograph(digit: np.ndarray, light: str, rng: np.random.Generator) -> np.ndarray:
+def photograph(digit: np.ndarray, scene: str, rng: np.random.Generator) -> np.ndarray:
     """One (SIDE, SIDE) uint8 grey photo of a 28×28 uint8 MNIST digit written on paper."""
     height = int(rng.uniform(*DIGIT_HEIGHT))
     written = np.asarray(Image.fromarray(digit).resize((height, height), Image.Resampling.BICUBIC), np.float32)
@@ -63,38 +80,38 @@ def photograph(digit: np.ndarray, light: str, rng: np.random.Generator) -> np.nd
     marks[top:top + height, left:left + height] = np.clip(written, 0, 255)
     focus = np.asarray(Image.fromarray(marks).filter(ImageFilter.GaussianBlur(0.8)), np.float32) / 255.0
     rows, cols = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32)
-    page = LIGHTS[light](rows, cols, rng) * (1.0 - focus * (1.0 - rng.uniform(*INK)))
+    page = SCENES[scene](rows, cols, rng) * (1.0 - focus * (1.0 - rng.uniform(*INK)))
     photo = page + rng.normal(0.0, rng.uniform(*NOISE), page.shape)
     return np.rint(np.clip(photo, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)
-class LightScore:
-    """How many of one light's photos a model read right."""
+class SceneScore:
+    """How many of one scene's photos a model read right."""
 
-    light: str
+    scene: str
     correct: int
     of: int
 
 
 def load_paper_photos(test_digits: np.ndarray, test_labels: np.ndarray, digits: int = DIGITS,
                       seed: int = SEED) -> OtherDigits:
-    """The first ``digits`` MNIST test digits photographed under every light, light by light.
+    """The first ``digits`` MNIST test digits photographed in every scene, scene by scene.
 
     ``pictures`` holds the photos (dark ink on paper, not bright on black like the other sets').
     """
     rng = np.random.default_rng(seed)
-    pictures = np.stack([photograph(digit, light, rng) for light in LIGHTS for digit in test_digits[:digits]])
-    labels = np.tile(np.asarray(test_labels[:digits], np.uint8), len(LIGHTS))
+    pictures = np.stack([photograph(digit, scene, rng) for scene in SCENES for digit in test_digits[:digits]])
+    labels = np.tile(np.asarray(test_labels[:digits], np.uint8), len(SCENES))
     images = model_inputs(pictures)
     return OtherDigits(NAME, pictures, images, labels)
 
 
-def scores_by_light(right: np.ndarray) -> list[LightScore]:
-    """Per light, the photos read right, from whether each photo of :func:`load_paper_photos`
+def scores_by_scene(right: np.ndarray) -> list[SceneScore]:
+    """Per scene, the photos read right, from whether each photo of :func:`load_paper_photos`
     (in its order) was read right."""
     right = np.asarray(right, bool)
-    per_light = len(right) // len(LIGHTS)
-    return [LightScore(light, int(right[index * per_light:(index + 1) * per_light].sum()), per_light)
-            for index, light in enumerate(LIGHTS)]
+    per_scene = len(right) // len(SCENES)
+    return [SceneScore(scene, int(right[index * per_scene:(index + 1) * per_scene].sum()), per_scene)
+            for index, scene in enumerate(SCENES)]
 

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from digitlab.images import decode_image, to_standard_mode
-from digitlab.lighting import even_out, is_uneven
+from digitlab.lighting import even_out, is_photo, is_uneven, without_ruled_lines
 
 MNIST_SIZE = 28
 DIGIT_BOX = 20
@@ -112,12 +112,16 @@ def preprocess(picture: Picture, *, blank_threshold: float = MIN_INK_CONTRAST) -
     """
     if not 0.0 < blank_threshold <= 1.0:
         raise ValueError(f"blank_threshold must be in (0, 1]; got {blank_threshold}")
-    gray, inverted = fix_polarity(_shrink(brightness(picture), WORKING_MAX_SIDE))
+    light = _shrink(brightness(picture), WORKING_MAX_SIDE)
+    gray, inverted = fix_polarity(light)
     steps = {"grayscale": gray}
     peak = float(gray.max())
     if peak < blank_threshold:  # a light picture without contrast is a covered pad or a bare page
         return Preprocessed(None, inverted, steps, FLAT_MESSAGE if inverted else BLANK_MESSAGE)
-    ink = np.where(gray >= INK_FRACTION_OF_PEAK * peak, gray, np.float32(0))
+    if is_photo(light):  # a photo's paper may be ruled or squared
+        ink = without_ruled_lines(gray, peak, INK_FRACTION_OF_PEAK)
+    else:
+        ink = np.where(gray >= INK_FRACTION_OF_PEAK * peak, gray, np.float32(0))
     rows, cols = _ink_box(ink > 0)
     cropped = ink[rows, cols]
     steps["cropped"] = cropped

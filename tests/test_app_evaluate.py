@@ -118,7 +118,7 @@ def test_mistakes_the_servers_test_set_lacks_are_counted_not_a_crash(app_env, ma
                [c.value for c in app.caption])
 
 
-def test_photos_on_paper_sit_beside_the_other_sets_with_their_misreads_by_light(app_env, make_app):
+def test_photos_on_paper_sit_beside_the_other_sets_with_their_misreads_by_scene(app_env, make_app):
     app = make_app(EVALUATE_PAGE)
     table = app.dataframe[1].value
     assert table["paper-photos accuracy"].between(0.2, 1.0).all()  # tiny models, trained on 2,000 digits
@@ -126,6 +126,6 @@ def test_photos_on_paper_sit_beside_the_other_sets_with_their_misreads_by_light(
     sets = app.radio(key="evaluate_other_set")
     sets.set_value(next(option for option in sets.options if option.startswith("paper photos"))).run()
     assert not app.exception
-    [by_light] = [block.value for block in app.markdown if "Read right, by light" in block.value]
-    assert all(light in by_light for light in ("even", "shadow", "deep shadow", "dim room", "corners"))
-    assert any("of 1,000 misread" in caption.value for caption in app.caption)
+    [by_scene] = [block.value for block in app.markdown if "Read right, by scene" in block.value]
+    assert all(scene in by_scene for scene in ("even", "deep shadow", "dim room", "corners", "squared paper"))
+    assert any("of 1,400 misread" in caption.value for caption in app.caption)

@@ -52,7 +52,7 @@ def test_a_photo_under_uneven_light_gives_the_digit_an_even_light_gives(digit: s
     assert uneven.image is not None, uneven.message
     assert np.abs(uneven.image - even.image).mean() < 0.03
     height, width = uneven.steps["cropped"].shape
-    assert height < 0.7 * 512 and width < 0.5 * 512  # the digit, not half the page
+    assert (height, width) == pytest.approx(even.steps["cropped"].shape, abs=6)  # the digit, not half the page
 
 
 def test_a_blank_page_under_a_shadow_is_blank() -> None:
@@ -77,3 +77,28 @@ def test_a_drawing_canvas_and_an_evenly_lit_photo_are_not_uneven() -> None:
     assert not is_uneven(brightness(canvas))
     assert not is_uneven(brightness(photo("7", "even")))
     assert is_uneven(brightness(photo("7", "shadow"))) and is_uneven(brightness(photo("7", "corners")))
+
+
+def squared(page: np.ndarray, darker: float, spacing: int = 24) -> np.ndarray:
+    """``page`` (uint8) on squared paper: 2 px lines every ``spacing`` px, ``darker`` than the paper."""
+    lines = (np.arange(SIDE) % spacing < 2)[:, np.newaxis] | (np.arange(SIDE) % spacing < 2)[np.newaxis, :]
+    return np.rint(page * (1.0 - darker * lines)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("darker", [0.2, 0.4])
+@pytest.mark.parametrize("digit", ["0", "7"])
+def test_the_lines_of_squared_paper_are_not_ink(digit: str, darker: float) -> None:
+    plain = preprocess(photo(digit, "even"))
+    lined = preprocess(squared(photo(digit, "even"), darker))
+    assert lined.image is not None, lined.message
+    assert np.abs(lined.image - plain.image).mean() < 0.03
+
+
+def test_a_pencil_digit_drawn_lighter_in_places_keeps_its_light_strokes() -> None:
+    marks = strokes("4")
+    pressure = np.where(np.arange(SIDE)[np.newaxis, :] < 300, 1.0, 0.3)  # the right half drawn lightly
+    page = 0.92 * (1.0 - 0.85 * marks * pressure) + np.random.default_rng(1).normal(0.0, 0.01, (SIDE, SIDE))
+    result = preprocess(np.rint(np.clip(page, 0.0, 1.0) * 255).astype(np.uint8))
+    assert result.image is not None
+    full = preprocess(photo("4", "even"))
+    assert result.steps["cropped"].shape[1] >= full.steps["cropped"].shape[1] - 2  # the light strokes stay

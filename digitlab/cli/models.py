@@ -50,15 +50,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from dataclasses import asdict
 
         from digitlab.data import load_mnist
-        from digitlab.paper_photos import load_paper_photos, scores_by_light
+        from digitlab.paper_photos import load_paper_photos, scores_by_scene
 
         data = load_mnist(args.data)
         digits = load_paper_photos(data.x_test, data.y_test)
         images, labels = digits.images, digits.labels
         title = f"{args.name} on {digits.name}, {len(digits.labels):,} photos"
-        lights = scores_by_light(predictor.probabilities(images).argmax(axis=1) == labels)
-        extra = {"dataset": "photos", "by_light": [asdict(item) for item in lights]}
-        footer = ["by light: " + ", ".join(f"{item.light} {item.correct}/{item.of}" for item in lights)]
+        scenes = scores_by_scene(predictor.probabilities(images).argmax(axis=1) == labels)
+        extra = {"dataset": "photos", "by_scene": [asdict(item) for item in scenes]}
+        footer = ["by scene: " + ", ".join(f"{item.scene} {item.correct}/{item.of}" for item in scenes)]
     else:
         from digitlab.data import load_mnist
 
