@@ -101,8 +101,11 @@ def other_handwriting_ui(usable) -> None:
                "MNIST test digits written on paper, under even light, shadows, a dim room and darker "
                "corners, on squared and on ruled paper. All go through the same preprocessing as your "
                "drawings and uploads.")
-    sets = _test_sets()
-    results = {entry.name: _other_evaluations(entry.name, entry.card["model_file"], entry, sets)
+    photos = st.toggle("Also the 1,400 paper photos (about 10 s the first time)", key="evaluate_photos",
+                       help="MNIST's test digits photographed on paper: shadows, a dim room, dark corners, "
+                            "squared and ruled paper.")
+    sets = _test_sets(with_photos=photos)
+    results = {entry.name: _other_evaluations(entry.name, entry.card["model_file"], tuple(sets), entry, sets)
                for entry in usable}
     rows = [_side_by_side_row(entry, results[entry.name]) for entry in usable]
     accuracy = st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)
@@ -155,9 +158,9 @@ def _side_by_side_row(entry, result: dict[str, Evaluation] | None) -> dict:
             "paper-photos accuracy": photos.accuracy if photos else None}
 
 
-def _test_sets() -> dict[str, OtherDigits]:
+def _test_sets(*, with_photos: bool) -> dict[str, OtherDigits]:
     """The test sets beyond MNIST that can be loaded here, by name (UCI needs scikit-learn, the
-    photos MNIST's test digits)."""
+    photos MNIST's test digits, and they are built only when asked for)."""
     sets = {}
     try:
         sets[UCI_DIGITS] = _uci_digits()
@@ -165,7 +168,7 @@ def _test_sets() -> dict[str, OtherDigits]:
         st.info(f"The UCI test needs scikit-learn, which is not installed: {error}.")
     sets[HARD_STYLES] = _hard_styles()
     data, _ = load_data()
-    if data is not None:
+    if with_photos and data is not None:
         sets[PAPER_PHOTOS] = _paper_photos(data.source)
     return sets
 
@@ -187,10 +190,10 @@ def _paper_photos(source: str) -> OtherDigits:  # one set per MNIST file
 
 
 @st.cache_resource(max_entries=16, show_spinner="Testing on the other test sets…")
-def _other_evaluations(name: str, model_file: str, _entry, _sets: dict[str, OtherDigits]
-                       ) -> dict[str, Evaluation] | None:
-    """Results on every loadable test set beyond MNIST (and UCI squashed without preprocessing),
-    once per weights file; None if the model is unusable."""
+def _other_evaluations(name: str, model_file: str, set_names: tuple[str, ...], _entry,
+                       _sets: dict[str, OtherDigits]) -> dict[str, Evaluation] | None:
+    """Results on every loaded test set beyond MNIST (and UCI squashed without preprocessing),
+    once per weights file and choice of sets; None if the model is unusable."""
     predictor, _ = predictor_or_error(_entry)
     if predictor is None:
         return None

@@ -28,7 +28,6 @@ from PIL import Image
 REDUCED_SIDE = 96  # px: the background is estimated on a picture at most this large
 WINDOW_SHARE = 0.2  # of the reduced picture's longer side: wider than any stroke, narrower than the light's changes
 UNEVEN_BORDER = 0.08  # the border's brightness spans more than this (5th to 95th percentile): uneven light
-DENOISE = 3  # px: a photo's sensor noise is averaged over this square before the ink is taken
 RULED_CROSSINGS = 8  # runs of ink along the picture's edge: ruled or squared paper
 CROSSING_INSETS = (0.0, 0.03, 0.06)  # of the shorter side: where the loops round the picture run
 LINE_SHARE = 0.1  # of the peak ink: the faintest printed line looked for at the edges
@@ -64,7 +63,7 @@ def even_out(gray: np.ndarray, margin: float) -> tuple[np.ndarray, bool]:
         (ink, inverted), like ``preprocess.fix_polarity``: a page with no contrast beyond
         ``margin`` anywhere gives all zeros, inverted when the page is light.
     """
-    gray = _running(gray, DENOISE, np.mean)  # the ink is taken relative to dim paper: noise grows with it
+    gray = _box_blur(gray)  # the ink is taken relative to dim paper: noise grows with it
     small = _reduced(gray)
     window = max(3, round(WINDOW_SHARE * max(small.shape)) | 1)
     paper = _enlarge(_running(small, window, np.median), gray.shape)
@@ -97,8 +96,12 @@ def without_ruled_lines(ink: np.ndarray, peak: float, faint: float) -> np.ndarra
     kept = ink >= faint * peak
     if _border_crossings(ink >= LINE_SHARE * peak) < RULED_CROSSINGS:
         return np.where(kept, ink, np.float32(0))
-    # The pen's strokes, without the specks where two of the paper's lines cross.
-    core = _running(_running((ink >= STRONG_SHARE * peak).astype(np.float32), 3, np.min), 3, np.max)
+    # The pen's strokes, without the specks where two of the paper's lines cross (unless the pen
+    # is finer than the specks).
+    strong = (ink >= STRONG_SHARE * peak).astype(np.float32)
+    core = _running(_running(strong, 3, np.min), 3, np.max)
+    if not core.any():
+        core = strong
     reach = max(1, round(EDGE_REACH * max(ink.shape))) * 2 + 1
     near = _running(core, reach, np.max) > 0
     return np.where(kept & near, ink, np.float32(0))
@@ -148,6 +151,13 @@ def _running(image: np.ndarray, window: int, statistic) -> np.ndarray:
     rows = statistic(sliding_window_view(padded, window, axis=0), axis=-1)
     padded = np.pad(rows, ((0, 0), (half, half)), mode="reflect", reflect_type="odd")
     return statistic(sliding_window_view(padded, window, axis=1), axis=-1).astype(np.float32)
+
+
+def _box_blur(image: np.ndarray) -> np.ndarray:
+    """The mean over each pixel's 3×3 square (the edge pixels repeated), from shifted sums."""
+    padded = np.pad(image.astype(np.float32), 1, mode="edge")
+    rows = padded[:-2] + padded[1:-1] + padded[2:]
+    return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / np.float32(9.0)
 
 
 def _enlarge(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -94,12 +94,13 @@ class SceneScore:
     of: int
 
 
-def load_paper_photos(test_digits: np.ndarray, test_labels: np.ndarray, digits: int = DIGITS,
+def load_paper_photos(test_digits: np.ndarray, test_labels: np.ndarray, digits: int | None = None,
                       seed: int = SEED) -> OtherDigits:
     """The first ``digits`` MNIST test digits photographed in every scene, scene by scene.
 
     ``pictures`` holds the photos (dark ink on paper, not bright on black like the other sets').
     """
+    digits = DIGITS if digits is None else digits
     rng = np.random.default_rng(seed)
     pictures = np.stack([photograph(digit, scene, rng) for scene in SCENES for digit in test_digits[:digits]])
     labels = np.tile(np.asarray(test_labels[:digits], np.uint8), len(SCENES))

@@ -122,6 +122,8 @@ def preprocess(picture: Picture, *, blank_threshold: float = MIN_INK_CONTRAST) -
         ink = without_ruled_lines(gray, peak, INK_FRACTION_OF_PEAK)
     else:
         ink = np.where(gray >= INK_FRACTION_OF_PEAK * peak, gray, np.float32(0))
+    if not ink.any():  # a tiny photo whose only ink was a printed line
+        return Preprocessed(None, inverted, steps, FLAT_MESSAGE if inverted else BLANK_MESSAGE)
     rows, cols = _ink_box(ink > 0)
     cropped = ink[rows, cols]
     steps["cropped"] = cropped

@@ -120,6 +120,8 @@ def test_mistakes_the_servers_test_set_lacks_are_counted_not_a_crash(app_env, ma
 
 def test_photos_on_paper_sit_beside_the_other_sets_with_their_misreads_by_scene(app_env, make_app):
     app = make_app(EVALUATE_PAGE)
+    assert app.dataframe[1].value["paper-photos accuracy"].isna().all()  # built only when asked for
+    app.toggle(key="evaluate_photos").set_value(True).run()
     table = app.dataframe[1].value
     assert table["paper-photos accuracy"].between(0.2, 1.0).all()  # tiny models, trained on 2,000 digits
     app.selectbox(key="evaluate_uci_model").set_value("quick-lenet").run()

@@ -60,8 +60,11 @@ def test_scores_are_counted_per_scene():
     assert [(score.correct, score.of) for score in scores] == [(2, 2), (1, 2), *[(2, 2)] * 4, (1, 2)]
 
 
-def test_evaluate_on_photos_reports_each_scene(small_data, mnist_path, tmp_path, capsys):
+def test_evaluate_on_photos_reports_each_scene(small_data, mnist_path, tmp_path, capsys, monkeypatch):
+    import digitlab.paper_photos
     from digitlab.cli import main
+
+    monkeypatch.setattr(digitlab.paper_photos, "DIGITS", 20)  # 140 photos: the command, not the figure
 
     store = ModelStore(tmp_path)
     store.save("mine", train(TrainConfig("mlp", epochs=1, batch_size=64, seed=1), small_data).model,
@@ -70,6 +73,7 @@ def test_evaluate_on_photos_reports_each_scene(small_data, mnist_path, tmp_path,
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["dataset"] == "photos" and [item["scene"] for item in report["by_scene"]] == list(SCENES)
+    assert [item["of"] for item in report["by_scene"]] == [20] * len(SCENES)
     assert sum(item["correct"] for item in report["by_scene"]) == report["correct"]
     assert main(argv[:-1]) == 0
     assert "by scene: even " in capsys.readouterr().out
