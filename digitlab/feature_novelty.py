@@ -70,11 +70,7 @@ def load_stats(path: str | os.PathLike) -> FeatureStats:
         FileNotFoundError: there are none at ``path``.
         ValueError: the file is not such statistics.
     """
-    values = load_npz(path, "a model's feature statistics")
-    try:
-        stats = FeatureStats(**values)
-    except TypeError as error:
-        raise ValueError(f"{path} is not a model's feature statistics ({error})") from None
+    stats = load_npz(path, FeatureStats, "a model's feature statistics")
     if stats.means.ndim != 2 or stats.whiten.shape != (stats.means.shape[1],) * 2:
         raise ValueError(f"{path} holds feature statistics of mismatched shapes")
     return stats

@@ -19,8 +19,10 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -102,17 +104,23 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray | float]) -> 
     return path
 
 
-def load_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray | float]:
-    """The arrays of an ``.npz`` written by :func:`save_npz`: float32 arrays, 0-d ones as floats.
+T = TypeVar("T")
+
+
+def load_npz(path: str | os.PathLike, record: Callable[..., T], what: str) -> T:
+    """``record`` (a dataclass) rebuilt from an ``.npz`` written by :func:`save_npz`: its float32
+    arrays as they are, its 0-d ones as floats.
 
     Raises:
         FileNotFoundError: there is no file at ``path``.
-        ValueError: ``path`` is not an ``.npz`` (the message names ``what`` was expected).
+        ValueError: ``path`` is not an ``.npz`` of ``record``'s fields (the message names
+            ``what`` was expected).
     """
     try:
         with np.load(path, allow_pickle=False) as stored:
-            return {key: float(stored[key]) if stored[key].ndim == 0 else stored[key].astype(np.float32)
-                    for key in stored.files}
+            values = {key: float(stored[key]) if stored[key].ndim == 0 else stored[key].astype(np.float32)
+                      for key in stored.files}
+        return record(**values)
     except FileNotFoundError:
         raise
     except (OSError, TypeError, ValueError) as error:
@@ -126,11 +134,7 @@ def load_detector(path: str | os.PathLike) -> NoveltyDetector:
         FileNotFoundError: there is none at ``path``.
         ValueError: the file is not a detector.
     """
-    values = load_npz(path, "a novelty detector")
-    try:
-        return NoveltyDetector(**values)
-    except TypeError as error:
-        raise ValueError(f"{path} is not a novelty detector ({error})") from None
+    return load_npz(path, NoveltyDetector, "a novelty detector")
 
 
 def solidity(images: np.ndarray, radius: int = SOLID_RADIUS) -> np.ndarray:
