@@ -71,14 +71,14 @@ def even_out(gray: np.ndarray, margin: float) -> tuple[np.ndarray, bool]:
     if darker == 0.0 and brighter == 0.0:
         return np.zeros(gray.shape, np.float32), bool(paper.mean() > 0.5)
     inverted = darker > brighter
-    smooth = window // 2 | 1
-    if inverted:  # the paper under dark strokes: a closing (max, then min) fills them in
-        background = _enlarge(_running(_running(_running(small, window, np.max), window, np.min), smooth, np.mean),
-                              gray.shape)
+    # The paper under dark strokes: a closing (max, then min) fills them in; the board under
+    # bright strokes: an opening (min, then max) removes them.
+    first, then = (np.max, np.min) if inverted else (np.min, np.max)
+    background = _enlarge(_running(_running(_running(small, window, first), window, then), window // 2 | 1,
+                                   np.mean), gray.shape)
+    if inverted:
         ink = (background - gray) / np.maximum(background, 1e-3)
-    else:  # the board under bright strokes: an opening (min, then max) removes them
-        background = _enlarge(_running(_running(_running(small, window, np.min), window, np.max), smooth, np.mean),
-                              gray.shape)
+    else:
         ink = (gray - background) / np.maximum(1.0 - background, 1e-3)
     return np.clip(ink, 0.0, 1.0).astype(np.float32), inverted
 
