@@ -7,7 +7,6 @@ the inference time is measured here, once per weights file.
 from __future__ import annotations
 
 import altair as alt
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -23,7 +22,7 @@ from digitlab.hard_styles import load_hard_styles, misreads_by_style
 from digitlab.other_handwriting import NAME as UCI_DIGITS
 from digitlab.other_handwriting import MissingDatasetError, OtherDigits, load_uci_digits, squashed_inputs
 from digitlab.paper_photos import NAME as PAPER_PHOTOS
-from digitlab.paper_photos import load_paper_photos, scores_by_scene
+from digitlab.paper_photos import load_paper_photos, scene_scores
 from digitlab.report import (
     comparison_row,
     inference_ms,
@@ -131,9 +130,7 @@ def misread_gallery_ui(name: str, digits: OtherDigits, result: Evaluation) -> No
                             for item in misreads_by_style(result)[:6])
         st.markdown(f"**Most misread styles:** {summary}")
     if digits.name == PAPER_PHOTOS:
-        right = np.ones(len(digits.labels), bool)
-        right[[mistake.index for mistake in mistakes]] = False
-        summary = ", ".join(f"{item.scene} {item.correct}/{item.of}" for item in scores_by_scene(right))
+        summary = ", ".join(f"{item.scene} {item.correct}/{item.of}" for item in scene_scores(result))
         st.markdown(f"**Read right, by scene:** {summary}")
     shown = mistakes[:GALLERY_LIMIT]
     st.image([enlarge(digits.images[m.index], THUMBNAIL) for m in shown], width=THUMBNAIL,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
+from digitlab.evaluation import Evaluation
 from digitlab.other_handwriting import OtherDigits, model_inputs
 
 NAME = "paper photos (MNIST test digits on paper, 7 scenes)"
@@ -106,6 +107,13 @@ def load_paper_photos(test_digits: np.ndarray, test_labels: np.ndarray, digits: 
     labels = np.tile(np.asarray(test_labels[:digits], np.uint8), len(SCENES))
     images = model_inputs(pictures)
     return OtherDigits(NAME, pictures, images, labels)
+
+
+def scene_scores(evaluation: Evaluation) -> list[SceneScore]:
+    """Per scene, the photos read right, from a model's evaluation on :func:`load_paper_photos`."""
+    right = np.ones(evaluation.correct + evaluation.incorrect, bool)
+    right[[mistake.index for mistake in evaluation.mistakes]] = False
+    return scores_by_scene(right)
 
 
 def scores_by_scene(right: np.ndarray) -> list[SceneScore]:

@@ -25,6 +25,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     predictor = Predictor(store.load(args.name))
     if args.on.startswith(WRITER_PREFIX):
         return _evaluate_on_writer(args, predictor)
+    summary = None  # the set's own findings from the evaluation: (JSON fields, lines)
     if args.on == "uci":
         from digitlab.other_handwriting import load_uci_digits, squashed_inputs
 
@@ -35,30 +36,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         extra = {"dataset": "uci", "squashed_accuracy": naive.accuracy}
         footer = [f"squashed to 28×28 without the preprocessing: {naive.accuracy * 100:.2f} %"]
     elif args.on == "styles":
-        from dataclasses import asdict
-
-        from digitlab.hard_styles import load_hard_styles, misreads_by_style
+        from digitlab.hard_styles import load_hard_styles
 
         digits = load_hard_styles()
         images, labels = digits.images, digits.labels
         title = f"{args.name} on {digits.name}, {len(digits.labels):,} pictures"
-        misreads = misreads_by_style(evaluate(predictor, images, labels))
-        extra = {"dataset": "styles", "misreads_by_style": [asdict(item) for item in misreads]}
-        footer = ["most misread styles:" if misreads else "no style misread"]
-        footer += [f"  {item.style} → {item.read_as}: {item.count} of {item.of}" for item in misreads[:8]]
+        extra, footer, summary = {"dataset": "styles"}, [], _styles_summary
     elif args.on == "photos":
-        from dataclasses import asdict
-
         from digitlab.data import load_mnist
-        from digitlab.paper_photos import load_paper_photos, scores_by_scene
+        from digitlab.paper_photos import load_paper_photos
 
         data = load_mnist(args.data)
         digits = load_paper_photos(data.x_test, data.y_test)
         images, labels = digits.images, digits.labels
         title = f"{args.name} on {digits.name}, {len(digits.labels):,} photos"
-        scenes = scores_by_scene(predictor.probabilities(images).argmax(axis=1) == labels)
-        extra = {"dataset": "photos", "by_scene": [asdict(item) for item in scenes]}
-        footer = ["by scene: " + ", ".join(f"{item.scene} {item.correct}/{item.of}" for item in scenes)]
+        extra, footer, summary = {"dataset": "photos"}, [], _photos_summary
     else:
         from digitlab.data import load_mnist
 
@@ -67,6 +59,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         title, extra, footer = f"{args.name} on the MNIST test set", {"dataset": "mnist"}, []
     probabilities = predictor.probabilities(images)
     result = evaluate_probabilities(probabilities, labels)
+    if summary is not None:
+        fields, footer = summary(result)
+        extra = {**extra, **fields}
     calibration = _calibration_fields(store.read_card(args.name), probabilities, labels)
     payload = {**{key: value for key, value in result.to_dict().items() if key != "mistakes"}, **extra,
                **calibration}
@@ -77,6 +72,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     lines += [f"  {digit}     {precision:.4f}    {recall:.4f}" for digit, (precision, recall) in enumerate(rows)]
     emit(args, payload, "\n".join(lines + footer))
     return 0
+
+
+def _styles_summary(result) -> tuple[dict, list[str]]:
+    """The hard-styles set's most misread styles."""
+    from dataclasses import asdict
+
+    from digitlab.hard_styles import misreads_by_style
+
+    misreads = misreads_by_style(result)
+    footer = ["most misread styles:" if misreads else "no style misread"]
+    footer += [f"  {item.style} → {item.read_as}: {item.count} of {item.of}" for item in misreads[:8]]
+    return {"misreads_by_style": [asdict(item) for item in misreads]}, footer
+
+
+def _photos_summary(result) -> tuple[dict, list[str]]:
+    """The paper photos read right, scene by scene."""
+    from dataclasses import asdict
+
+    from digitlab.paper_photos import scene_scores
+
+    scenes = scene_scores(result)
+    footer = ["by scene: " + ", ".join(f"{item.scene} {item.correct}/{item.of}" for item in scenes)]
+    return {"by_scene": [asdict(item) for item in scenes]}, footer
 
 
 def _evaluate_on_writer(args: argparse.Namespace, predictor) -> int:
