@@ -20,11 +20,15 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from digitlab.novelty import HELD_OUT, load_npz, save_npz
 from digitlab.store import sidecar_name
+
+if TYPE_CHECKING:  # the inference module pulls in TensorFlow; this one is read without it
+    from digitlab.inference import Predictor
 
 QUANTILE = 0.997  # with the pixel detector's 0.995, at most about 0.8 % of real digits are flagged
 RIDGE = 1e-3  # added to the shared covariance, relative to its mean variance: some units never fire
@@ -193,31 +197,30 @@ FIT_LIMIT = 20_000  # training digits a run's statistics are fitted on: enough f
 MIN_PER_CLASS = 20
 
 
-def fit_for_run(model, config, data) -> FeatureStats | None:
+def fit_for_run(predictor: Predictor, config, data) -> FeatureStats | None:
     """Statistics for a freshly trained model from its own run: fitted on its training digits,
     the threshold set on its validation split (digits it never trained on). None when the run
-    has too few digits of some class, or no validation split, to set them honestly.
+    has too few digits of some class, or no validation split, to set them honestly. Takes the
+    run's own ``Predictor`` so the model is not traced a second time.
     """
     from digitlab.data import to_float
-    from digitlab.inference import Predictor
     from digitlab.training import split_training_data
 
     x_train, y_train, x_val, _ = split_training_data(data, config)
     x_fit, y_fit = x_train[:FIT_LIMIT], y_train[:FIT_LIMIT]
     if len(x_val) < MIN_PER_CLASS or np.bincount(y_fit, minlength=10).min() < MIN_PER_CLASS:
         return None
-    features = Predictor(model).features
-    return fit_stats(features(to_float(x_fit)), y_fit, [features(to_float(x_val))])
+    return fit_stats(predictor.features(to_float(x_fit)), y_fit, [predictor.features(to_float(x_val))])
 
 
-def fit_beside(store, name: str, model, config, data) -> Path | None:
+def fit_beside(store, name: str, predictor: Predictor, config, data) -> Path | None:
     """Fit ``name``'s statistics from its run's split (:func:`fit_for_run`) and write them beside
     its stored weights; returns where, or None when there were too few digits or no room.
 
     Called after the model's card is written (the commit point): a model whose statistics could
     not be written still reads digits, only without its own test (``fit-novelty`` can add it).
     """
-    stats = fit_for_run(model, config, data)
+    stats = fit_for_run(predictor, config, data)
     if stats is None:
         return None
     try:

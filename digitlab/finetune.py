@@ -77,7 +77,7 @@ def finetune_mix(config: FinetuneConfig, images: np.ndarray, labels: np.ndarray,
 class FinetuneResult:
     """A fine-tuned model and how it got there."""
 
-    model: keras.Model
+    predictor: Predictor  # the tuned model, traced once for the evaluation and the statistics
     history: list[dict[str, float]]
     stopped: bool
     train_seconds: float
@@ -85,6 +85,11 @@ class FinetuneResult:
     split: WriterSplit
     meter: ForgettingMeter
     test: Evaluation  # after, on the MNIST test set (the card's usual "test")
+
+    @property
+    def model(self) -> keras.Model:
+        """The tuned Keras model."""
+        return self.predictor.model
 
 
 def finetune(config: FinetuneConfig, base: keras.Model, digits: WriterDigits, data: Mnist, *,
@@ -102,9 +107,10 @@ def finetune(config: FinetuneConfig, base: keras.Model, digits: WriterDigits, da
     keras.utils.set_random_seed(config.seed)
     model = keras.models.clone_model(base)
     model.set_weights(base.get_weights())
-    before_mnist = evaluate(Predictor(base), data.x_test, data.y_test)
+    before = Predictor(base)
+    before_mnist = evaluate(before, data.x_test, data.y_test)
     held_x, held_y = digits.images[split.heldout], digits.labels[split.heldout]
-    before_held = evaluate(Predictor(base), held_x, held_y) if len(held_y) else None
+    before_held = evaluate(before, held_x, held_y) if len(held_y) else None
     x, y = finetune_mix(config, digits.images[split.finetune], digits.labels[split.finetune], data)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
@@ -125,7 +131,7 @@ def finetune(config: FinetuneConfig, base: keras.Model, digits: WriterDigits, da
     after_held = evaluate(tuned, held_x, held_y) if len(held_y) else None
     meter = ForgettingMeter(before_mnist.accuracy, after_mnist.accuracy,
                             before_held and before_held.accuracy, after_held and after_held.accuracy, len(held_y))
-    return FinetuneResult(model, last.rows, reporter.stopped_early, seconds, len(x), split, meter, after_mnist)
+    return FinetuneResult(tuned, last.rows, reporter.stopped_early, seconds, len(x), split, meter, after_mnist)
 
 
 class _LastFinishedEpoch(EpochHistory):
@@ -189,5 +195,5 @@ def finetune_and_store(config: FinetuneConfig, digits: WriterDigits, data: Mnist
     store.save(name, result.model, build_card(config, result, base_card, digits), overwrite=overwrite)
     with contextlib.suppress(KeyError, TypeError, ValueError):  # a base card without a usable run config
         # Its own "not a digit" statistics, from the MNIST split its base was trained on.
-        fit_beside(store, name, result.model, TrainConfig(**base_card["config"]), data)
+        fit_beside(store, name, result.predictor, TrainConfig(**base_card["config"]), data)
     return store.read_card(name)

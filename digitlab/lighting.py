@@ -47,8 +47,9 @@ def is_photo(gray: np.ndarray) -> bool:
 
 def is_uneven(gray: np.ndarray) -> bool:
     """Whether the light across a photo's border (float (H, W) brightness in [0, 1]) varies
-    more than noise: a shadow, a lamp or a vignette. Never for a picture made on a computer."""
-    return is_photo(gray) and _uneven(_reduced(gray))
+    more than noise: a shadow, a lamp or a vignette. Ask only of a photo (:func:`is_photo`): a
+    picture made on a computer may shade its background on purpose."""
+    return _uneven(_reduced(gray))
 
 
 def even_out(gray: np.ndarray, margin: float) -> tuple[np.ndarray, bool]:

@@ -113,12 +113,13 @@ def preprocess(picture: Picture, *, blank_threshold: float = MIN_INK_CONTRAST) -
     if not 0.0 < blank_threshold <= 1.0:
         raise ValueError(f"blank_threshold must be in (0, 1]; got {blank_threshold}")
     light = _shrink(brightness(picture), WORKING_MAX_SIDE)
-    gray, inverted = fix_polarity(light)
+    photo = is_photo(light)
+    gray, inverted = fix_polarity(light, photo)
     steps = {"grayscale": gray}
     peak = float(gray.max())
     if peak < blank_threshold:  # a light picture without contrast is a covered pad or a bare page
         return Preprocessed(None, inverted, steps, FLAT_MESSAGE if inverted else BLANK_MESSAGE)
-    if is_photo(light):  # a photo's paper may be ruled or squared
+    if photo:  # a photo's paper may be ruled or squared
         ink = without_ruled_lines(gray, peak, INK_FRACTION_OF_PEAK)
     else:
         ink = np.where(gray >= INK_FRACTION_OF_PEAK * peak, gray, np.float32(0))
@@ -185,21 +186,22 @@ def brightness(picture: Picture) -> np.ndarray:
     return composite
 
 
-def fix_polarity(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+def fix_polarity(gray: np.ndarray, photo: bool | None = None) -> tuple[np.ndarray, bool]:
     """Make the ink bright and the background 0.
 
     The background is the median of the picture's border. The ink is whichever side of it, brighter
     or darker, holds more contrast mass, so a paper photo's stray bright speck does not flip it.
-    Under uneven light (a border that is brighter in some places than in others) the background
-    is estimated at every pixel instead (:mod:`digitlab.lighting`).
+    In a photo under uneven light (a border that is brighter in some places than in others) the
+    background is estimated at every pixel instead (:mod:`digitlab.lighting`).
 
     Args:
         gray: float (H, W) in [0, 1], as from ``brightness``.
+        photo: whether the picture is a photo (``lighting.is_photo``), when the caller knows.
 
     Returns:
         (ink, inverted): float32 (H, W) in [0, 1], and whether the picture was dark on light.
     """
-    if is_uneven(gray):
+    if (is_photo(gray) if photo is None else photo) and is_uneven(gray):
         return even_out(gray, POLARITY_MARGIN)
     background = _background_level(gray)
     brighter = _mass_beyond(gray - np.float32(background + POLARITY_MARGIN))

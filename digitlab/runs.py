@@ -85,7 +85,7 @@ def finish_run(result: TrainResult, data: Mnist, store: ModelStore, name: str, *
     card = build_card(result, evaluation, data)
     card["calibration"] = calibrate_model(predictor, result.config, data).to_dict()
     store.save(name, result.model, card, overwrite=overwrite, allow_shipped=allow_shipped)
-    fit_beside(store, name, result.model, result.config, data)
+    fit_beside(store, name, predictor, result.config, data)
     return store.read_card(name)
 
 
