@@ -11,9 +11,11 @@ against 200 of 200 on a blank, evenly lit page; with this module it reads all 1,
 When the border's brightness varies, :func:`even_out` estimates the paper's own brightness at
 every pixel and takes the ink relative to it. The estimate is a grey-scale closing (for dark ink)
 or opening (for bright ink) over a window a fifth of the picture wide: strokes thinner than the
-window vanish from it, the light's slow changes stay. Which of the two is the ink is decided
-against a running median of the picture, which sits on the paper whichever way the ink goes.
-All of it runs on the picture reduced to under 100 px a side, then is enlarged back.
+window vanish from it, the light's slow changes stay. A digit cropped tight fills the picture and
+its strokes can be as wide as that window; the window then grows to 2/5 of the digit's extent.
+Which of the two is the ink is decided against a running median over 2/5 of the picture, which
+sits on the paper whichever way the ink goes, even in a tight crop. All of it runs on the picture
+reduced to under 100 px a side, then is enlarged back.
 
 When faint lines cross a photo's edge again and again, :func:`without_ruled_lines` keeps only
 the ink near the pen's own (darker) strokes. Pictures made on a computer take neither path.
@@ -33,15 +35,22 @@ CROSSING_INSETS = (0.0, 0.03, 0.06)  # of the shorter side: where the loops roun
 LINE_SHARE = 0.1  # of the peak ink: the faintest printed line looked for at the edges
 STRONG_SHARE = 0.5  # of the peak ink: a photo's pen strokes reach it, its paper's printed lines do not
 EDGE_REACH = 0.01  # of the picture's longer side: how far a stroke's soft edges reach from its core
-ONE_COLOUR_SHARE = 0.5  # of the border's pixels in one exact colour: a picture made on a computer
+ONE_COLOUR_SHARE = 0.5  # of the border's background in one exact colour: a picture made on a computer
+NEAR_MEDIAN = 0.1  # of full brightness from the border's median: the border's background
+MEDIAN_SHARE = 0.4  # of the reduced picture's longer side: the running median that sits on the paper
+DIGIT_WINDOW_SHARE = 0.4  # of the digit's extent: wider than any of its strokes
 BORDER_SHARE = 1 / 16  # of the reduced picture's shorter side: the frame the border is read from
 
 
 def is_photo(gray: np.ndarray) -> bool:
     """Whether a picture (float (H, W) brightness) looks photographed rather than made on a
-    computer: a canvas or a scan stored as blocks has one exact background colour along most of
-    its border, even where its digit touches the edge; a photo's border is noisy."""
-    _, counts = np.unique(_frame(gray, 1), return_counts=True)
+    computer: a canvas, a scan or a smoothly enlarged small picture has one exact background
+    colour along most of its border's background (the border pixels near its median, so that a
+    digit touching the edge does not count); a photo's background is noisy."""
+    border = _frame(gray, 1)
+    middle = np.partition(border, len(border) // 2)[len(border) // 2]  # a pixel's own value, even half in shadow
+    background = border[np.abs(border - middle) < NEAR_MEDIAN]
+    _, counts = np.unique(background, return_counts=True)
     return bool(counts.max() < ONE_COLOUR_SHARE * counts.sum())
 
 
@@ -67,13 +76,27 @@ def even_out(gray: np.ndarray, margin: float) -> tuple[np.ndarray, bool]:
     gray = _box_blur(gray)  # the ink is taken relative to dim paper: noise grows with it
     small = _reduced(gray)
     window = max(3, round(WINDOW_SHARE * max(small.shape)) | 1)
-    paper = _enlarge(_running(small, window, np.median), gray.shape)
+    coarse = _reduced(small, REDUCED_SIDE // 2)  # a median over a wide window: half the pixels do
+    paper = _enlarge(_running(coarse, round(MEDIAN_SHARE * max(coarse.shape)) | 1, np.median), gray.shape)
     darker, brighter = _positive_mass(paper - gray - margin), _positive_mass(gray - paper - margin)
     if darker == 0.0 and brighter == 0.0:
         return np.zeros(gray.shape, np.float32), bool(paper.mean() > 0.5)
     inverted = darker > brighter
-    # The paper under dark strokes: a closing (max, then min) fills them in; the board under
-    # bright strokes: an opening (min, then max) removes them.
+    ink = _ink_against(gray, small, window, inverted)
+    # A digit that fills the picture (a tight crop) has strokes as wide as the window: they come
+    # out hollow. The window then grows to a share of the digit's own extent.
+    wider = round(DIGIT_WINDOW_SHARE * _extent(ink) * max(small.shape) / max(gray.shape)) | 1
+    if wider > window:
+        ink = _ink_against(gray, small, wider, inverted)
+    return ink, inverted
+
+
+def _ink_against(gray: np.ndarray, small: np.ndarray, window: int, inverted: bool) -> np.ndarray:
+    """The ink relative to the paper (or board) estimated over ``window``-wide squares of ``small``.
+
+    The paper under dark strokes: a closing (max, then min) fills them in; the board under
+    bright strokes: an opening (min, then max) removes them.
+    """
     first, then = (np.max, np.min) if inverted else (np.min, np.max)
     background = _enlarge(_running(_running(_running(small, window, first), window, then), window // 2 | 1,
                                    np.mean), gray.shape)
@@ -81,7 +104,13 @@ def even_out(gray: np.ndarray, margin: float) -> tuple[np.ndarray, bool]:
         ink = (background - gray) / np.maximum(background, 1e-3)
     else:
         ink = (gray - background) / np.maximum(1.0 - background, 1e-3)
-    return np.clip(ink, 0.0, 1.0).astype(np.float32), inverted
+    return np.clip(ink, 0.0, 1.0).astype(np.float32)
+
+
+def _extent(ink: np.ndarray) -> int:
+    """The longer side, in pixels, of the box round the ink at half its peak or more."""
+    rows, cols = np.nonzero(ink >= STRONG_SHARE * ink.max())
+    return int(max(np.ptp(rows), np.ptp(cols))) + 1 if len(rows) else 0
 
 
 def without_ruled_lines(ink: np.ndarray, peak: float, faint: float) -> np.ndarray:
@@ -132,9 +161,9 @@ def _frame(image: np.ndarray, width: int) -> np.ndarray:
                            image[:, :width].ravel(), image[:, -width:].ravel()])
 
 
-def _reduced(gray: np.ndarray) -> np.ndarray:
-    """Area-averaged to at most :data:`REDUCED_SIDE` px a side (which also averages out noise)."""
-    factor = -(-max(gray.shape) // REDUCED_SIDE)
+def _reduced(gray: np.ndarray, side: int = REDUCED_SIDE) -> np.ndarray:
+    """Area-averaged to at most ``side`` px a side (which also averages out noise)."""
+    factor = -(-max(gray.shape) // side)
     if factor <= 1:
         return gray.astype(np.float32)
     return np.asarray(Image.fromarray(gray.astype(np.float32)).reduce(factor), np.float32)

@@ -6,23 +6,24 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitlab.lighting import is_uneven
+from digitlab.lighting import is_photo, is_uneven
+from digitlab.other_handwriting import to_picture
 from digitlab.preprocess import FLAT_MESSAGE, brightness, preprocess
 
 SIDE = 600
 
 
-def strokes(digit: str) -> np.ndarray:
+def strokes(digit: str, width: int = 18) -> np.ndarray:
     """Where the ink of a hand-drawn 0, 4 or 7 is on a 600 px page: float (H, W) in [0, 1]."""
     page = Image.new("L", (SIDE, SIDE), 0)
     pen = ImageDraw.Draw(page)
     if digit == "0":
-        pen.ellipse([220, 130, 380, 470], outline=255, width=18)
+        pen.ellipse([220, 130, 380, 470], outline=255, width=width)
     elif digit == "4":
-        pen.line([(330, 120), (210, 360), (400, 360)], fill=255, width=18, joint="curve")
-        pen.line([(340, 250), (340, 480)], fill=255, width=18)
+        pen.line([(330, 120), (210, 360), (400, 360)], fill=255, width=width, joint="curve")
+        pen.line([(340, 250), (340, 480)], fill=255, width=width)
     else:
-        pen.line([(200, 150), (400, 150), (290, 470)], fill=255, width=18, joint="curve")
+        pen.line([(200, 150), (400, 150), (290, 470)], fill=255, width=width, joint="curve")
     return np.asarray(page, np.float32) / 255.0
 
 
@@ -36,10 +37,10 @@ def light(kind: str) -> np.ndarray:
             "corners": 0.88 * (1.0 - 0.4 * corner ** 2)}[kind]
 
 
-def photo(digit: str, kind: str, *, ink: float = 0.12, seed: int = 0) -> np.ndarray:
+def photo(digit: str, kind: str, *, ink: float = 0.12, seed: int = 0, pen: int = 18) -> np.ndarray:
     """A grey uint8 photo of dark ink on paper under ``kind`` of light, with sensor noise."""
     noise = np.random.default_rng(seed).normal(0.0, 0.015, (SIDE, SIDE))
-    marks = strokes(digit)
+    marks = strokes(digit, pen)
     page = light(kind) * (1.0 - marks) + ink * light(kind) * marks + noise
     return np.rint(np.clip(page, 0.0, 1.0) * 255).astype(np.uint8)
 
@@ -53,6 +54,35 @@ def test_a_photo_under_uneven_light_gives_the_digit_an_even_light_gives(digit: s
     assert np.abs(uneven.image - even.image).mean() < 0.03
     height, width = uneven.steps["cropped"].shape
     assert (height, width) == pytest.approx(even.steps["cropped"].shape, abs=6)  # the digit, not half the page
+
+
+@pytest.mark.parametrize("kind", ["even", "shadow"])
+@pytest.mark.parametrize("digit", ["0", "4", "7"])
+def test_a_photo_cropped_tight_to_its_thick_strokes_gives_the_whole_photos_digit(digit: str, kind: str) -> None:
+    whole = photo(digit, kind, pen=48)
+    rows, cols = np.nonzero(strokes(digit, 48) > 0.5)  # the crop a user makes: the strokes touch every edge
+    tight = preprocess(whole[rows.min():rows.max() + 1, cols.min():cols.max() + 1])
+    reference = preprocess(photo(digit, "even", pen=48))
+    assert tight.inverted and tight.image is not None, tight.message
+    assert np.abs(tight.image - reference.image).mean() < 0.03
+
+
+def test_a_small_scan_enlarged_smoothly_is_not_a_photo_even_where_its_strokes_touch_the_edges() -> None:
+    three = np.array([[0, 0, 5, 10, 16, 16, 15, 2], [0, 0, 6, 8, 8, 11, 16, 4], [0, 0, 0, 0, 2, 11, 14, 1],
+                      [0, 0, 8, 12, 15, 16, 4, 0], [0, 0, 7, 8, 8, 15, 3, 0], [0, 0, 0, 0, 1, 14, 4, 0],
+                      [5, 14, 8, 8, 14, 12, 0, 0], [2, 13, 16, 9, 6, 0, 0, 0]])  # 8×8 blocks of 0–16 ink
+    picture = to_picture(three)
+    assert not is_photo(brightness(picture))
+    framed = preprocess(np.pad(picture, 16))  # the same digit with a margin round it
+    assert np.abs(preprocess(picture).image - framed.image).mean() < 0.02
+
+
+def test_a_shadow_with_a_hard_edge_down_the_middle_of_the_page_still_gives_the_digit() -> None:
+    marks = strokes("7")
+    paper = np.where(np.arange(SIDE)[np.newaxis, :] < SIDE // 2, 0.9, 0.45)  # half the border in each light
+    page = paper * (1.0 - 0.88 * marks) + np.random.default_rng(2).normal(0.0, 0.01, (SIDE, SIDE))
+    result = preprocess(np.rint(np.clip(page, 0.0, 1.0) * 255).astype(np.uint8))
+    assert result.inverted and result.image is not None, result.message
 
 
 def test_a_blank_page_under_a_shadow_is_blank() -> None:
