@@ -19,6 +19,7 @@ from PIL import Image
 
 from digitlab.images import decode_image, to_standard_mode
 from digitlab.lighting import even_out, is_photo, is_uneven, without_ruled_lines
+from digitlab.widening import stroke_width, widen_thin_strokes
 
 MNIST_SIZE = 28
 DIGIT_BOX = 20
@@ -43,14 +44,6 @@ DOT_MAX_SPAN = 0.25
 # fill fraction tells it from a bold digit. Refusing ink over 0.75 of a squarish box or 0.9 of
 # its inscribed ellipse refused 28 of the 1,797 smoothed UCI digits (mostly 8s) and 21 of
 # MNIST's 60,000 training digits.
-# Stroke width over the longer side of the digit: MNIST's median is 0.125, its 10th percentile
-# 0.09 (measured on x_train). Thinner drawings are thickened to the median before downscaling.
-MNIST_STROKE_RATIO = 0.125
-# Strokes are widened at about this many times the 20 px box (enough detail, little work).
-THICKENING_SCALE = 3
-# Widening grows each stroke by at most this share of the typical gap between strokes, so that
-# (growing from both sides) half of a loop's or an opening's width stays open.
-GAP_KEPT_OPEN = 0.25
 LUMINANCE_WEIGHTS = (0.299, 0.587, 0.114)
 # The alpha plane is taken as the ink when it varies this many times more than the colours do.
 ALPHA_PREFERENCE = 2.0
@@ -131,8 +124,9 @@ def preprocess(picture: Picture, *, blank_threshold: float = MIN_INK_CONTRAST) -
     problem = _why_not_a_digit(cropped > 0, max(gray.shape))
     if problem:
         return Preprocessed(None, inverted, steps, problem)
-    thickened = _thicken(cropped)
+    thickened = widen_thin_strokes(cropped, DIGIT_BOX)
     if thickened is not cropped:
+        thickened = thickened[_ink_box(thickened > 0)]  # pooling may have added empty margins
         steps["thickened"] = thickened
     steps["scaled"] = _peak_to_one(_render(thickened, (0.0, 0.0)))
     steps["centred"] = _centre(thickened, steps["scaled"])
@@ -333,112 +327,9 @@ def _why_not_a_digit(mask: np.ndarray, picture_side: int) -> str:
     longer = max(mask.shape)
     if mask.sum() < MIN_INK_PIXELS or longer < MIN_DIGIT_SIDE:
         return TOO_LITTLE_INK_MESSAGE
-    if longer < DOT_ELONGATION * _stroke_width(mask):
+    if longer < DOT_ELONGATION * stroke_width(mask):
         return DOT_MESSAGE if longer < DOT_MAX_SPAN * picture_side else FILLED_MESSAGE
     return ""
-
-
-def _stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width in pixels: twice the ink area over its perimeter.
-
-    A stroke of length L and width w has area L·w and perimeter about 2·L. Counting pixel edges
-    measures the perimeter in city-block length, 4/π times the true length on average over
-    directions (Crofton), hence the π/4.
-    """
-    padded = np.pad(mask, 1)
-    edges = np.count_nonzero(padded[1:] != padded[:-1]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1])
-    return 2.0 * np.count_nonzero(mask) / (edges * np.pi / 4.0)
-
-
-def _thicken(cropped: np.ndarray) -> np.ndarray:
-    """Widen strokes thinner than MNIST's, without closing a loop or merging two strokes.
-
-    A 3 px pen on a 200 px digit would shrink to a faint 0.3 px line in the 20 px box; MNIST's
-    strokes are about an eighth of the box. The growth is what the stroke's own width lacks to
-    reach that, but never more than a quarter of the digit's typical gap between strokes (so at
-    least half of every such gap stays open): a narrow 0's loop stays a loop. Large crops are
-    max-pooled first (which keeps thin lines at full strength) so the dilation stays cheap.
-    Returns ``cropped`` itself when the strokes are thick enough.
-    """
-    if _growth_radius(cropped > 0) < 1.0:
-        return cropped
-    pooled = _max_pool(cropped, max(1, max(cropped.shape) // (THICKENING_SCALE * DIGIT_BOX)))
-    mask = pooled > 0
-    radius = min(_growth_radius(mask), GAP_KEPT_OPEN * _typical_gap(mask))
-    if radius <= 0.0:
-        return cropped
-    thickened = _dilate(pooled, radius)
-    rows, cols = _ink_box(thickened > 0)  # pooling may have added empty margins
-    return thickened[rows, cols]
-
-
-def _growth_radius(mask: np.ndarray) -> float:
-    """How far to grow the strokes on each side (px) to reach MNIST's stroke ratio."""
-    longer_side = max(mask.shape)
-    width = _stroke_width(mask)
-    # Solve width + 2r = ratio · (longer_side + 2r) for r.
-    return (MNIST_STROKE_RATIO * longer_side - width) / (2.0 * (1.0 - MNIST_STROKE_RATIO))
-
-
-def _typical_gap(mask: np.ndarray) -> float:
-    """The digit's typical gap between strokes (px): the smaller of the row-wise and column-wise
-    medians of each line's widest background run between two inks (a loop's width, the space
-    between a 4's arms). ``inf`` when no line crosses two strokes, as in a 1."""
-    medians = [_median_widest_gap(lines) for lines in (mask, mask.T)]
-    return min(medians)
-
-
-def _median_widest_gap(lines: np.ndarray) -> float:
-    """Median over the lines (rows of ``lines``) that have one of their widest inner background run."""
-    ink = np.flatnonzero(lines)
-    line = ink // lines.shape[1]
-    gaps = np.diff(ink) - 1
-    inner = (line[1:] == line[:-1]) & (gaps > 0)
-    if not inner.any():
-        return math.inf
-    widest = np.zeros(lines.shape[0], np.int64)
-    np.maximum.at(widest, line[1:][inner], gaps[inner])
-    return float(np.median(widest[widest > 0]))
-
-
-def _max_pool(image: np.ndarray, factor: int) -> np.ndarray:
-    """The maximum of each factor×factor block (the image is zero-padded to whole blocks)."""
-    if factor <= 1:
-        return image
-    height, width = (-(-side // factor) * factor for side in image.shape)
-    padded = np.pad(image, ((0, height - image.shape[0]), (0, width - image.shape[1])))
-    pooled = padded[::factor, ::factor].copy()
-    for row in range(factor):
-        for col in range(factor):
-            np.maximum(pooled, padded[row::factor, col::factor], out=pooled)
-    return pooled
-
-
-def _dilate(image: np.ndarray, radius: float) -> np.ndarray:
-    """Grey dilation by a near-octagon (alternating 3×3 cross and square steps).
-
-    A square alone would widen diagonal strokes 1.4 times more than straight ones. A fractional
-    radius blends the last two steps, so the width changes smoothly with the digit's size.
-    """
-    steps = max(0, math.ceil(radius))
-    grown = np.pad(image, steps)
-    before = grown
-    for step in range(steps):
-        before, grown = grown, _grow_one_pixel(grown, square=step % 2 == 1)
-    last_step_weight = np.float32(radius - (steps - 1)) if steps else np.float32(0)
-    return before + last_step_weight * (grown - before)
-
-
-def _grow_one_pixel(image: np.ndarray, *, square: bool) -> np.ndarray:
-    """One step of grey dilation by a 3×3 square or a 3×3 cross."""
-    grown = image.copy()
-    np.maximum(grown[1:], image[:-1], out=grown[1:])
-    np.maximum(grown[:-1], image[1:], out=grown[:-1])
-    # A square spreads the rows just grown sideways too; a cross spreads only the original.
-    source = grown.copy() if square else image
-    np.maximum(grown[:, 1:], source[:, :-1], out=grown[:, 1:])
-    np.maximum(grown[:, :-1], source[:, 1:], out=grown[:, :-1])
-    return grown
 
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
