@@ -22,7 +22,7 @@ from digitlab.hard_styles import load_hard_styles, misreads_by_style
 from digitlab.other_handwriting import NAME as UCI_DIGITS
 from digitlab.other_handwriting import MissingDatasetError, OtherDigits, load_uci_digits, squashed_inputs
 from digitlab.paper_photos import NAME as PAPER_PHOTOS
-from digitlab.paper_photos import load_paper_photos, scene_scores
+from digitlab.paper_photos import PHOTO_COUNT, load_paper_photos, scene_scores
 from digitlab.report import (
     comparison_row,
     inference_ms,
@@ -96,13 +96,13 @@ def other_handwriting_ui(usable) -> None:
                "with scikit-learn), written by other people on other forms and stored as 8×8 blocks, "
                "each smoothed up; 1,080 hard-styles pictures, 36 ways of writing digits that "
                "MNIST's writers rarely use (flagged 1s, crossed 7s, narrow 0s…), drawn on a pad like "
-               "the Draw page's at random sizes, places, angles and pen widths; and 1,400 photos of "
-               "MNIST test digits written on paper, under even light, shadows, a dim room and darker "
-               "corners, on squared and on ruled paper. All go through the same preprocessing as your "
-               "drawings and uploads.")
-    photos = st.toggle("Also the 1,400 paper photos (about 10 s the first time)", key="evaluate_photos",
+               f"the Draw page's at random sizes, places, angles and pen widths; and {PHOTO_COUNT:,} "
+               "photos of MNIST test digits written on paper, under even light, shadows, a dim room "
+               "and darker corners, on squared and on ruled paper, and from close up. All go through "
+               "the same preprocessing as your drawings and uploads.")
+    photos = st.toggle(f"Also the {PHOTO_COUNT:,} paper photos (about 10 s the first time)", key="evaluate_photos",
                        help="MNIST's test digits photographed on paper: shadows, a dim room, dark corners, "
-                            "squared and ruled paper.")
+                            "squared and ruled paper, a close-up.")
     sets = _test_sets(with_photos=photos)
     results = {entry.name: _other_evaluations(entry.name, entry.card["model_file"], tuple(sets), entry, sets)
                for entry in usable}

@@ -1,11 +1,12 @@
-"""A fourth test set: MNIST's test digits as phone photos of ink on paper, in seven scenes.
+"""A fourth test set: MNIST's test digits as phone photos of ink on paper, in eight scenes.
 
 People upload photos of digits written on paper, and a photo is rarely of a blank page evenly
 lit: a lamp on one side, the phone's own shadow, darker corners, a school exercise book's
 squares or lines. This set writes each of the first MNIST test digits in dark ink on a page
 (its grey levels as the pen's pressure), at a random size and place, and photographs it in each
 scene: even light, a shadow across the page, a deep shadow, a dim room with a shadow, darker
-corners, squared paper, and ruled paper under a shadow, with a little blur and sensor noise. A
+corners, squared paper, ruled paper under a shadow, and a close-up under a shadow (the digit
+filling the frame, its strokes touching the edges), with a little blur and sensor noise. A
 fixed seed makes it the same everywhere, and no model trains on it. What it measures is the
 preprocessing's part of reading a photo (:mod:`digitlab.lighting`); the writers are MNIST's.
 """
@@ -21,7 +22,7 @@ from PIL import Image, ImageFilter
 from digitlab.evaluation import Evaluation
 from digitlab.other_handwriting import OtherDigits, model_inputs
 
-NAME = "paper photos (MNIST test digits on paper, 7 scenes)"
+NAME = "paper photos (MNIST test digits on paper, 8 scenes)"
 SIDE = 240  # px: the photo
 DIGIT_HEIGHT = (110.0, 190.0)  # px: the digit's 28×28 field on the page
 INK = (0.08, 0.2)  # the ink's brightness relative to the paper under it
@@ -69,7 +70,11 @@ SCENES: dict[str, Scene] = {
     "squared paper": lambda rows, cols, rng: _even(rows, cols, rng) * _lines(rows, cols, rng, squared=True),
     "ruled, shadow": lambda rows, cols, rng: (_ramp(rows, cols, rng, (0.5, 0.65), (0.85, 0.95))
                                              * _lines(rows, cols, rng, squared=False)),
+    "close-up, shadow": lambda rows, cols, rng: _ramp(rows, cols, rng, (0.5, 0.65), (0.85, 0.95)),
 }
+# Scenes photographed from close up: the phone zoomed in until the digit fills the frame.
+CLOSE_UPS = frozenset({"close-up, shadow"})
+PHOTO_COUNT = DIGITS * len(SCENES)
 
 
 def photograph(digit: np.ndarray, scene: str, rng: np.random.Generator) -> np.ndarray:
@@ -82,8 +87,21 @@ def photograph(digit: np.ndarray, scene: str, rng: np.random.Generator) -> np.nd
     focus = np.asarray(Image.fromarray(marks).filter(ImageFilter.GaussianBlur(0.8)), np.float32) / 255.0
     rows, cols = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32)
     page = SCENES[scene](rows, cols, rng) * (1.0 - focus * (1.0 - rng.uniform(*INK)))
+    if scene in CLOSE_UPS:
+        page = _close_up(page, focus)
     photo = page + rng.normal(0.0, rng.uniform(*NOISE), page.shape)
     return np.rint(np.clip(photo, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def _close_up(page: np.ndarray, focus: np.ndarray) -> np.ndarray:
+    """The page zoomed in on the digit: a square as wide as the digit's longer side (its ink at a
+    third of the peak or more), enlarged to the photo's size, so the strokes touch its edges."""
+    rows, cols = np.nonzero(focus >= focus.max() / 3.0)
+    side = int(max(np.ptp(rows), np.ptp(cols))) + 1
+    top = int(np.clip((rows.min() + rows.max() + 1 - side) // 2, 0, SIDE - side))
+    left = int(np.clip((cols.min() + cols.max() + 1 - side) // 2, 0, SIDE - side))
+    square = page[top:top + side, left:left + side].astype(np.float32)
+    return np.asarray(Image.fromarray(square).resize((SIDE, SIDE), Image.Resampling.BILINEAR), np.float64)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ import shutil
 
 import numpy as np
 
+from digitlab.paper_photos import PHOTO_COUNT
+
 EVALUATE_PAGE = "app_pages/evaluate.py"
 
 
@@ -130,4 +132,4 @@ def test_photos_on_paper_sit_beside_the_other_sets_with_their_misreads_by_scene(
     assert not app.exception
     [by_scene] = [block.value for block in app.markdown if "Read right, by scene" in block.value]
     assert all(scene in by_scene for scene in ("even", "deep shadow", "dim room", "corners", "squared paper"))
-    assert any("of 1,400 misread" in caption.value for caption in app.caption)
+    assert any(f"of {PHOTO_COUNT:,} misread" in caption.value for caption in app.caption)
