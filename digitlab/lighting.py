@@ -25,10 +25,9 @@ the ink near the pen's own (darker) strokes. Pictures made on a computer take ne
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-from PIL import Image
 
-REDUCED_SIDE = 96  # px: the background is estimated on a picture at most this large
+from digitlab.picture_ops import REDUCED_SIDE, box_blur, enlarge, frame, reduced, running
+
 WINDOW_SHARE = 0.2  # of the reduced picture's longer side: wider than any stroke, narrower than the light's changes
 UNEVEN_BORDER = 0.08  # the border's brightness spans more than this (5th to 95th percentile): uneven light
 RULED_CROSSINGS = 8  # runs of ink along the picture's edge: ruled or squared paper
@@ -48,7 +47,7 @@ def is_photo(gray: np.ndarray) -> bool:
     computer: a canvas, a scan or a smoothly enlarged small picture has one exact background
     colour along most of its border's background (the border pixels near its median, so that a
     digit touching the edge does not count); a photo's background is noisy."""
-    border = _frame(gray, 1)
+    border = frame(gray, 1)
     middle = np.partition(border, len(border) // 2)[len(border) // 2]  # a pixel's own value, even half in shadow
     background = border[np.abs(border - middle) < NEAR_MEDIAN]
     _, counts = np.unique(background, return_counts=True)
@@ -59,7 +58,7 @@ def is_uneven(gray: np.ndarray) -> bool:
     """Whether the light across a photo's border (float (H, W) brightness in [0, 1]) varies
     more than noise: a shadow, a lamp or a vignette. Ask only of a photo (:func:`is_photo`): a
     picture made on a computer may shade its background on purpose."""
-    return _uneven(_reduced(gray))
+    return _uneven(reduced(gray))
 
 
 def even_out(gray: np.ndarray, margin: float) -> tuple[np.ndarray, bool]:
@@ -74,11 +73,11 @@ def even_out(gray: np.ndarray, margin: float) -> tuple[np.ndarray, bool]:
         (ink, inverted), like ``preprocess.fix_polarity``: a page with no contrast beyond
         ``margin`` anywhere gives all zeros, inverted when the page is light.
     """
-    gray = _box_blur(gray)  # the ink is taken relative to dim paper: noise grows with it
-    small = _reduced(gray)
+    gray = box_blur(gray)  # the ink is taken relative to dim paper: noise grows with it
+    small = reduced(gray)
     window = max(3, round(WINDOW_SHARE * max(small.shape)) | 1)
-    coarse = _reduced(small, REDUCED_SIDE // 2)  # a median over a wide window: half the pixels do
-    paper = _enlarge(_running(coarse, round(MEDIAN_SHARE * max(coarse.shape)) | 1, np.median), gray.shape)
+    coarse = reduced(small, REDUCED_SIDE // 2)  # a median over a wide window: half the pixels do
+    paper = enlarge(running(coarse, round(MEDIAN_SHARE * max(coarse.shape)) | 1, np.median), gray.shape)
     darker, brighter = _positive_mass(paper - gray - margin), _positive_mass(gray - paper - margin)
     if darker == 0.0 and brighter == 0.0:
         return np.zeros(gray.shape, np.float32), bool(paper.mean() > 0.5)
@@ -99,7 +98,7 @@ def _ink_against(gray: np.ndarray, small: np.ndarray, window: int, inverted: boo
     bright strokes: an opening (min, then max) removes them.
     """
     first, then = (np.max, np.min) if inverted else (np.min, np.max)
-    background = _enlarge(_running(_running(_running(small, window, first), window, then), window // 2 | 1,
+    background = enlarge(running(running(running(small, window, first), window, then), window // 2 | 1,
                                    np.mean), gray.shape)
     if inverted:
         ink = (background - gray) / np.maximum(background, 1e-3)
@@ -130,11 +129,11 @@ def without_ruled_lines(ink: np.ndarray, peak: float, faint: float) -> np.ndarra
     # The pen's strokes, without the specks where two of the paper's lines cross (unless the pen
     # is finer than the specks).
     strong = (ink >= STRONG_SHARE * peak).astype(np.float32)
-    core = _running(_running(strong, 3, np.min), 3, np.max)
+    core = running(running(strong, 3, np.min), 3, np.max)
     if not core.any():
         core = strong
     reach = max(1, round(EDGE_REACH * max(ink.shape))) * 2 + 1
-    near = _running(core, reach, np.max) > 0
+    near = running(core, reach, np.max) > 0
     return np.where(kept & near, ink, np.float32(0))
 
 
@@ -151,50 +150,9 @@ def _border_crossings(mask: np.ndarray) -> int:
 
 
 def _uneven(small: np.ndarray) -> bool:
-    border = _frame(small, max(1, round(min(small.shape) * BORDER_SHARE)))
+    border = frame(small, max(1, round(min(small.shape) * BORDER_SHARE)))
     low, high = np.percentile(border, [5, 95])
     return bool(high - low > UNEVEN_BORDER)
-
-
-def _frame(image: np.ndarray, width: int) -> np.ndarray:
-    """The pixels of a ``width``-pixel frame along the image's edges."""
-    return np.concatenate([image[:width].ravel(), image[-width:].ravel(),
-                           image[:, :width].ravel(), image[:, -width:].ravel()])
-
-
-def _reduced(gray: np.ndarray, side: int = REDUCED_SIDE) -> np.ndarray:
-    """Area-averaged to at most ``side`` px a side (which also averages out noise)."""
-    factor = -(-max(gray.shape) // side)
-    if factor <= 1:
-        return gray.astype(np.float32)
-    return np.asarray(Image.fromarray(gray.astype(np.float32)).reduce(factor), np.float32)
-
-
-def _running(image: np.ndarray, window: int, statistic) -> np.ndarray:
-    """``statistic`` (np.min, np.max, np.median, np.mean) over a ``window``-wide square, done
-    along the rows and then the columns (exact for min and max, close enough for the others).
-
-    Beyond the edges the picture is continued by odd reflection, which carries a slope on as a
-    straight line: the light going on darkening into a corner is then not mistaken for ink.
-    """
-    half = window // 2
-    padded = np.pad(image, ((half, half), (0, 0)), mode="reflect", reflect_type="odd")
-    rows = statistic(sliding_window_view(padded, window, axis=0), axis=-1)
-    padded = np.pad(rows, ((0, 0), (half, half)), mode="reflect", reflect_type="odd")
-    return statistic(sliding_window_view(padded, window, axis=1), axis=-1).astype(np.float32)
-
-
-def _box_blur(image: np.ndarray) -> np.ndarray:
-    """The mean over each pixel's 3×3 square (the edge pixels repeated), from shifted sums."""
-    padded = np.pad(image.astype(np.float32), 1, mode="edge")
-    rows = padded[:-2] + padded[1:-1] + padded[2:]
-    return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / np.float32(9.0)
-
-
-def _enlarge(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    if image.shape == shape:
-        return image
-    return np.asarray(Image.fromarray(image).resize((shape[1], shape[0]), Image.Resampling.BILINEAR), np.float32)
 
 
 def _positive_mass(difference: np.ndarray) -> float:

@@ -1,12 +1,13 @@
-"""A fourth test set: MNIST's test digits as phone photos of ink on paper, in eight scenes.
+"""A fourth test set: MNIST's test digits as phone photos of ink on paper, in nine scenes.
 
 People upload photos of digits written on paper, and a photo is rarely of a blank page evenly
 lit: a lamp on one side, the phone's own shadow, darker corners, a school exercise book's
 squares or lines. This set writes each of the first MNIST test digits in dark ink on a page
 (its grey levels as the pen's pressure), at a random size and place, and photographs it in each
 scene: even light, a shadow across the page, a deep shadow, a dim room with a shadow, darker
-corners, squared paper, ruled paper under a shadow, and a close-up under a shadow (the digit
-filling the frame, its strokes touching the edges), with a little blur and sensor noise. A
+corners, squared paper, ruled paper under a shadow, a close-up under a shadow (the digit filling
+the frame, its strokes touching the edges), and a sheet lying on a darker desk, with a little blur
+and sensor noise. A
 fixed seed makes it the same everywhere, and no model trains on it. What it measures is the
 preprocessing's part of reading a photo (:mod:`digitlab.lighting`); the writers are MNIST's.
 """
@@ -17,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 from digitlab.evaluation import Evaluation
 from digitlab.other_handwriting import OtherDigits, model_inputs
 
-NAME = "paper photos (MNIST test digits on paper, 8 scenes)"
+NAME = "paper photos (MNIST test digits on paper, 9 scenes)"
 SIDE = 240  # px: the photo
 DIGIT_HEIGHT = (110.0, 190.0)  # px: the digit's 28×28 field on the page
 INK = (0.08, 0.2)  # the ink's brightness relative to the paper under it
@@ -71,9 +72,12 @@ SCENES: dict[str, Scene] = {
     "ruled, shadow": lambda rows, cols, rng: (_ramp(rows, cols, rng, (0.5, 0.65), (0.85, 0.95))
                                              * _lines(rows, cols, rng, squared=False)),
     "close-up, shadow": lambda rows, cols, rng: _ramp(rows, cols, rng, (0.5, 0.65), (0.85, 0.95)),
+    "sheet on a desk": _even,
 }
 # Scenes photographed from close up: the phone zoomed in until the digit fills the frame.
 CLOSE_UPS = frozenset({"close-up, shadow"})
+# Scenes where the page is a sheet lying on a darker desk, which shows round it.
+ON_A_DESK = frozenset({"sheet on a desk"})
 PHOTO_COUNT = DIGITS * len(SCENES)
 
 
@@ -87,10 +91,28 @@ def photograph(digit: np.ndarray, scene: str, rng: np.random.Generator) -> np.nd
     focus = np.asarray(Image.fromarray(marks).filter(ImageFilter.GaussianBlur(0.8)), np.float32) / 255.0
     rows, cols = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32)
     page = SCENES[scene](rows, cols, rng) * (1.0 - focus * (1.0 - rng.uniform(*INK)))
+    if scene in ON_A_DESK:
+        page = _on_a_desk(page, focus, rng)
     if scene in CLOSE_UPS:
         page = _close_up(page, focus)
     photo = page + rng.normal(0.0, rng.uniform(*NOISE), page.shape)
     return np.rint(np.clip(photo, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def _on_a_desk(page: np.ndarray, focus: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The page as a sheet round the digit (25–60 px of paper beyond its ink on each side, turned
+    up to 20° either way) lying on a desk 10–45 % bright, with a wood grain of ±15 %."""
+    rows, cols = np.nonzero(focus >= focus.max() / 3.0)
+    centre = (cols.min() + cols.max()) / 2.0, (rows.min() + rows.max()) / 2.0
+    half = (np.ptp(cols) / 2.0 + rng.uniform(25.0, 60.0), np.ptp(rows) / 2.0 + rng.uniform(25.0, 60.0))
+    angle = np.radians(rng.uniform(-20.0, 20.0))
+    corners = [(centre[0] + x * np.cos(angle) - y * np.sin(angle), centre[1] + x * np.sin(angle) + y * np.cos(angle))
+               for x, y in ((-half[0], -half[1]), (half[0], -half[1]), (half[0], half[1]), (-half[0], half[1]))]
+    outline = Image.new("L", (SIDE, SIDE), 0)
+    ImageDraw.Draw(outline).polygon(corners, fill=255)
+    sheet = np.asarray(outline, np.float64) / 255.0
+    grain = rng.uniform(0.1, 0.45) * (1.0 + 0.15 * np.sin(np.arange(SIDE)[np.newaxis, :] / rng.uniform(5.0, 15.0)))
+    return page * sheet + grain * (1.0 - sheet)
 
 
 def _close_up(page: np.ndarray, focus: np.ndarray) -> np.ndarray:

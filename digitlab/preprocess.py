@@ -19,6 +19,7 @@ from PIL import Image
 
 from digitlab.images import decode_image, to_standard_mode
 from digitlab.lighting import even_out, is_photo, is_uneven, without_ruled_lines
+from digitlab.sheet import within_the_sheet
 from digitlab.widening import stroke_width, widen_thin_strokes
 
 MNIST_SIZE = 28
@@ -107,6 +108,8 @@ def preprocess(picture: Picture, *, blank_threshold: float = MIN_INK_CONTRAST) -
         raise ValueError(f"blank_threshold must be in (0, 1]; got {blank_threshold}")
     light = _shrink(brightness(picture), WORKING_MAX_SIDE)
     photo = is_photo(light)
+    if photo:  # a sheet of paper photographed on a desk: the desk is not the background
+        light = within_the_sheet(light)
     gray, inverted = fix_polarity(light, photo)
     steps = {"grayscale": gray}
     peak = float(gray.max())

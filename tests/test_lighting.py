@@ -85,6 +85,48 @@ def test_a_shadow_with_a_hard_edge_down_the_middle_of_the_page_still_gives_the_d
     assert result.inverted and result.image is not None, result.message
 
 
+def on_a_desk(digit: str, *, degrees: float, shadow: bool = False, off_edge: bool = False) -> np.ndarray:
+    """A photo of the digit on a sheet of paper (360×440 px, turned by ``degrees``) lying on a
+    dark, grained desk; the sheet may run off the photo's right edge."""
+    centre = (SIDE - 120.0, SIDE / 2) if off_edge else (SIDE / 2, SIDE / 2)
+    angle = np.radians(degrees)
+    corners = [(x * np.cos(angle) - y * np.sin(angle) + centre[0], x * np.sin(angle) + y * np.cos(angle) + centre[1])
+               for x, y in ((-180, -220), (180, -220), (180, 220), (-180, 220))]
+    outline = Image.new("L", (SIDE, SIDE), 0)
+    ImageDraw.Draw(outline).polygon(corners, fill=255)
+    sheet = np.asarray(outline, np.float32) / 255.0
+    grain = 0.25 * (1.0 + 0.15 * np.sin(np.arange(SIDE)[np.newaxis, :] / 7.0))
+    light = 0.55 + 0.4 * np.linspace(0.0, 1.0, SIDE)[np.newaxis, :] if shadow else 1.0
+    marks = np.roll(strokes(digit), round(centre[0] - SIDE / 2), axis=1)
+    page = (0.92 * sheet + grain * (1.0 - sheet)) * light * (1.0 - 0.88 * marks)
+    page += np.random.default_rng(4).normal(0.0, 0.012, page.shape)
+    return np.rint(np.clip(page, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(("degrees", "shadow", "off_edge"), [(0, False, False), (20, False, False),
+                                                             (-15, True, False), (0, False, True)])
+@pytest.mark.parametrize("digit", ["0", "4", "7"])
+def test_a_sheet_photographed_on_a_dark_desk_gives_its_digit_not_the_sheets_outline(
+        digit: str, degrees: float, shadow: bool, off_edge: bool) -> None:
+    result = preprocess(on_a_desk(digit, degrees=degrees, shadow=shadow, off_edge=off_edge))
+    reference = preprocess(photo(digit, "even"))
+    assert result.inverted and result.image is not None, result.message
+    assert np.abs(result.image - reference.image).mean() < 0.03
+
+
+@pytest.mark.parametrize("shift", [-200, 0, 200])
+@pytest.mark.parametrize("digit", ["0", "4", "7"])
+def test_a_page_whose_light_fades_into_a_deep_shadow_is_not_taken_for_a_sheet_on_a_desk(digit: str,
+                                                                                          shift: int) -> None:
+    marks = np.roll(strokes(digit), shift, axis=1)  # from deep in the shadow to near the lit edge
+    noise = np.random.default_rng(0).normal(0.0, 0.015, (SIDE, SIDE))
+    fading = (0.3 + 0.62 * np.linspace(0.0, 1.0, SIDE)[np.newaxis, :]) * (1.0 - 0.88 * marks) + noise
+    even = 0.92 * (1.0 - 0.88 * marks) + noise
+    result, reference = (preprocess(np.rint(np.clip(page, 0.0, 1.0) * 255).astype(np.uint8)) for page in (fading, even))
+    assert result.image is not None, result.message
+    assert np.abs(result.image - reference.image).mean() < 0.03
+
+
 def test_a_blank_page_under_a_shadow_is_blank() -> None:
     page = np.rint(np.clip(light("shadow"), 0, 1) * 255).astype(np.uint8)
     result = preprocess(page)
@@ -97,6 +139,17 @@ def test_chalk_on_an_unevenly_lit_board_is_read_as_bright_ink() -> None:
     result = preprocess(np.rint(chalk * 255).astype(np.uint8))
     reference = preprocess(np.rint(strokes("7") * 255).astype(np.uint8))
     assert not result.inverted and result.image is not None
+    assert np.abs(result.image - reference.image).mean() < 0.03
+
+
+@pytest.mark.parametrize("digit", ["0", "4"])
+def test_a_bold_chalk_digit_filling_the_photo_is_bright_ink_not_a_sheet_of_paper(digit: str) -> None:
+    board = 0.15 + 0.05 * np.linspace(0.0, 1.0, SIDE)[np.newaxis, :]
+    chalk = np.clip(board + 0.7 * strokes(digit, 60) + np.random.default_rng(5).normal(0.0, 0.01, (SIDE, SIDE)), 0, 1)
+    close = np.rint(chalk[80:540, 150:460] * 255).astype(np.uint8)  # the board still shows all round
+    result = preprocess(close)
+    reference = preprocess(np.rint(strokes(digit, 60) * 255).astype(np.uint8))
+    assert not result.inverted and result.image is not None, result.message
     assert np.abs(result.image - reference.image).mean() < 0.03
 
 
