@@ -8,10 +8,15 @@ import numpy as np
 import pytest
 
 from digitlab.config import TrainConfig
-from digitlab.paper_photos import SCENES, load_paper_photos, photograph, scores_by_scene
+from digitlab.evaluation import evaluate
+from digitlab.inference import Predictor
+from digitlab.paper_photos import SCENES, load_paper_photos, photograph, scene_scores, scores_by_scene
 from digitlab.preprocess import preprocess
-from digitlab.store import ModelStore
+from digitlab.store import SHIPPED_MODELS, ModelStore
 from digitlab.training import train
+
+# Measured with the shipped models on the 1,800 photos (99.83 / 99.78 / 99.72 %, docs/handwriting.md).
+PHOTO_TARGETS = {"cnn": 0.995, "lenet": 0.995, "mlp": 0.995}
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +90,13 @@ def test_evaluate_on_photos_reports_each_scene(small_data, mnist_path, tmp_path,
     assert sum(item["correct"] for item in report["by_scene"]) == report["correct"]
     assert main(argv[:-1]) == 0
     assert "by scene: even " in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_shipped_models_read_the_paper_photos_scene_by_scene(real_mnist):
+    photos = load_paper_photos(real_mnist.x_test, real_mnist.y_test)
+    store = ModelStore()
+    for name in sorted(SHIPPED_MODELS):
+        result = evaluate(Predictor(store.load(name)), photos.images, photos.labels)
+        assert result.accuracy >= PHOTO_TARGETS[name], name
+        assert all(score.correct >= 0.95 * score.of for score in scene_scores(result)), name
