@@ -34,6 +34,20 @@ def canvas_drawing(size: int = CANVAS_SIZE, brush: int = BRUSH_WIDTH) -> np.ndar
     return np.asarray(picture)
 
 
+def photo_timings(repeats: int) -> dict[str, Any]:
+    """Preprocessing the benchmark's 4 photographed in each paper-photos scene (a 240 px photo;
+    the scenes that even out the light or find a sheet on a desk cost the most)."""
+    from digitlab.paper_photos import SCENES, photograph
+    from digitlab.preprocess import preprocess
+
+    digit = np.asarray(Image.fromarray(canvas_drawing()[..., 0]).resize((28, 28), Image.Resampling.BOX))
+    photos = {scene: photograph(digit, scene, np.random.default_rng(0)) for scene in SCENES}
+    scenes = {scene: percentiles(time_calls(lambda photo=photo: preprocess(photo), repeats))
+              for scene, photo in photos.items()}
+    slowest = max(scenes, key=lambda scene: scenes[scene]["p50"])
+    return {"scenes": scenes, "slowest": slowest, "slowest_p50": scenes[slowest]["p50"]}
+
+
 def time_calls(function: Callable[[], Any], repeats: int, warmup: int = 3) -> list[float]:
     """Milliseconds of each of ``repeats`` calls, after ``warmup`` untimed ones."""
     for _ in range(warmup):
@@ -92,6 +106,7 @@ def measure_inference(models: dict[str, Any], repeats: int, baseline_repeats: in
     huge = canvas_drawing(HUGE_SIZE)  # an uploaded photo: it must not take seconds
     result["preprocess_huge"] = {"size": HUGE_SIZE, **percentiles(
         time_calls(lambda: preprocess(huge), max(2, repeats // 20), warmup=1))}
+    result["preprocess_photos"] = photo_timings(max(5, repeats // 4))
     for name, predictor in predictors.items():
         ours = percentiles(time_calls(lambda p=predictor: p.predict_one(image), repeats))
         baseline = percentiles(time_calls(lambda m=models[name]: m.predict(batch, verbose=0), baseline_repeats))

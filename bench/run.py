@@ -50,6 +50,7 @@ TARGETS = (
      "s"),
     ("all models + preprocessing, p50", ("inference", "compare", "ours", "p50"), 20, "ms"),
     ("preprocessing a 4000×4000 picture, p50", ("inference", "preprocess_huge", "p50"), 2000, "ms"),
+    ("preprocessing a paper photo, slowest scene, p50", ("inference", "preprocess_photos", "slowest_p50"), 50, "ms"),
     ("… read as the page reads (with the 'not a digit' tests), p50",
      ("inference", "compare_as_the_page_reads", "ours", "p50"), 20, "ms"),
     ("cold start to first prediction", ("app", "cold_start", "first_prediction_s"), 15, "s"),

@@ -11,6 +11,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 from app_support import pad_message
 from PIL import Image
 
@@ -84,7 +85,8 @@ def probability_bars(app) -> list[float]:
     return table.column("probability").to_pylist()
 
 
-def test_a_photo_under_a_deep_shadow_is_read_as_the_evenly_lit_one(app_env, make_app, mnist):
+@pytest.mark.parametrize("scene", ["deep shadow", "close-up, shadow", "sheet on a desk"])
+def test_a_photo_in_a_hard_scene_is_read_as_the_evenly_lit_one(app_env, make_app, mnist, scene):
     from digitlab.paper_photos import photograph
 
     def photo_png(light: str) -> bytes:
@@ -93,7 +95,7 @@ def test_a_photo_under_a_deep_shadow_is_read_as_the_evenly_lit_one(app_env, make
         return buffer.getvalue()
 
     even = upload(make_app(), "even.png", photo_png("even"))
-    shadowed = upload(make_app(), "shadow.png", photo_png("deep shadow"))
+    shadowed = upload(make_app(), "hard.png", photo_png(scene))
     assert not shadowed.exception
     assert metric(shadowed, "Prediction") == metric(even, "Prediction") == str(int(mnist.y_test[0]))
 

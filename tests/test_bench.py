@@ -33,6 +33,7 @@ from bench.load import cpu_seconds_by_role, epochs_within, lower_browser_priorit
 from bench.report import format_cell, format_report, format_table
 from bench.run import BenchSettings, check_targets, lookup
 from bench.training import RunSpec, compare_family, family_specs, summarise
+from digitlab.paper_photos import SCENES
 from digitlab.preprocess import preprocess
 from digitlab.store import ModelStore
 
@@ -195,13 +196,14 @@ def test_lowering_the_browsers_priority_spares_the_server():
 
 def test_targets_are_judged_only_for_full_runs_and_measured_parts():
     results = {"inference": {"compare": {"ours": {"p50": 12.5}}, "compare_as_the_page_reads": {"ours": {"p50": 21.0}},
-                             "preprocess_huge": {"p50": 2500.0}},
+                             "preprocess_huge": {"p50": 2500.0}, "preprocess_photos": {"slowest_p50": 12.0}},
                "app": {"cold_start": {"first_prediction_s": 21.0, "rss_all_models_mb": 900},
                        "mouse_up_to_prediction_ms": {"p50": 250.0}}}
     verdicts = {item["target"]: item["met"] for item in check_targets(results, quick=False)}
     assert verdicts == {"all models + preprocessing, p50": True,
                         "… read as the page reads (with the 'not a digit' tests), p50": False,
                         "preprocessing a 4000×4000 picture, p50": False,
+                        "preprocessing a paper photo, slowest scene, p50": True,
                         "cold start to first prediction": False,
                         "memory with all models loaded": True, "mouse-up → Prediction, p50": True}
     assert all(item["met"] is None for item in check_targets(results, quick=True))
@@ -288,6 +290,8 @@ def test_a_tiny_inference_measurement_has_every_figure():
     result = measure_inference({"tiny": _tiny_model()}, repeats=3, baseline_repeats=2)
     assert result["preprocess"]["n"] == 3 and result["models"]["tiny"]["predict"]["n"] == 2
     assert result["preprocess_huge"]["size"] == 4000 and result["preprocess_huge"]["n"] == 2
+    photos = result["preprocess_photos"]
+    assert set(photos["scenes"]) == set(SCENES) and photos["slowest_p50"] == photos["scenes"][photos["slowest"]]["p50"]
     assert result["models"]["tiny"]["ratio"] > 0 and 0 <= result["models"]["tiny"]["digit"] <= 9
     assert result["compare"]["models"] == ["tiny"] and result["compare"]["ours"]["p50"] > 0
 
