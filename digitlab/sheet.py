@@ -16,6 +16,7 @@ SURFACE_CONTRAST = 0.25  # the border darker than the paper by this: the surface
 BAND_SHARE = 0.12  # of the reduced picture's longer side: the surface is wider than this, strokes narrower
 RECTANGULAR = 0.8  # of the smallest rectangle round the sheet, turned any way: the least it fills
 SHEET_INSET = 0.03  # of the sheet's box: cut off its edge
+MIN_SHEET_SIDE = 0.1  # of the photo's longer side: a sheet's box is at least this wide and tall
 SURFACE_INK = 0.4  # darker than the surface by this share of it: ink, so the "surface" is paper in shadow
 SURFACE_INK_SHARE = 0.005  # of the surface: that much ink means a page in shadow, not a desk
 SHEET_EDGE = 0.5  # of the paper's contrast with the surface: the least step across the sheet's edge
@@ -55,11 +56,13 @@ def within_the_sheet(gray: np.ndarray) -> np.ndarray:
     inset = round(SHEET_INSET * max(bottom - top, right - left))
     box = (slice(int((top + inset) * scale[0]), int((bottom - inset) * scale[0])),
            slice(int((left + inset) * scale[1]), int((right - inset) * scale[1])))
+    inside = gray[box].copy()
+    if min(inside.shape) < MIN_SHEET_SIDE * max(gray.shape):
+        return gray  # a sliver, not a sheet with a digit on it
     # Painted over: all the dark joined to the edge, the slivers the opening left out included,
     # with the paper next to it carried on outwards (so a shadow on the sheet goes on smoothly).
     painted = binary(joined_to_border(dark), 3, np.max)
     around = enlarge(painted.astype(np.float32), gray.shape)[box] > 0
-    inside = gray[box].copy()
     inside[around] = enlarge(carried_on(small, ~painted), gray.shape)[box][around]
     return inside
 
