@@ -80,6 +80,8 @@ def inference_section(inference: dict[str, Any]) -> str:
     if huge:
         rows.append([f"preprocessing a {huge['size']}×{huge['size']} picture", huge["p50"], huge["p95"],
                      None, None, None])
+    for scene, timing in inference.get("preprocess_photos", {}).get("scenes", {}).items():
+        rows.append([f"preprocessing a paper photo: {scene}", timing["p50"], timing["p95"], None, None, None])
     for name, timing in inference["models"].items():
         rows.append([f"model {name}", timing["predictor"]["p50"], timing["predictor"]["p95"],
                      timing["predict"]["p50"], timing["predict"]["p95"], timing["ratio"]])
