@@ -98,11 +98,11 @@ def other_handwriting_ui(usable) -> None:
                "MNIST's writers rarely use (flagged 1s, crossed 7s, narrow 0s…), drawn on a pad like "
                f"the Draw page's at random sizes, places, angles and pen widths; and {PHOTO_COUNT:,} "
                "photos of MNIST test digits written on paper, under even light, shadows, a dim room "
-               "and darker corners, on squared and on ruled paper, and from close up. All go through "
-               "the same preprocessing as your drawings and uploads.")
+               "and darker corners, on squared and on ruled paper, from close up and as a sheet on a "
+               "desk. All go through the same preprocessing as your drawings and uploads.")
     photos = st.toggle(f"Also the {PHOTO_COUNT:,} paper photos (about 10 s the first time)", key="evaluate_photos",
                        help="MNIST's test digits photographed on paper: shadows, a dim room, dark corners, "
-                            "squared and ruled paper, a close-up.")
+                            "squared and ruled paper, a close-up, a sheet on a desk.")
     sets = _test_sets(with_photos=photos)
     results = {entry.name: _other_evaluations(entry.name, entry.card["model_file"], tuple(sets), entry, sets)
                for entry in usable}

@@ -7,9 +7,9 @@ squares or lines. This set writes each of the first MNIST test digits in dark in
 scene: even light, a shadow across the page, a deep shadow, a dim room with a shadow, darker
 corners, squared paper, ruled paper under a shadow, a close-up under a shadow (the digit filling
 the frame, its strokes touching the edges), and a sheet lying on a darker desk, with a little blur
-and sensor noise. A
-fixed seed makes it the same everywhere, and no model trains on it. What it measures is the
-preprocessing's part of reading a photo (:mod:`digitlab.lighting`); the writers are MNIST's.
+and sensor noise. A fixed seed makes it the same everywhere, and no model trains on it. What it
+measures is the preprocessing's part of reading a photo (:mod:`digitlab.lighting`,
+:mod:`digitlab.sheet`); the writers are MNIST's.
 """
 
 from __future__ import annotations
