@@ -95,11 +95,11 @@ def _ink_against(gray: np.ndarray, small: np.ndarray, window: int, inverted: boo
     """The ink relative to the paper (or board) estimated over ``window``-wide squares of ``small``.
 
     The paper under dark strokes: a closing (max, then min) fills them in; the board under
-    bright strokes: an opening (min, then max) removes them.
+    bright strokes: an opening (min, then max) removes them. Both keep a shadow's hard edge
+    where it is; smoothing the estimate afterwards would blur it into a band of false ink.
     """
     first, then = (np.max, np.min) if inverted else (np.min, np.max)
-    background = enlarge(running(running(running(small, window, first), window, then), window // 2 | 1,
-                                   np.mean), gray.shape)
+    background = enlarge(running(running(small, window, first), window, then), gray.shape)
     if inverted:
         ink = (background - gray) / np.maximum(background, 1e-3)
     else:
