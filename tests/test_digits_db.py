@@ -153,6 +153,21 @@ def test_two_processes_labelling_at_once_lose_no_row(tmp_path):
     assert DigitsDb(path).counts() == {"ana": [3, 3, 3, 3, 3, 2, 2, 2, 2, 2], "ben": [3, 3, 3, 3, 3, 2, 2, 2, 2, 2]}
 
 
+def test_a_new_file_another_process_is_still_preparing_is_waited_for(tmp_path, monkeypatch):
+    db = DigitsDb(tmp_path / "digits.sqlite")
+    prepare, refusals = DigitsDb._prepare, []
+
+    def busy_twice(self, connection):  # what SQLite answers the loser of the race to set up WAL
+        if len(refusals) < 2:
+            refusals.append(1)
+            raise sqlite3.OperationalError("database is locked")
+        prepare(self, connection)
+
+    monkeypatch.setattr(DigitsDb, "_prepare", busy_twice)
+    db.add(new_digit())
+    assert len(refusals) == 2 and DigitsDb(db.path).counts() == {"me": [0, 1] + [0] * 8}
+
+
 def test_a_corrupt_file_gives_one_clear_error(tmp_path):
     path = tmp_path / "digits.sqlite"
     path.write_bytes(b"this is not an SQLite file at all " * 200)
