@@ -29,14 +29,13 @@ import numpy as np
 from PIL import Image
 
 from digitlab.images import decode_image
-from digitlab.sqlite_tx import transaction
+from digitlab.sqlite_tx import is_busy, transaction, when_free
 
 ENV_VAR = "DIGITLAB_DIGITS_DB"
 FILE_NAME = "digits.sqlite"
 DEFAULT_WRITER = "me"
 WRITER_PATTERN = re.compile(r"^[^\x00-\x1f\x7f]{1,40}$")  # 1–40 printable characters
 BUSY_TIMEOUT_SECONDS = 5.0  # a write waits this long for another writer before it gives up
-RETRY_SECONDS = 0.05  # between tries to prepare a file another process is preparing
 INPUT_SHAPE = (28, 28)
 MAX_PICTURE_PIXELS = 2048 * 2048  # no pad sends more; the same cap as the drawing pad's
 NUM_CLASSES = 10
@@ -174,27 +173,13 @@ class DigitsDb:
             # a power cut. The fsync is most of a label's cost (19 ms of 37 ms p50 on a busy 2-core VM).
             connection.execute("PRAGMA synchronous = FULL")
             if not self._ready:
-                self._prepare_when_free(connection)
+                when_free(lambda: self._prepare(connection), BUSY_TIMEOUT_SECONDS)
             with transaction(connection, immediate=write):
                 yield connection
         except sqlite3.Error as error:
             raise DigitsDbError(self._describe(error)) from None
         finally:
             connection.close()
-
-    def _prepare_when_free(self, connection: sqlite3.Connection) -> None:
-        """:meth:`_prepare`, tried again for up to the busy timeout while another process holds
-        the file: two processes opening a new file at once race to switch it to WAL and migrate
-        it, and SQLite may refuse the loser at once instead of making it wait."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
-        while True:
-            try:
-                self._prepare(connection)
-                return
-            except sqlite3.OperationalError as error:
-                if not _is_busy(error) or time.monotonic() > deadline:
-                    raise
-                time.sleep(RETRY_SECONDS)
 
     def _prepare(self, connection: sqlite3.Connection) -> None:
         """WAL mode, then any missing migrations in one transaction (once per object).
@@ -235,7 +220,7 @@ class DigitsDb:
         """One line for a person: what is wrong with the file and what to do."""
         text = str(error).lower()
         where = f"the digits database {self.path}"
-        if _is_busy(error):
+        if is_busy(error):
             return f"{where} is locked by another program; try again in a moment"
         if "readonly" in text or "read-only" in text or "permission" in text or "unable to open" in text:
             return (f"{where} cannot be written (read-only file or folder); point --digits-db or "
@@ -315,9 +300,3 @@ class DigitsDb:
 
 def _input_from_bytes(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4").reshape(INPUT_SHAPE).astype(np.float32)
-
-
-def _is_busy(error: Exception) -> bool:
-    """Whether SQLite refused because another connection holds the file."""
-    text = str(error).lower()
-    return "locked" in text or "busy" in text

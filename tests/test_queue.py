@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -113,6 +114,20 @@ def test_the_queue_files_are_told_apart_from_models(queue):
     names = {path.name for path in queue.models_dir.iterdir()}
     assert {name for name in names if is_queue_file(name)} >= {"queue.sqlite"}
     assert not is_queue_file("existing.json")
+
+
+def test_a_new_queue_file_another_process_is_still_preparing_is_waited_for(tmp_path, monkeypatch):
+    prepare, refusals = RunQueue._prepare, []
+
+    def busy_twice(self, connection):  # what SQLite answers the loser of the race to set up WAL
+        if len(refusals) < 2:
+            refusals.append(1)
+            raise sqlite3.OperationalError("database is locked")
+        prepare(self, connection)
+
+    monkeypatch.setattr(RunQueue, "_prepare", busy_twice)
+    queue = RunQueue(tmp_path)
+    assert queue.runs() == [] and len(refusals) == 2
 
 
 # -- the local executor ----------------------------------------------------------------------

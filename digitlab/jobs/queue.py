@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from digitlab.jobs.run_records import ACTIVE, FINISHED, QueuedRun, RunRequest
-from digitlab.sqlite_tx import transaction
+from digitlab.sqlite_tx import transaction, when_free
 
 QUEUE_FILE = "queue.sqlite"
 QUEUE_FILES = (QUEUE_FILE, f"{QUEUE_FILE}-wal", f"{QUEUE_FILE}-shm", f"{QUEUE_FILE}-journal")
@@ -115,12 +115,16 @@ class RunQueue:
         connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
         connection.row_factory = sqlite3.Row
         if not self._ready:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(SCHEMA)
-            _migrate(connection)
+            when_free(lambda: self._prepare(connection), BUSY_TIMEOUT_SECONDS)
             self._ready = True
         connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a crash of the process
         return connection
+
+    def _prepare(self, connection: sqlite3.Connection) -> None:
+        """WAL mode, the tables and any missing columns (once per object)."""
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.executescript(SCHEMA)
+        _migrate(connection)
 
     # -- submitting -------------------------------------------------------------------------
     def submit(self, requests: Sequence[RunRequest], owner: str, *, data_size: int, executor: str = "local",
