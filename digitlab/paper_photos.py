@@ -99,10 +99,15 @@ def photograph(digit: np.ndarray, scene: str, rng: np.random.Generator) -> np.nd
     return np.rint(np.clip(photo, 0.0, 1.0) * 255).astype(np.uint8)
 
 
+def _ink_pixels(focus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the written digit's ink at a third of its peak or more."""
+    return np.nonzero(focus >= focus.max() / 3.0)
+
+
 def _on_a_desk(page: np.ndarray, focus: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The page as a sheet round the digit (25–60 px of paper beyond its ink on each side, turned
     up to 20° either way) lying on a desk 10–45 % bright, with a wood grain of ±15 %."""
-    rows, cols = np.nonzero(focus >= focus.max() / 3.0)
+    rows, cols = _ink_pixels(focus)
     centre = (cols.min() + cols.max()) / 2.0, (rows.min() + rows.max()) / 2.0
     half = (np.ptp(cols) / 2.0 + rng.uniform(25.0, 60.0), np.ptp(rows) / 2.0 + rng.uniform(25.0, 60.0))
     angle = np.radians(rng.uniform(-20.0, 20.0))
@@ -116,9 +121,9 @@ def _on_a_desk(page: np.ndarray, focus: np.ndarray, rng: np.random.Generator) ->
 
 
 def _close_up(page: np.ndarray, focus: np.ndarray) -> np.ndarray:
-    """The page zoomed in on the digit: a square as wide as the digit's longer side (its ink at a
-    third of the peak or more), enlarged to the photo's size, so the strokes touch its edges."""
-    rows, cols = np.nonzero(focus >= focus.max() / 3.0)
+    """The page zoomed in on the digit: a square as wide as the digit's longer side (its ink, as
+    :func:`_ink_pixels` finds it), enlarged to the photo's size, so the strokes touch its edges."""
+    rows, cols = _ink_pixels(focus)
     side = int(max(np.ptp(rows), np.ptp(cols))) + 1
     top = int(np.clip((rows.min() + rows.max() + 1 - side) // 2, 0, SIDE - side))
     left = int(np.clip((cols.min() + cols.max() + 1 - side) // 2, 0, SIDE - side))
