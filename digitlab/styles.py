@@ -13,7 +13,9 @@ TensorFlow ops inside the ``tf.data`` pipeline:
   bar's length and angle, never the stem), and with a crossbar and a left arm an open- or
   closed-top 4;
 - strokes drawn onto MNIST's 7s: a bar through the stem (the crossed 7);
-- image warps of any digit: a curved stem (7s), narrow and wide digits, strong slant.
+- image warps of any digit: a curved stem (7s), narrow and wide digits, strong slant;
+- strokes taken away: a 9 whose loop is left open on its upper left, as a quick hand leaves it
+  (off by default: its rate is 0 unless a recipe sets it).
 
 Each styled digit is then put back in MNIST's frame (longer side 20 px, centre of mass at the
 centre), as the preprocessing would put a drawing. The generator makes it reproducible by seed.
@@ -34,7 +36,7 @@ MARGIN = (CANVAS - MNIST_SIZE) // 2
 
 # The kinds of style, in the column order of ``ELIGIBLE``.
 KINDS = ("flagged_one", "seven_from_stem", "four_from_stem", "crossed_seven", "curved_seven",
-         "narrow", "wide", "slant")
+         "narrow", "wide", "slant", "open_nine")
 # Which kinds each label (row) may get; a 1's stem may become a 7 or a 4 (its label changes).
 ELIGIBLE = [[kind in allowed for kind in KINDS] for allowed in (
     ("narrow", "wide", "slant"),  # 0
@@ -42,7 +44,7 @@ ELIGIBLE = [[kind in allowed for kind in KINDS] for allowed in (
     *[("narrow", "wide", "slant")] * 5,  # 2 3 4 5 6
     ("crossed_seven", "curved_seven", "narrow", "wide", "slant"),  # 7
     ("narrow", "wide", "slant"),  # 8
-    ("narrow", "wide", "slant"),  # 9
+    ("narrow", "wide", "slant", "open_nine"),  # 9
 )]
 NEW_LABEL = {"seven_from_stem": 7, "four_from_stem": 4}
 
@@ -58,7 +60,7 @@ class StyleSettings:
     overlap in angle, and the 7's bar is the longer, so the label follows from what is drawn.
     """
 
-    rates: tuple[float, ...] = (0.16, 0.16, 0.06, 0.08, 0.06, 0.05, 0.04, 0.05)
+    rates: tuple[float, ...] = (0.16, 0.16, 0.06, 0.08, 0.06, 0.05, 0.04, 0.05, 0.0)
     flag_length: tuple[float, float] = (0.12, 0.5)
     flag_degrees: tuple[float, float] = (20.0, 70.0)
     base_probability: float = 0.4
@@ -77,6 +79,9 @@ class StyleSettings:
     narrow_scale: tuple[float, float] = (0.4, 0.7)
     wide_scale: tuple[float, float] = (1.3, 1.8)
     slant_degrees: tuple[float, float] = (15.0, 35.0)  # either way
+    # An open 9 loses the left stroke of its loop from the loop's top down to this share of the
+    # loop's depth; the loop's bottom stays, reaching left from the stem like the top of a 3.
+    open_depth: tuple[float, float] = (0.25, 0.6)
 
     def to_dict(self) -> dict:
         """The recipe as plain JSON values, for the run card."""
@@ -84,8 +89,12 @@ class StyleSettings:
 
     @classmethod
     def from_dict(cls, values: dict) -> StyleSettings:
-        """The inverse of ``to_dict`` (JSON turns the ranges into lists)."""
-        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+        """The inverse of ``to_dict`` (JSON turns the ranges into lists). A recipe written before a
+        kind of style existed never drew it: its missing rates are 0."""
+        fields = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
+        if "rates" in fields:
+            fields["rates"] = tuple(fields["rates"]) + (0.0,) * (len(KINDS) - len(fields["rates"]))
+        return cls(**fields)
 
 
 def style_batch(
@@ -108,7 +117,8 @@ def style_batch(
     styled_kind = tf.gather_nd(kind, chosen)
     canvas = tf.pad(tf.gather_nd(images, chosen), [[0, 0], [MARGIN, MARGIN], [MARGIN, MARGIN]])
     geometry = _Geometry.measure(canvas)
-    drawn = _draw_strokes(canvas, styled_kind, geometry, generator, settings)
+    drawn = _open_loops(_draw_strokes(canvas, styled_kind, geometry, generator, settings), styled_kind, geometry,
+                        generator, settings)
     framed = reframe(_warp(drawn, styled_kind, geometry, generator, settings))
     images = tf.tensor_scatter_nd_update(images, chosen, framed)
     for name, label in NEW_LABEL.items():
@@ -273,6 +283,35 @@ def _four_strokes(g: _Geometry, generator: tf.random.Generator, settings: StyleS
     open_arm = _segment(left, row, arm_top_x, arm_top_y, g.pen)
     closed_arm = _segment(left, row, g.top_x, g.top, g.pen)
     return tf.maximum(bar, open_top * open_arm + (1.0 - open_top) * closed_arm)
+
+
+def _open_loops(canvas: tf.Tensor, kind: tf.Tensor, g: _Geometry, generator: tf.random.Generator,
+                settings: StyleSettings) -> tf.Tensor:
+    """Open the loop of each ``open_nine``: in the rows of the loop's upper part, everything up to
+    the end of the row's first stroke is taken away, so the loop's left side is gone.
+
+    The loop's rows are those of the digit's upper 60 % that cross two strokes or more; the rows
+    below the drawn depth keep their left stroke, so the loop's bottom still reaches from the stem.
+    """
+    batch = tf.shape(canvas)[0]
+    rows, cols = grid(CANVAS)
+    ink = canvas >= INK_LEVEL
+    starts = ink & ~tf.pad(ink[:, :, :-1], [[0, 0], [0, 0], [1, 0]])
+    run = tf.cumsum(tf.cast(starts, tf.int32), axis=2)  # which stroke of its row a pixel belongs to
+    crossings = tf.reduce_max(run, axis=2)  # (N, H): strokes in each row
+    row_index = rows[:, :, 0]  # (1, H)
+    upper = row_index <= (g.top + 0.6 * g.height)[:, None]
+    loop_rows = (crossings >= 2) & upper
+    first_loop_row = tf.cast(tf.argmax(tf.cast(loop_rows, tf.int32), axis=1), tf.float32)
+    last_loop_row = tf.cast(CANVAS - 1, tf.float32) - tf.cast(
+        tf.argmax(tf.cast(loop_rows[:, ::-1], tf.int32), axis=1), tf.float32)
+    depth = first_loop_row + _uniform(generator, batch, settings.open_depth) * (last_loop_row - first_loop_row)
+    opened = loop_rows & (row_index <= depth[:, None])
+    first_stroke_end = tf.reduce_max(tf.where(ink & (run == 1), cols, -1.0), axis=2)  # (N, H)
+    # One pixel past the stroke's end takes its anti-aliased edge too.
+    erase = opened[:, :, None] & (cols <= first_stroke_end[:, :, None] + 1.0)
+    chosen = (kind == KINDS.index("open_nine"))[:, None, None]
+    return tf.where(chosen & erase, 0.0, canvas)
 
 
 def _warp(canvas: tf.Tensor, kind: tf.Tensor, g: _Geometry, generator: tf.random.Generator,

@@ -14,13 +14,16 @@ from digitlab.training import TrainConfig
 
 
 def drawn_digit(label: int, lean: float) -> np.ndarray:
-    """A plain 1, 7 or 0 drawn on the pad and preprocessed: an MNIST-style input without MNIST."""
+    """A plain 1, 7, 9 or 0 drawn on the pad and preprocessed: an MNIST-style input without MNIST."""
     pad = Image.new("L", (280, 280), 0)
     pen = ImageDraw.Draw(pad)
     if label == 1:
         pen.line([(140 + lean, 40), (140 - lean, 240)], fill=255, width=18)
     elif label == 7:
         pen.line([(80, 50), (200, 50), (110 + lean, 240)], fill=255, width=18, joint="curve")
+    elif label == 9:
+        pen.ellipse([80, 40, 190, 140], outline=255, width=18)
+        pen.line([(181, 90), (170 - lean, 240)], fill=255, width=18)
     else:
         pen.ellipse([80, 40, 200 + lean, 240], outline=255, width=18)
     return preprocess(np.asarray(pad)).image
@@ -33,7 +36,7 @@ def batch(labels: list[int]) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 # Chances that style nearly every 1 and 7 (and 60 % of other digits), for looking at many styles.
-HEAVY = (0.25, 0.25, 0.25, 0.2, 0.2, 0.2, 0.2, 0.2)
+HEAVY = (0.25, 0.25, 0.25, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2)
 
 
 def styled(labels: list[int], seed: int, rates: tuple[float, ...] = HEAVY) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +70,7 @@ def test_each_style_comes_at_its_rate_and_only_to_the_digits_it_fits():
 def test_impossible_rates_are_refused():
     labels = tf.constant([1, 7], tf.int32)
     with pytest.raises(ValueError, match="more than 1"):
-        choose_kinds(labels, tf.random.Generator.from_seed(0), (0.5, 0.5, 0.5, 0, 0, 0, 0, 0))
+        choose_kinds(labels, tf.random.Generator.from_seed(0), (0.5, 0.5, 0.5, 0, 0, 0, 0, 0, 0))
     with pytest.raises(ValueError, match="one per kind"):
         choose_kinds(labels, tf.random.Generator.from_seed(0), (0.1, 0.1))
 
@@ -97,6 +100,30 @@ def test_a_stem_becomes_a_flagged_one_a_long_barred_seven_or_a_four_and_says_whi
     assert np.median(sevens) >= np.median(ones) + 3
 
 
+def _rows_through_a_loop(image: np.ndarray) -> int:
+    """Rows of the digit's upper half that cross two strokes or more (a closed loop's rows)."""
+    ink = image > 0.3
+    rows = np.flatnonzero(ink.any(axis=1))
+    upper = ink[rows[0]:rows[0] + (rows[-1] - rows[0]) // 2]
+    starts = upper & ~np.pad(upper[:, :-1], ((0, 0), (1, 0)))
+    return int((starts.sum(axis=1) >= 2).sum())
+
+
+def test_an_open_nine_loses_its_loops_upper_left_and_keeps_its_stem_and_label():
+    only_open = tuple(1.0 if kind == "open_nine" else 0.0 for kind in KINDS)
+    plain, _ = batch([9] * 6)
+    opened, labels = styled([9] * 6, seed=4, rates=only_open)
+    assert set(labels) == {9}
+    for before, after in zip(plain.numpy(), opened, strict=True):
+        # The loop is open over a quarter of its rows or more, and its bottom is still there.
+        assert 0 < _rows_through_a_loop(after) <= 0.75 * _rows_through_a_loop(before)
+        ink_rows = np.flatnonzero((after > 0.3).any(axis=1))
+        lower_half = after[(ink_rows[0] + ink_rows[-1]) // 2:]
+        assert lower_half.sum() > 0.15 * after.sum()  # the stem is untouched
+    # A 1 or a 7 never gets the style.
+    assert not ELIGIBLE[1][KINDS.index("open_nine")] and not ELIGIBLE[7][KINDS.index("open_nine")]
+
+
 def test_styled_digits_are_framed_like_mnist():
     images, _ = styled([1, 7, 0, 7, 1, 0] * 6, seed=2)
     rows, cols = np.indices((28, 28))
@@ -124,6 +151,13 @@ def test_an_unknown_recipe_is_refused_before_training():
     config = TrainConfig("mlp", epochs=1, train_size=500, augmentation={"styles": {"rates": [0.1] * 8, "sparkle": 1}})
     with pytest.raises(ValueError, match="augmentation recipe"):
         config.validate(1000)
+
+
+def test_a_recipe_from_before_open_nines_existed_never_draws_them():
+    recipe = TrainConfig("cnn").resolved().augmentation
+    recipe["styles"]["rates"] = recipe["styles"]["rates"][:8]
+    rates = AugmentSettings.from_dict(recipe).styles.rates
+    assert len(rates) == len(KINDS) and rates[KINDS.index("open_nine")] == 0.0
 
 
 def test_a_recipe_from_before_coarse_scans_existed_reads_them_as_never_drawn():
