@@ -107,6 +107,29 @@ def forged(shape, dtype=np.uint8, fill=0):
     return lambda: np.full(shape, fill, dtype=dtype)
 
 
+def noise(side: int, seed: int = 0) -> np.ndarray:
+    """Random grey pixels: a photo of grain, static or a texture, with no digit in it."""
+    return np.random.default_rng(seed).integers(0, 256, (side, side), dtype=np.uint8)
+
+
+def dotted_zero(dots: int = 12) -> np.ndarray:
+    """A 0 tapped as separate dots round an oval, as a finger may draw it on a phone."""
+    pad = Image.new("L", (CANVAS, CANVAS), 0)
+    pen = ImageDraw.Draw(pad)
+    for angle in np.linspace(0, 2 * np.pi, dots, endpoint=False):
+        x, y = 140 + 70 * np.cos(angle), 140 + 100 * np.sin(angle)
+        pen.ellipse([x - 9, y - 9, x + 9, y + 9], fill=255)
+    return np.asarray(pad)
+
+
+def salted_seven() -> np.ndarray:
+    """A drawn 7 on a pad sprinkled with 2 % white specks (a dirty scan)."""
+    picture = canvas()[..., 0].copy()
+    specks = np.random.default_rng(3).random(picture.shape) < 0.02
+    picture[specks] = 255
+    return picture
+
+
 def oversized_canvas() -> np.ndarray:
     return canvas(strokes=(moved(SEVEN, 12, 200, 200),), width=200, size=4000)
 
@@ -122,6 +145,11 @@ PICTURES = [
     Case("filled square", lambda: filled("square"), NO_DIGIT, "filled shape"),
     Case("scribbled-in square", scribbled_square, NO_DIGIT, "filled shape"),
     Case("tiny scribble", tiny_scribble, NO_DIGIT, "too little ink"),
+    Case("random noise, 100 px", lambda: noise(100), NO_DIGIT, "noise or grain"),
+    Case("random noise, 280 px", lambda: noise(280, 1), NO_DIGIT, "noise or grain"),
+    Case("random noise, 1000 px", lambda: noise(1000, 2), NO_DIGIT, "noise or grain"),
+    Case("a 0 tapped as 12 dots", dotted_zero, DIGIT),
+    Case("a 7 on a pad sprinkled with specks", salted_seven, DIGIT),
     Case("thin 1-px stroke", lambda: canvas(width=1), DIGIT),
     Case("off-centre digit", lambda: canvas((moved(SEVEN, 0.4, -25, -20),), width=10), DIGIT),
     Case("tiny digit", lambda: canvas((moved(SEVEN, 0.06, 130, 130),), width=2), DIGIT),
