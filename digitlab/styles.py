@@ -117,8 +117,9 @@ def style_batch(
     styled_kind = tf.gather_nd(kind, chosen)
     canvas = tf.pad(tf.gather_nd(images, chosen), [[0, 0], [MARGIN, MARGIN], [MARGIN, MARGIN]])
     geometry = _Geometry.measure(canvas)
-    drawn = _open_loops(_draw_strokes(canvas, styled_kind, geometry, generator, settings), styled_kind, geometry,
-                        generator, settings)
+    drawn = _draw_strokes(canvas, styled_kind, geometry, generator, settings)
+    if settings.rates[KINDS.index("open_nine")] > 0:  # a recipe without it draws the same numbers as before it
+        drawn = _open_loops(drawn, styled_kind, geometry, generator, settings)
     framed = reframe(_warp(drawn, styled_kind, geometry, generator, settings))
     images = tf.tensor_scatter_nd_update(images, chosen, framed)
     for name, label in NEW_LABEL.items():
