@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from sqlite_support import refuse_preparing
 
 from digitlab.digits_db import (
     SCHEMA_VERSION,
@@ -155,15 +156,7 @@ def test_two_processes_labelling_at_once_lose_no_row(tmp_path):
 
 def test_a_new_file_another_process_is_still_preparing_is_waited_for(tmp_path, monkeypatch):
     db = DigitsDb(tmp_path / "digits.sqlite")
-    prepare, refusals = DigitsDb._prepare, []
-
-    def busy_twice(self, connection):  # what SQLite answers the loser of the race to set up WAL
-        if len(refusals) < 2:
-            refusals.append(1)
-            raise sqlite3.OperationalError("database is locked")
-        prepare(self, connection)
-
-    monkeypatch.setattr(DigitsDb, "_prepare", busy_twice)
+    refusals = refuse_preparing(monkeypatch, DigitsDb)
     db.add(new_digit())
     assert len(refusals) == 2 and DigitsDb(db.path).counts() == {"me": [0, 1] + [0] * 8}
 

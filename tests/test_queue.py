@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from sqlite_support import refuse_preparing
 from test_jobs import TIMEOUT, config, make_store, wait_for, write_tiny_mnist
 
 from digitlab.jobs.executor import LocalExecutor, executor_from_environment, local_capacity
@@ -117,15 +117,7 @@ def test_the_queue_files_are_told_apart_from_models(queue):
 
 
 def test_a_new_queue_file_another_process_is_still_preparing_is_waited_for(tmp_path, monkeypatch):
-    prepare, refusals = RunQueue._prepare, []
-
-    def busy_twice(self, connection):  # what SQLite answers the loser of the race to set up WAL
-        if len(refusals) < 2:
-            refusals.append(1)
-            raise sqlite3.OperationalError("database is locked")
-        prepare(self, connection)
-
-    monkeypatch.setattr(RunQueue, "_prepare", busy_twice)
+    refusals = refuse_preparing(monkeypatch, RunQueue)
     queue = RunQueue(tmp_path)
     assert queue.runs() == [] and len(refusals) == 2
 
