@@ -44,19 +44,23 @@ class Architecture:
         return self.build_fn(**{**self.spec.hyperparameters, **overrides})
 
 
+# Every layer is named here, not by Keras's process-wide counters: a model built after others in
+# the same process (a server that has trained before) would otherwise have a "conv2d_19", and the
+# Look inside page's layer names and widget keys would change from one training to the next.
+
 def _inputs() -> tuple[keras.KerasTensor, keras.KerasTensor]:
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
-    return inputs, layers.Reshape((*INPUT_SHAPE, 1))(inputs)
+    return inputs, layers.Reshape((*INPUT_SHAPE, 1), name="channel")(inputs)
 
 
 def build_mlp(units: int = 512, depth: int = 2, dropout: float = 0.2, name: str = "mlp") -> keras.Model:
     """The Keras tutorial's multilayer perceptron: ``depth`` ReLU layers of ``units`` with dropout."""
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
-    x = layers.Flatten()(inputs)
-    for _ in range(depth):
-        x = layers.Dense(units, activation="relu")(x)
-        x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    x = layers.Flatten(name="flatten")(inputs)
+    for number in range(1, depth + 1):
+        x = layers.Dense(units, activation="relu", name=f"dense{number}")(x)
+        x = layers.Dropout(dropout, name=f"dropout{number}")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="softmax")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -69,22 +73,22 @@ def build_lenet(
 ) -> keras.Model:
     """LeNet-5 style: conv 20@5×5 → pool → conv 50@5×5 → pool → dense 500 → softmax."""
     inputs, x = _inputs()
-    x = layers.Conv2D(conv1_filters, 5, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(conv2_filters, 5, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(dense_units, activation="relu")(x)
+    x = layers.Conv2D(conv1_filters, 5, activation="relu", name="conv1")(x)
+    x = layers.MaxPooling2D(name="pool1")(x)
+    x = layers.Conv2D(conv2_filters, 5, activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(name="pool2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(dense_units, activation="relu", name="dense")(x)
     if dropout:
-        x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+        x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="softmax")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-def _conv_bn(x: keras.KerasTensor, filters: int, kernel: int, strides: int = 1) -> keras.KerasTensor:
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    return layers.ReLU()(x)
+def _conv_bn(x: keras.KerasTensor, name: str, filters: int, kernel: int, strides: int = 1) -> keras.KerasTensor:
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
 
 
 def build_cnn(
@@ -98,43 +102,43 @@ def build_cnn(
     tells a 6 from a 9. Batch norm and dropout let it train hard on augmented digits.
     """
     inputs, x = _inputs()
-    x = _conv_bn(x, width, 5, strides=2)
-    x = _conv_bn(x, width * 2, 3)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Dropout(dropout)(x)
-    x = _conv_bn(x, width * 4, 3)
-    x = layers.Flatten()(x)
-    x = layers.Dropout(head_dropout)(x)
-    x = layers.Dense(dense_units, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.ReLU()(x)
-    x = layers.Dropout(head_dropout)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    x = _conv_bn(x, "stem", width, 5, strides=2)
+    x = _conv_bn(x, "block1", width * 2, 3)
+    x = layers.MaxPooling2D(name="pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    x = _conv_bn(x, "block2", width * 4, 3)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(head_dropout, name="head_dropout1")(x)
+    x = layers.Dense(dense_units, use_bias=False, name="dense")(x)
+    x = layers.BatchNormalization(name="dense_bn")(x)
+    x = layers.ReLU(name="dense_relu")(x)
+    x = layers.Dropout(head_dropout, name="head_dropout2")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="softmax")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
 def build_keras_example_cnn(dropout: float = 0.5, name: str = "keras_cnn") -> keras.Model:
     """keras-io ``mnist_convnet.py``: conv 32 → pool → conv 64 → pool → dropout → softmax."""
     inputs, x = _inputs()
-    x = layers.Conv2D(32, 3, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(64, 3, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Flatten()(x)
-    x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    x = layers.Conv2D(32, 3, activation="relu", name="conv1")(x)
+    x = layers.MaxPooling2D(name="pool1")(x)
+    x = layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(name="pool2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="softmax")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
 def build_small_cnn(name: str = "small_cnn") -> keras.Model:
     """The classic blog tutorial's "simple CNN": conv 32@5×5 → pool → dropout → dense 128."""
     inputs, x = _inputs()
-    x = layers.Conv2D(32, 5, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Dropout(0.2)(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(128, activation="relu")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    x = layers.Conv2D(32, 5, activation="relu", name="conv")(x)
+    x = layers.MaxPooling2D(name="pool")(x)
+    x = layers.Dropout(0.2, name="dropout")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128, activation="relu", name="dense")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="softmax")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -51,7 +51,7 @@ def test_compare_mode_shows_each_models_layers(app_env, make_app, mnist):
     assert len(summaries) == 2
     assert any((summary["does"] == "Conv2D").any() for summary in summaries)  # quick-lenet's
     assert "First layer's filters" in markdown(app)
-    lenet_map = app.number_input(key="inside_map_quick-lenet_conv2d")
+    lenet_map = app.number_input(key="inside_map_quick-lenet_conv1")
     lenet_map.set_value(3).run()
     assert not app.exception and "map 3" in [c for image in app.image for c in image.captions]
 

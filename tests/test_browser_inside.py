@@ -35,7 +35,7 @@ def test_layer_view_and_probe_open_on_a_drawn_digit(page):
 def test_clicking_a_feature_map_enlarges_it(page):
     """In Compare mode the convnet's layers are shown too; a click on its third map enlarges that one."""
     page.get_by_text("Compare all models").click()
-    grid = page.locator(".st-key-inside_map_quick-lenet_conv2d_grid")
+    grid = page.locator(".st-key-inside_map_quick-lenet_conv1_grid")
     grid.wait_for(timeout=ANSWER_TIMEOUT)
     page.get_by_text("map 1", exact=True).first.wait_for(timeout=ANSWER_TIMEOUT)
     cell = 42  # MAP_CELL + 2 px between maps

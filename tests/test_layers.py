@@ -52,7 +52,7 @@ def test_conv_layers_give_one_map_per_filter_scaled_to_unit_range(drawing):
 def test_first_filters_are_conv_kernels_or_mlp_templates():
     keras.utils.set_random_seed(0)
     name, kernels = first_filters(build_model("lenet"))
-    assert kernels.shape == (20, 5, 5) and name.startswith("conv2d")
+    assert kernels.shape == (20, 5, 5) and name == "conv1"
     mlp = build_model("mlp")
     _, templates = first_filters(mlp)
     assert templates.shape == (mlp.layers[2].units, 28, 28)  # one 28×28 template per first-layer unit

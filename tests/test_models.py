@@ -19,6 +19,16 @@ def test_every_architecture_maps_digits_to_ten_probabilities(name):
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_layer_names_do_not_depend_on_what_the_process_built_before(name):
+    """The Look inside page keys its widgets by layer name: a model trained in a server that has
+    trained others must show the same names as one trained first."""
+    first = [layer.name for layer in build_model(name).layers]
+    build_model("lenet"), build_model("cnn")
+    assert [layer.name for layer in build_model(name).layers] == first
+    assert len(set(first)) == len(first)
+
+
 def test_lenet_has_the_classic_layer_sizes():
     model = build_model("lenet")
     convs = [layer for layer in model.layers if "conv" in layer.name]
