@@ -101,7 +101,7 @@ def _load_path(path: Path, origin: str) -> Mnist:
         arrays = _read_npz(path)
     else:
         raise DataNotFoundError(f"MNIST path from {origin} does not exist: {path} (see {ENV_VAR})")
-    return _validated(arrays, f"{origin}: {path}")
+    return _validated(arrays, f"{origin}: {path}", named=str(path))
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -152,15 +152,18 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _validated(arrays: dict[str, np.ndarray], source: str) -> Mnist:
+def _validated(arrays: dict[str, np.ndarray], source: str, *, named: str | None = None) -> Mnist:
+    """The arrays as an ``Mnist`` recording ``source``, once their shapes and labels are MNIST's;
+    otherwise a ValueError that names the file (``named``) or, without one, the source."""
+    named = named or source
     for split in ("train", "test"):
         images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-            raise ValueError(f"{source}: x_{split} has shape {images.shape}, expected (N, 28, 28)")
+            raise ValueError(f"{named}: x_{split} has shape {images.shape}, expected (N, 28, 28)")
         if labels.shape != (images.shape[0],):
-            raise ValueError(f"{source}: y_{split} does not match x_{split} in length")
+            raise ValueError(f"{named}: y_{split} does not match x_{split} in length")
         if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
-            raise ValueError(f"{source}: y_{split} has labels outside 0–9")
+            raise ValueError(f"{named}: y_{split} has labels outside 0–9")
     return Mnist(
         *(np.asarray(arrays[key], dtype=np.uint8) for key in KEYS), source=source
     )

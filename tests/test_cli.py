@@ -78,6 +78,13 @@ def test_predict_reports_a_non_image_and_exits_non_zero(trained_store, tmp_path,
     assert "not a PNG or JPEG" in capsys.readouterr().out
 
 
+def test_predict_names_a_missing_file_and_a_folder_in_plain_words(trained_store, tmp_path, capsys):
+    missing = tmp_path / "missing.png"
+    assert main(["predict", str(missing), str(tmp_path), "--model", "quick", "--models", str(trained_store)]) == 1
+    assert capsys.readouterr().out.splitlines() == [f"{missing}: error: No such file or directory",
+                                                     f"{tmp_path}: error: Is a directory"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

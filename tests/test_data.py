@@ -116,12 +116,13 @@ def test_truncated_idx_file_is_reported(tmp_path):
         read_idx(tmp_path / "x")
 
 
-def test_npz_with_wrong_shapes_is_rejected(tmp_path):
+def test_npz_with_wrong_shapes_is_rejected_naming_the_file(tmp_path):
     arrays = _tiny_arrays()
     arrays["x_train"] = arrays["x_train"][:, :20, :20]
     np.savez(tmp_path / "bad.npz", **arrays)
-    with pytest.raises(ValueError, match="x_train"):
+    with pytest.raises(ValueError) as refused:
         load_mnist(tmp_path / "bad.npz")
+    assert str(refused.value) == f"{tmp_path / 'bad.npz'}: x_train has shape (50, 20, 20), expected (N, 28, 28)"
 
 
 def test_npz_missing_keys_is_rejected(tmp_path):

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from digitlab.cli.digits import digits_db
-from digitlab.cli.output import EXIT_ERROR, emit
+from digitlab.cli.output import EXIT_ERROR, emit, reason
 from digitlab.store import ModelStore
 
 EXPORT_CHECK_DIGITS = 1000  # MNIST test digits a TFLite file must answer like the model
@@ -202,8 +202,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             read = read_picture(Path(path).read_bytes(), predictors, **options)
         except (OSError, ValueError) as error:
-            results.append({"image": path, "error": str(error)})
-            lines.append(f"{path}: error: {error}")
+            results.append({"image": path, "error": reason(error)})
+            lines.append(f"{path}: error: {reason(error)}")
             failed = True
             continue
         if read.model_input is None:

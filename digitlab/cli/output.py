@@ -61,6 +61,12 @@ def interrupt_as_stop() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def reason(error: Exception) -> str:
+    """What went wrong, in a line: an OSError's own words ("No such file or directory") without
+    its errno and the path the caller already names."""
+    return getattr(error, "strerror", None) or str(error)
+
+
 def percent(value: float | None) -> str:
     return "      —" if value is None else f"{value * 100:6.2f}%"
 

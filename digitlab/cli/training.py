@@ -19,6 +19,7 @@ from digitlab.cli.output import (
     print_card,
     print_progress,
     print_wait,
+    reason,
 )
 from digitlab.store import ModelStore
 
@@ -97,7 +98,7 @@ def watch_pins(options: list[str]) -> tuple[Pin, ...]:
         try:
             read = read_picture(Path(path).read_bytes(), {})
         except (OSError, ValueError) as error:
-            raise ValueError(f"--watch {path}: {getattr(error, 'strerror', None) or error}") from None
+            raise ValueError(f"--watch {path}: {reason(error)}") from None
         if read.model_input is None:
             raise ValueError(f"--watch {path}: nothing to watch ({read.message})")
         pins.append(make_pin(Path(path).name, read.model_input, digit))
