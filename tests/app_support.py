@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 APP_FILE = Path(__file__).resolve().parent.parent / "streamlit_app.py"
-APP_TIMEOUT = 60  # seconds: the first run imports TensorFlow and loads models
+APP_TIMEOUT = 120  # seconds: the first run imports TensorFlow and loads models
 
 
 def pad_message(payload: bytes, kind: str = "image/png") -> str:

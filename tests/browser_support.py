@@ -13,7 +13,8 @@ from bench.browser import AppServer
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
-SERVER_START_TIMEOUT = 60  # seconds
+SERVER_START_TIMEOUT = 120  # seconds
+ASSERT_TIMEOUT = 30_000  # ms: Playwright's `expect` waits 5 s unless told
 
 BROWSER_MARKS = [
     pytest.mark.browser,
@@ -41,8 +42,11 @@ def streamlit_server(models_dir: Path, mnist_path: Path) -> Iterator[str]:
 @contextlib.contextmanager
 def chromium() -> Iterator[object]:
     """Debian's Chromium driven by Playwright (its own browser download does not work offline)."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # An assertion's wait guards against a hang, not a slow answer (the bench times answers): the
+    # suite runs two test files at once, so a page may wait on a core busy with a training.
+    expect.set_options(timeout=ASSERT_TIMEOUT)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
@@ -50,7 +54,7 @@ def chromium() -> Iterator[object]:
 
 
 DESKTOP = {"viewport": {"width": 1400, "height": 1000}}
-PAGE_READY_TIMEOUT = 60_000  # ms: a session's first run loads TensorFlow and the model
+PAGE_READY_TIMEOUT = 120_000  # ms: a session's first run loads TensorFlow and the model
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 
 STREAM_PATH = "/_stcore/stream"
 PAD_COMPONENT = "digitlab_drawing_pad"
-RUN_TIMEOUT = 90.0  # seconds: a first run loads TensorFlow and the model
+RUN_TIMEOUT = 120.0  # seconds: a first run loads TensorFlow and the model
 
 
 @dataclass

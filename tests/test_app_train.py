@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 TRAIN_PAGE = "app_pages/train.py"
-RUN_TIMEOUT = 150  # seconds: the child imports TensorFlow on a CPU shared with other work
+RUN_TIMEOUT = 300  # seconds: the child imports TensorFlow on a CPU shared with other work
 
 
 def fake_entry(store: Path, name: str, accuracy: float) -> None:

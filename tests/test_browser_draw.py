@@ -16,8 +16,8 @@ import pytest
 from browser_support import BROWSER_MARKS, chromium, draw_page, streamlit_server
 from PIL import Image
 
-FIRST_ANSWER_TIMEOUT = 60_000  # ms: the first run of a session loads TensorFlow and the model
-ANSWER_TIMEOUT = 20_000  # ms
+FIRST_ANSWER_TIMEOUT = 120_000  # ms: the first run of a session loads TensorFlow and the model
+ANSWER_TIMEOUT = 60_000  # ms: a guard against a hang, not a speed check (the bench times answers)
 
 pytestmark = BROWSER_MARKS
 

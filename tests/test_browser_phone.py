@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from browser_support import BROWSER_MARKS, chromium, draw_page, streamlit_server
 
-FIRST_ANSWER_TIMEOUT = 60_000  # ms: the first stroke of a session loads TensorFlow and the model
+FIRST_ANSWER_TIMEOUT = 120_000  # ms: the first stroke of a session loads TensorFlow and the model
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
 
 pytestmark = BROWSER_MARKS

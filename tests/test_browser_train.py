@@ -15,8 +15,8 @@ from browser_support import BROWSER_MARKS, chromium, streamlit_server
 
 from digitlab.jobs.queue import is_queue_file
 
-PAGE_TIMEOUT = 60_000  # ms: the first run of a session imports TensorFlow
-RUN_TIMEOUT = 150_000  # ms: a child process imports TensorFlow, trains, evaluates, saves
+PAGE_TIMEOUT = 120_000  # ms: the first run of a session imports TensorFlow
+RUN_TIMEOUT = 300_000  # ms: a child process imports TensorFlow, trains, evaluates, saves
 PROGRESS = re.compile(r"batch \d+/\d+ of epoch \d+/\d+ — ETA")
 
 pytestmark = BROWSER_MARKS

@@ -20,7 +20,7 @@ import pytest
 
 from digitlab.jobs.process import TrainingJob
 
-TIMEOUT = 60
+TIMEOUT = 120  # seconds: a guard against a hang; the suite runs two test files at once
 FAST = {"architecture": "mlp", "epochs": 2, "batch_size": 32, "train_size": 200, "validation_fraction": 0.1}
 
 

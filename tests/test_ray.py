@@ -24,7 +24,7 @@ from digitlab.store import ModelStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD_CPUS = 3
-RUN_TIMEOUT = 150
+RUN_TIMEOUT = 300
 TINY = {"epochs": 2, "batch_size": 30, "train_size": 300, "validation_fraction": 0.1, "augment": False}
 
 pytestmark = pytest.mark.slow

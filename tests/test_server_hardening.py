@@ -21,7 +21,7 @@ from bench.browser import AppServer
 
 MEMORY_TARGET_BYTES = 1.5e9  # the server's target with many visitors
 HOSTILE_SESSIONS = 20
-FIRST_RUN_TIMEOUT = 90_000  # ms: the first session loads TensorFlow and the model
+FIRST_RUN_TIMEOUT = 120_000  # ms: the first session loads TensorFlow and the model
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ from browser_support import BROWSER_MARKS, SERVER_START_TIMEOUT, chromium
 
 from bench.browser import AppServer
 
-PAGE_TIMEOUT = 60_000  # ms: a session's first run imports TensorFlow
-RUN_TIMEOUT = 180_000  # ms: a child imports TensorFlow, trains, evaluates, saves (two servers share 2 cores)
+PAGE_TIMEOUT = 120_000  # ms: a session's first run imports TensorFlow
+RUN_TIMEOUT = 300_000  # ms: a child imports TensorFlow, trains, evaluates, saves (two servers share 2 cores)
 
 pytestmark = BROWSER_MARKS
 
