@@ -24,7 +24,8 @@ def test_layer_names_do_not_depend_on_what_the_process_built_before(name):
     """The Look inside page keys its widgets by layer name: a model trained in a server that has
     trained others must show the same names as one trained first."""
     first = [layer.name for layer in build_model(name).layers]
-    build_model("lenet"), build_model("cnn")
+    for other in ("lenet", "cnn"):
+        build_model(other)
     assert [layer.name for layer in build_model(name).layers] == first
     assert len(set(first)) == len(first)
 

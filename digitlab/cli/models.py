@@ -202,8 +202,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             read = read_picture(Path(path).read_bytes(), predictors, **options)
         except (OSError, ValueError) as error:
-            results.append({"image": path, "error": reason(error)})
-            lines.append(f"{path}: error: {reason(error)}")
+            message = reason(error)
+            results.append({"image": path, "error": message})
+            lines.append(f"{path}: error: {message}")
             failed = True
             continue
         if read.model_input is None:
