@@ -152,6 +152,14 @@ def settings_ui(executor: QueueExecutor) -> None:
                        help="Random shifts, rotations, zooms and stroke widths, new every epoch.")
         seed.text_input("Seed", value="0", key=f"train_seed_{arch}", max_chars=12,
                         help=f"0–{MAX_SEED}. The same settings and seed give the same model as the command line.")
+        teachers, weight = st.columns([2, 1])
+        teachers.multiselect("Learn from (teachers)", [entry.name for entry in list_models() if entry.usable],
+                             key=f"train_teachers_{arch}", placeholder="no teachers: the labels alone",
+                             help="Knowledge distillation: each target blends the digit's label with these "
+                                  "models' averaged answer for the picture as distorted. Several good models "
+                                  "averaged read other writers better than any one of them.")
+        weight.slider("Teachers' share of each target", 0.1, 1.0, value=0.5, step=0.1,
+                      key=f"train_teacher_weight_{arch}", help="The label takes the rest.")
         name_key = f"train_name_{arch}"
         if name_key not in st.session_state:
             st.session_state[name_key] = suggest_name(arch, executor)
@@ -178,6 +186,8 @@ def read_config(arch: str) -> TrainConfig:
         schedule=state[f"train_schedule_{arch}"], augment=bool(state[f"train_augment_{arch}"]),
         validation_fraction=round(float(state[f"train_validation_{arch}"]), 2),  # slider steps drift
         train_size=whole["size"], seed=whole["seed"],
+        teachers=list(state.get(f"train_teachers_{arch}") or []),
+        teacher_weight=round(float(state.get(f"train_teacher_weight_{arch}", 0.5)), 2),
     )
 
 
@@ -329,6 +339,8 @@ def settings_line(config: dict) -> str:
              "augmented" if config.get("augment") else "no augmentation",
              f"{config.get('train_size') or 60000:,} images, {config['validation_fraction']:.0%} validation",
              f"seed {config['seed']}"]
+    if config.get("teachers"):
+        parts.append(f"taught by {', '.join(config['teachers'])} ({config.get('teacher_weight', 0.5):.0%})")
     return " · ".join(parts)
 
 

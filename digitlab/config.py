@@ -122,6 +122,10 @@ class TrainConfig:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     # The augmentation recipe (``AugmentSettings.to_dict``); empty takes the default one.
     augmentation: dict[str, Any] = field(default_factory=dict)
+    # Stored models whose averaged answers the run learns from besides the labels
+    # (:mod:`digitlab.distillation`), and the share of each target their answer takes.
+    teachers: list[str] = field(default_factory=list)
+    teacher_weight: float = 0.5
 
     def resolved(self) -> TrainConfig:
         """This config with every ``None`` replaced by the architecture's recipe (and, when
@@ -157,6 +161,12 @@ class TrainConfig:
         _require(not unknown, f"{arch.name} has no hyperparameter(s) {sorted(unknown)}")
         for key, value in config.hyperparameters.items():
             _check_hyperparameter(key, value, arch.hyperparameters[key])
+        _require(isinstance(config.teachers, (list, tuple))
+                 and all(isinstance(name, str) and name for name in config.teachers),
+                 "teachers must be a list of model names")
+        weight = config.teacher_weight
+        _require(isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight)
+                 and 0 < weight <= 1, "teacher weight must be a number in (0, 1]")
         if config.augmentation:
             from digitlab.augment import AugmentSettings
 

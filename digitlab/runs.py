@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from digitlab.calibration import calibrate_model
 from digitlab.data import Mnist
+from digitlab.distillation import load_teacher
 from digitlab.evaluation import Evaluation, evaluate
 from digitlab.feature_novelty import fit_beside
 from digitlab.inference import Predictor
@@ -32,6 +33,8 @@ def check_run(config: TrainConfig, data_size: int, store: ModelStore, name: str,
     """Raise ``ValueError`` for anything that would make the run fail or clobber a model."""
     validate_name(name)
     config.validate(data_size)
+    for teacher in config.teachers:
+        store.read_card(teacher)  # a missing teacher is refused now, not after the queue
     taken = store.taken_name(name)
     if taken is not None and (taken != name or not overwrite):
         raise ValueError(already_exists(name, taken))
@@ -113,7 +116,8 @@ def train_and_store(
     if not allow_shipped:
         check_run(config, len(data.x_train), store, name, overwrite=overwrite)
     store.clean()  # leftovers of saves killed earlier (old enough not to be a save in progress)
-    result = train(config, data, on_event=on_event, stop=stop, strategy=strategy, watch=watch)
+    teacher = load_teacher(store, config.teachers, config.teacher_weight) if config.teachers else None
+    result = train(config, data, on_event=on_event, stop=stop, strategy=strategy, watch=watch, teacher=teacher)
     keep = keep_if_stopped() if callable(keep_if_stopped) else keep_if_stopped
     if result.stopped and not keep:
         return None

@@ -21,8 +21,9 @@ import tensorflow as tf
 
 from digitlab.architectures import get_architecture
 from digitlab.augment import AugmentSettings, augment_examples
-from digitlab.config import TrainConfig
+from digitlab.config import NUM_CLASSES, TrainConfig
 from digitlab.data import Mnist, stratified_split, to_float
+from digitlab.distillation import Teacher
 from digitlab.progress import BestEpoch, EventHandler, ProgressReporter, StopSignal
 from digitlab.watch import Pin, check_pins, stack
 
@@ -84,9 +85,10 @@ def make_optimizer(name: str, learning_rate: float, schedule: str, total_steps: 
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
-                 augment: bool | AugmentSettings) -> tf.data.Dataset:
+                 augment: bool | AugmentSettings, teacher: Teacher | None = None) -> tf.data.Dataset:
     """Shuffled float batches of ``images`` (uint8), styled and distorted on the fly when ``augment``
-    (``True`` takes the default recipe)."""
+    (``True`` takes the default recipe). With a ``teacher`` the labels become (N, 10) targets that
+    blend each label with the teacher's answer for the picture as distorted."""
     dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
     dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
@@ -94,6 +96,8 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: 
         generator = tf.random.Generator.from_seed(seed)
         settings = augment if isinstance(augment, AugmentSettings) else AugmentSettings()
         dataset = dataset.map(lambda x, y: augment_examples(x, y, generator, settings))
+    if teacher is not None:
+        dataset = dataset.map(lambda x, y: (x, teacher.targets(x, y)))
     # tf.data's autotuning thread stalled the end of one epoch in four by ~10 s on 2 cores (both
     # idle meanwhile); a fixed two-batch prefetch keeps the cores busy with no stalls.
     options = tf.data.Options()
@@ -117,6 +121,7 @@ def train(
     strategy: tf.distribute.Strategy | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     watch: Sequence[Pin] = (),
+    teacher: Teacher | None = None,
 ) -> TrainResult:
     """Train ``config.architecture`` on ``data`` and return the best finished epoch's model.
 
@@ -129,13 +134,18 @@ def train(
         callbacks: extra Keras callbacks, called after the built-in ones (the benchmark's
             per-epoch test-accuracy clock).
         watch: pictures whose probabilities each epoch event carries (``TrainEvent.watched``).
+        teacher: the loaded models of ``config.teachers`` (:func:`digitlab.distillation.load_teacher`;
+            :func:`digitlab.runs.train_and_store` loads them from the store).
 
     Raises:
-        ValueError: invalid settings, before any work starts.
+        ValueError: invalid settings, or teachers named but not given, before any work starts.
         TrainingError: the loss became NaN, or the run stopped before finishing one epoch.
     """
     config.validate(len(data.x_train))
     config = config.resolved()
+    if bool(config.teachers) != (teacher is not None):
+        raise ValueError("a run with teachers needs them loaded (digitlab.distillation.load_teacher), "
+                         "and only such a run takes them")
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     x_train, y_train, x_val, y_val = split_training_data(data, config)
@@ -146,17 +156,19 @@ def train(
         model.compile(
             optimizer=make_optimizer(config.optimizer, config.learning_rate, config.schedule,
                                      batches * config.epochs),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
+            # A teacher's targets are whole distributions; the labels alone are class numbers.
+            loss="categorical_crossentropy" if teacher else "sparse_categorical_crossentropy",
+            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy") if teacher else "accuracy"],
         )
     reporter = ProgressReporter(on_event, stop, config.epochs, batches, stack(check_pins(watch)))
     best = BestEpoch("val_accuracy" if len(x_val) else "accuracy")
     history = EpochHistory()
-    validation = (to_float(x_val), y_val.astype(np.int32)) if len(x_val) else None
+    validation_labels = np.eye(NUM_CLASSES, dtype=np.float32)[y_val] if teacher else y_val.astype(np.int32)
+    validation = (to_float(x_val), validation_labels) if len(x_val) else None
     started = time.perf_counter()
     model.fit(
         make_dataset(x_train, y_train, config.batch_size, config.seed,
-                     bool(config.augment) and AugmentSettings.from_dict(config.augmentation)),
+                     bool(config.augment) and AugmentSettings.from_dict(config.augmentation), teacher),
         epochs=config.epochs,
         validation_data=validation,
         callbacks=[keras.callbacks.TerminateOnNaN(), best, history, reporter, *callbacks],

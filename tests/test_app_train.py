@@ -121,3 +121,22 @@ def test_a_short_run_completes_and_its_model_is_stored_and_compared(train_env, m
     assert list(table["model"]) == ["mlp", "tiny-run"]
     assert table["test accuracy"].iloc[1] == card["test"]["accuracy"]
     assert not (train_env / "my-mlp.json").exists()  # the cancelled second run left no model
+
+
+def test_a_run_taught_by_stored_models_says_so_and_a_broken_teacher_fails_it_cleanly(train_env, make_app):
+    app = make_app(TRAIN_PAGE)
+    assert app.multiselect(key="train_teachers_mlp").options == ["mlp", "taken"]
+    app.text_input(key="train_epochs_mlp").set_value("1")
+    app.text_input(key="train_size_mlp").set_value("1000")
+    app.multiselect(key="train_teachers_mlp").set_value(["taken"])
+    app.slider(key="train_teacher_weight_mlp").set_value(0.3)
+    app.button(key="train_start").click().run()
+    assert texts(app.success) == ["Queued 'my-mlp': number 1 in the queue."]
+    assert any("taught by taken (30%)" in text for text in texts(app.caption))
+
+    deadline = time.monotonic() + RUN_TIMEOUT  # "taken" is no model file: the run fails as it loads it
+    while not any("cannot be loaded" in text for text in texts(app.error)):
+        assert time.monotonic() < deadline, texts(app.error) or "the run did not fail in time"
+        time.sleep(1)
+        app.run()
+    assert not app.exception and not (train_env / "my-mlp.json").exists()

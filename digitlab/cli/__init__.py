@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--validation-fraction", type=float)
     train.add_argument("--train-size", type=int, help="use only the first N training images")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--teacher", metavar="NAMES", default=None,
+                       help="also learn from these stored models' averaged answers, e.g. cnn,lenet,mlp")
+    train.add_argument("--teacher-weight", type=float, default=0.5,
+                       help="the share of each target the teachers' answer takes (default 0.5)")
     train.add_argument("--overwrite", action="store_true", help="replace a model of the same name")
     train.add_argument("--ship", action="store_true", help="allow writing a shipped model's name")
     train.add_argument("--distribute", action="store_true",

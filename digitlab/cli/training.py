@@ -37,6 +37,10 @@ def train_config(args: argparse.Namespace, **changes) -> TrainConfig:
               "optimizer": getattr(args, "optimizer", None), "learning_rate": getattr(args, "learning_rate", None),
               "schedule": args.schedule, "augment": args.augment, "validation_fraction": args.validation_fraction,
               "train_size": args.train_size, "seed": args.seed}
+    teachers = getattr(args, "teacher", None)
+    if teachers:
+        fields["teachers"] = [name.strip() for name in teachers.split(",") if name.strip()]
+        fields["teacher_weight"] = args.teacher_weight
     return TrainConfig(**{**fields, **changes})
 
 
