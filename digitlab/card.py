@@ -33,6 +33,7 @@ class RunCard:
     train_samples: int | None = None
     validation_samples: int | None = None
     test_samples: int | None = None
+    teacher_files: list[str] | None = None  # the weights files a distilled run learned from
     versions: dict[str, str] = field(default_factory=dict)
     created_at: str | None = None
     model_file: str | None = None  # written by the store

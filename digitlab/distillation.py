@@ -11,21 +11,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import keras
 import tensorflow as tf
 
 from digitlab.config import NUM_CLASSES
 
+if TYPE_CHECKING:
+    from digitlab.store import ModelStore
+
 
 @dataclass(frozen=True)
 class Teacher:
     """The models a run learns from, each with its calibration temperature, and the share of
-    the target their answer takes (the label takes the rest)."""
+    the target their answer takes (the label takes the rest). ``files`` names the weights file of
+    each (the run card keeps them: a name may later hold another model)."""
 
     models: tuple[keras.Model, ...]
     temperatures: tuple[float, ...]
     weight: float
+    files: tuple[str, ...] = ()
 
     def probabilities(self, images: tf.Tensor) -> tf.Tensor:
         """The members' calibrated probabilities for a batch of (N, 28, 28) images, averaged."""
@@ -42,16 +48,17 @@ class Teacher:
         return (1.0 - self.weight) * one_hot + self.weight * self.probabilities(images)
 
 
-def load_teacher(store, names: Sequence[str], weight: float) -> Teacher:
+def load_teacher(store: ModelStore, names: Sequence[str], weight: float) -> Teacher:
     """The named models of ``store`` as a :class:`Teacher`; a model without a fitted
     temperature is taken as it is (temperature 1).
 
     Raises:
         StoreError: a named model is missing or cannot be loaded.
     """
-    models, temperatures = [], []
+    models, temperatures, files = [], [], []
     for name in names:
         card = store.read_card(name)
         models.append(store.load(name))
         temperatures.append(float((card.get("calibration") or {}).get("temperature", 1.0)))
-    return Teacher(tuple(models), tuple(temperatures), float(weight))
+        files.append(card["model_file"])
+    return Teacher(tuple(models), tuple(temperatures), float(weight), tuple(files))

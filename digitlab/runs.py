@@ -75,6 +75,7 @@ def build_card(result: TrainResult, evaluation: Evaluation, data: Mnist) -> dict
             "numpy": np.__version__,
         },
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **({"teacher_files": list(result.teacher_files)} if result.teacher_files else {}),
     }
 
 

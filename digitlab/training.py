@@ -46,6 +46,7 @@ class TrainResult:
     train_seconds: float
     train_samples: int
     validation_samples: int
+    teacher_files: tuple[str, ...] = ()  # the weights files the run learned from, if any
 
 
 MULTI_WORKER_UNSUPPORTED = (
@@ -182,7 +183,7 @@ def train(
         raise TrainingError("stopped before the first epoch finished — there is no model to keep")
     model.set_weights(best.best_weights)
     return TrainResult(model, config, history.rows, best.best_epoch, reporter.stopped_early,
-                       seconds, len(x_train), len(x_val))
+                       seconds, len(x_train), len(x_val), teacher.files if teacher else ())
 
 
 class EpochHistory(keras.callbacks.Callback):

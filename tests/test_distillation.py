@@ -73,6 +73,7 @@ def test_the_cli_trains_with_a_teacher_and_records_it(tmp_path, mnist_path, caps
                  "--teacher-weight", "0.3", *common]) == 0
     card = json.loads((tmp_path / "student.json").read_text())
     assert card["config"]["teachers"] == ["teacher"] and card["config"]["teacher_weight"] == 0.3
+    assert card["teacher_files"] == [json.loads((tmp_path / "teacher.json").read_text())["model_file"]]
     assert card["test"]["accuracy"] > 0.8
 
 
