@@ -320,7 +320,9 @@ def vote_verdict(readings: dict[str, Reading]) -> tuple[str, str, str] | None:
             if declined else None
     if result.split:
         camps = "; ".join(f"**{digit}** from {', '.join(names)}" for digit, names in result.camps)
-        return "warning", f"The models disagree: {camps}{aside}.", ":material/warning:"
+        digit, probability = result.average
+        return ("warning", f"The models disagree: {camps}{aside}. Their answers averaged say **{digit}** "
+                           f"({probability:.0%}).", ":material/warning:")
     digit, names = result.camps[0]
     if len(names) == 1:
         return ("info", f"Only {names[0]} names a digit: **{digit}**{aside}.", ":material/help:") \

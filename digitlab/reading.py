@@ -87,9 +87,13 @@ class PictureReading:
 
 @dataclass(frozen=True)
 class Vote:
-    """The models' answers grouped by digit, most votes first: ``camps[i] = (digit, [models])``."""
+    """The models' answers grouped by digit, most votes first: ``camps[i] = (digit, [models])``;
+    ``average`` is the digit their calibrated probabilities, averaged, make most likely, with that
+    probability. Averaged, the shipped three read other writers better than any one of them
+    (docs/handwriting.md, "An ensemble"), so it is the answer to trust when they disagree."""
 
     camps: list[tuple[int, list[str]]]
+    average: tuple[int, float] | None = None
 
     @property
     def unanimous(self) -> bool:
@@ -179,7 +183,11 @@ def vote(readings: Mapping[str, Reading]) -> Vote:
     """Group the models that named a digit by the digit they named, the biggest group first."""
     named = {name: reading.digit for name, reading in readings.items() if reading.digit is not None}
     counts = Counter(named.values()).most_common()
-    return Vote([(digit, [name for name, said in named.items() if said == digit]) for digit, _ in counts])
+    camps = [(digit, [name for name, said in named.items() if said == digit]) for digit, _ in counts]
+    if not named:
+        return Vote(camps)
+    mean = np.mean([readings[name].probabilities for name in named], axis=0)
+    return Vote(camps, (int(np.argmax(mean)), float(mean.max())))
 
 
 def store_options(store, models: Mapping[str, object]) -> dict:

@@ -255,5 +255,8 @@ def test_the_compare_verdict_names_a_model_that_declines_and_never_counts_it_as_
     assert text == "All 3 models agree: it is a **7**."
     kind, text, _ = vote_verdict({"cnn": said("cnn", 7), "mlp": said("mlp", 1)})
     assert kind == "warning" and "**7** from cnn" in text and "**1** from mlp" in text
+    sure_seven = Reading("cnn", 7, np.eye(10, dtype=np.float32)[7] * 0.75 + 0.03, 0.78, True)
+    kind, text, _ = vote_verdict({"cnn": sure_seven, "mlp": Reading("mlp", 1, probabilities, 0.1, False)})
+    assert kind == "warning" and text.endswith("Their answers averaged say **7** (44%).")
     kind, _, _ = vote_verdict({"cnn": said("cnn", None), "mlp": said("mlp", None)})
     assert kind == "info"

@@ -61,6 +61,17 @@ def test_the_vote_groups_models_by_digit_biggest_camp_first():
     readings = {name: judge(name, np.eye(10)[digit]) for name, digit in (("a", 3), ("b", 5), ("c", 3))}
     result = vote(readings)
     assert result.split and not result.unanimous and result.camps == [(3, ["a", "c"]), (5, ["b"])]
+    assert result.average == (3, pytest.approx(2 / 3))
     agreed = vote({name: judge(name, np.eye(10)[2]) for name in ("a", "b")})
     assert agreed.unanimous and agreed.camps == [(2, ["a", "b"])]
     assert not vote({"a": judge("a", np.eye(10)[2])}).unanimous
+
+
+def test_when_the_models_disagree_their_averaged_answer_can_side_with_the_surer_one():
+    unsure_five = np.full(10, 0.02)
+    unsure_five[[5, 3]] = 0.46, 0.38
+    readings = {"a": judge("a", np.eye(10)[3] * 0.98 + 0.002), "b": judge("b", unsure_five),
+                "c": judge("c", unsure_five)}
+    result = vote(readings)
+    assert result.camps[0] == (5, ["b", "c"])  # two of three say 5, neither is sure of it
+    assert result.average[0] == 3  # the surer 3 outweighs them
