@@ -19,6 +19,7 @@ from digitlab.display import confusion_styles, enlarge
 from digitlab.evaluation import Evaluation, evaluate
 from digitlab.hard_styles import NAME as HARD_STYLES
 from digitlab.hard_styles import load_hard_styles, misreads_by_style
+from digitlab.inference import ENSEMBLE_SEPARATOR, Averaged
 from digitlab.other_handwriting import NAME as UCI_DIGITS
 from digitlab.other_handwriting import MissingDatasetError, OtherDigits, load_uci_digits, squashed_inputs
 from digitlab.paper_photos import NAME as PAPER_PHOTOS
@@ -106,10 +107,20 @@ def other_handwriting_ui(usable) -> None:
     sets = _test_sets(with_photos=photos)
     results = {entry.name: _other_evaluations(entry.name, entry.card["model_file"], tuple(sets), entry, sets)
                for entry in usable}
-    rows = [_side_by_side_row(entry, results[entry.name]) for entry in usable]
+    rows = [_side_by_side_row(entry.name, entry.run.test_accuracy, results[entry.name]) for entry in usable]
+    members = [entry for entry in usable if entry.shipped and results[entry.name]]
+    if len(members) >= 2:  # what Compare mode says when they disagree, measured like a model
+        name = ENSEMBLE_SEPARATOR.join(entry.name for entry in members)
+        members_key = tuple((entry.name, entry.card["model_file"]) for entry in members)
+        mnist_accuracy, results[name] = _averaged_evaluations(members_key, tuple(sets), members, sets)
+        rows.append(_side_by_side_row(f"{name} (averaged)", mnist_accuracy, results[name]))
     accuracy = st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={column: accuracy for column in rows[0] if column != "model"})
+    if len(members) >= 2:
+        st.caption(f"{name} (averaged): the shipped models' calibrated probabilities, averaged, read as one "
+                   "model. It is the answer Compare mode on the Draw page adds when they disagree; "
+                   f"`python -m digitlab evaluate {name} --on uci` measures it too.")
     scored = [name for name, result in results.items() if result]
     if not scored:
         return
@@ -141,14 +152,14 @@ def misread_gallery_ui(name: str, digits: OtherDigits, result: Evaluation) -> No
                "model said and how sure, then the true digit and the probability it gave that.")
 
 
-def _side_by_side_row(entry, result: dict[str, Evaluation] | None) -> dict:
+def _side_by_side_row(name: str, mnist_accuracy: float | None, result: dict[str, Evaluation] | None) -> dict:
     """One model's accuracy on MNIST (from its card), the UCI digits, the hard styles and the photos."""
     result = result or {}
     uci = result.get(UCI_DIGITS)
     styles = result.get(HARD_STYLES)
     squashed = result.get(UCI_SQUASHED)
     photos = result.get(PAPER_PHOTOS)
-    return {"model": entry.name, "MNIST test accuracy": entry.run.test_accuracy,
+    return {"model": name, "MNIST test accuracy": mnist_accuracy,
             "UCI accuracy": uci.accuracy if uci else None,
             "UCI, squashed without preprocessing": squashed.accuracy if squashed else None,
             "hard-styles accuracy": styles.accuracy if styles else None,
@@ -200,6 +211,22 @@ def _other_evaluations(name: str, model_file: str, set_names: tuple[str, ...], _
         if set_name == UCI_DIGITS:
             results[UCI_SQUASHED] = evaluate(predictor, _uci_squashed(), digits.labels)
     return results
+
+
+@st.cache_resource(max_entries=4, show_spinner="Testing the shipped models averaged…")
+def _averaged_evaluations(members_key: tuple, set_names: tuple[str, ...], _members,
+                          _sets: dict[str, OtherDigits]) -> tuple[float | None, dict[str, Evaluation]]:
+    """(MNIST test accuracy or None without MNIST, results on every loaded test set) of the
+    members' calibrated answers averaged, once per set of weights files and choice of sets."""
+    predictors = {entry.name: predictor_or_error(entry)[0] for entry in _members}
+    temperatures = {entry.name: entry.run.calibration.temperature for entry in _members if entry.run.calibration}
+    averaged = Averaged(predictors, temperatures)
+    data, _ = load_data()
+    mnist = evaluate(averaged, data.x_test, data.y_test).accuracy if data is not None else None
+    results = {set_name: evaluate(averaged, digits.images, digits.labels) for set_name, digits in _sets.items()}
+    if UCI_DIGITS in _sets:
+        results[UCI_SQUASHED] = evaluate(averaged, _uci_squashed(), _sets[UCI_DIGITS].labels)
+    return mnist, results
 
 
 @st.cache_resource(show_spinner=False)

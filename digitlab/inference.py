@@ -7,8 +7,12 @@ page feel instant.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import tensorflow as tf
+
+from digitlab.calibration import apply_temperature
 
 INPUT_SHAPE = (28, 28)
 
@@ -78,3 +82,40 @@ class Predictor:
         """(probabilities (10,), penultimate features) of one 28×28 image, from one pass."""
         features, probabilities = self._run(image)
         return probabilities[0], features[0]
+
+
+ENSEMBLE_SEPARATOR = "+"  # ``cnn+lenet+mlp`` names the three read as one
+
+
+class Averaged:
+    """Several models read as one: each one's probabilities at its calibration temperature,
+    averaged. The shipped three, averaged, read other writers' digits better than any one of them
+    (docs/handwriting.md, "An ensemble"); Compare mode gives this answer when they disagree."""
+
+    def __init__(self, members: Mapping[str, Predictor], temperatures: Mapping[str, float]):
+        if len(members) < 2:
+            raise ValueError("an average needs at least two models")
+        self.members = dict(members)
+        self.temperatures = {name: float(temperatures.get(name, 1.0)) for name in members}
+
+    @classmethod
+    def from_store(cls, store, names: Sequence[str]) -> Averaged:
+        """The named models of ``store``, each with its card's temperature (1 without one).
+
+        Raises:
+            StoreError: a name is missing or its model cannot be loaded.
+            ValueError: fewer than two distinct names.
+        """
+        from digitlab.card import RunCard
+
+        unique = list(dict.fromkeys(names))
+        if len(unique) < 2:
+            raise ValueError("an average needs at least two different models, e.g. cnn+lenet+mlp")
+        calibrations = {name: RunCard.from_dict(store.read_card(name)).calibration for name in unique}
+        temperatures = {name: calibration.temperature for name, calibration in calibrations.items() if calibration}
+        return cls({name: Predictor(store.load(name)) for name in unique}, temperatures)
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """The averaged calibrated probabilities, shape (N, 10), for one image or a batch."""
+        return np.mean([apply_temperature(predictor.probabilities(images), self.temperatures[name])
+                        for name, predictor in self.members.items()], axis=0)

@@ -137,3 +137,21 @@ def test_photos_on_paper_sit_beside_the_other_sets_with_their_misreads_by_scene(
     [by_scene] = [block.value for block in app.markdown if "Read right, by scene" in block.value]
     assert all(scene in by_scene for scene in ("even", "deep shadow", "dim room", "corners", "squared paper"))
     assert any(f"of {photos:,} misread" in caption.value for caption in app.caption)
+
+
+def test_the_shipped_models_averaged_get_their_own_row_and_misreads(app_env, make_app, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    shutil.copytree(app_env, store)
+    for quick, shipped in (("quick-mlp", "mlp"), ("quick-lenet", "lenet")):  # the same weights, shipped names
+        shutil.copy(store / f"{quick}.json", store / f"{shipped}.json")
+    monkeypatch.setenv("DIGITLAB_MODELS", str(store))
+    app = make_app(EVALUATE_PAGE)
+    assert not app.exception
+    table = app.dataframe[1].value.set_index("model")
+    assert list(table.index) == ["lenet", "mlp", "quick-lenet", "quick-mlp", "lenet+mlp (averaged)"]
+    averaged = table.loc["lenet+mlp (averaged)"]
+    for column in ("MNIST test accuracy", "UCI accuracy", "hard-styles accuracy"):
+        assert min(table.loc["lenet", column], table.loc["mlp", column]) - 0.05 <= averaged[column] <= 1.0, column
+    assert averaged["UCI accuracy"] != table.loc["lenet", "UCI accuracy"]  # measured, not copied from a member
+    app.selectbox(key="evaluate_uci_model").set_value("lenet+mlp").run()
+    assert not app.exception and any("of 1,797 misread" in caption.value for caption in app.caption)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,20 @@ def test_evaluate_matches_the_card(trained_store, mnist_path, capsys):
     result = json.loads(capsys.readouterr().out)
     card = json.loads((trained_store / "quick.json").read_text())
     assert result["accuracy"] == pytest.approx(card["test"]["accuracy"], abs=1e-4)
+
+
+def test_evaluate_scores_models_averaged_and_refuses_an_average_of_one(trained_store, mnist_path, tmp_path,
+                                                                       capsys):
+    store = tmp_path / "store"
+    shutil.copytree(trained_store, store)
+    shutil.copy(store / "quick.json", store / "twin.json")  # the same weights: the average reads as one
+    assert main(["evaluate", "quick+twin", "--models", str(store), "--data", str(mnist_path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    card = json.loads((store / "quick.json").read_text())
+    assert result["accuracy"] == pytest.approx(card["test"]["accuracy"], abs=1e-4)
+    assert "temperature" not in result  # an average has no temperature of its own
+    assert main(["evaluate", "quick+quick", "--models", str(store), "--data", str(mnist_path)]) == 1
+    assert "at least two different models" in capsys.readouterr().err
 
 
 def test_predict_reads_image_files(trained_store, tmp_path, capsys):

@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     queue.set_defaults(handler=cmd_queue)
 
     evaluate = commands.add_parser("evaluate", parents=[common], help="test-set metrics of a stored model")
-    evaluate.add_argument("name")
+    evaluate.add_argument("name", help="a stored model, or several joined by + (e.g. cnn+lenet+mlp) to score "
+                                       "their calibrated answers averaged")
     evaluate.add_argument("--on", type=test_set, default="mnist",
                           help="test set: MNIST's 10,000 test digits, the 1,797 UCI digits (other writers, via "
                                "scikit-learn), the 1,080 hard-styles pad pictures (36 drawn styles MNIST lacks, "

@@ -19,10 +19,14 @@ WRITER_PREFIX = "writer:"
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from digitlab.evaluation import evaluate, evaluate_probabilities
-    from digitlab.inference import Predictor
+    from digitlab.inference import ENSEMBLE_SEPARATOR, Averaged, Predictor
 
     store = ModelStore(args.models)
-    predictor = Predictor(store.load(args.name))
+    averaged = ENSEMBLE_SEPARATOR in args.name
+    if averaged:
+        predictor = Averaged.from_store(store, [name.strip() for name in args.name.split(ENSEMBLE_SEPARATOR)])
+    else:
+        predictor = Predictor(store.load(args.name))
     if args.on.startswith(WRITER_PREFIX):
         return _evaluate_on_writer(args, predictor)
     summary = None  # the set's own findings from the evaluation: (JSON fields, lines)
@@ -62,12 +66,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if summary is not None:
         fields, footer = summary(result)
         extra = {**extra, **fields}
-    calibration = _calibration_fields(store.read_card(args.name), probabilities, labels)
+    # An average is of calibrated answers already: it has no card, and no temperature of its own.
+    calibration = {} if averaged else _calibration_fields(store.read_card(args.name), probabilities, labels)
     payload = {**{key: value for key, value in result.to_dict().items() if key != "mistakes"}, **extra,
                **calibration}
     lines = [title, f"accuracy {result.accuracy * 100:.2f} %  loss {result.loss:.4f}  "
                     f"correct {result.correct}  incorrect {result.incorrect}",
-             _calibration_line(calibration), "digit  precision  recall"]
+             *([] if averaged else [_calibration_line(calibration)]), "digit  precision  recall"]
     rows = zip(result.precision, result.recall, strict=True)
     lines += [f"  {digit}     {precision:.4f}    {recall:.4f}" for digit, (precision, recall) in enumerate(rows)]
     emit(args, payload, "\n".join(lines + footer))
