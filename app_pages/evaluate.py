@@ -108,19 +108,20 @@ def other_handwriting_ui(usable) -> None:
     results = {entry.name: _other_evaluations(entry.name, entry.card["model_file"], tuple(sets), entry, sets)
                for entry in usable}
     rows = [_side_by_side_row(entry.name, entry.run.test_accuracy, results[entry.name]) for entry in usable]
+    # What Compare mode says when the shipped models disagree, measured like a model.
     members = [entry for entry in usable if entry.shipped and results[entry.name]]
-    if len(members) >= 2:  # what Compare mode says when they disagree, measured like a model
-        name = ENSEMBLE_SEPARATOR.join(entry.name for entry in members)
+    averaged = ENSEMBLE_SEPARATOR.join(entry.name for entry in members) if len(members) >= 2 else None
+    if averaged:
         members_key = tuple((entry.name, entry.card["model_file"]) for entry in members)
-        mnist_accuracy, results[name] = _averaged_evaluations(members_key, tuple(sets), members, sets)
-        rows.append(_side_by_side_row(f"{name} (averaged)", mnist_accuracy, results[name]))
+        mnist_accuracy, results[averaged] = _averaged_evaluations(members_key, tuple(sets), members, sets)
+        rows.append(_side_by_side_row(f"{averaged} (averaged)", mnist_accuracy, results[averaged]))
     accuracy = st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={column: accuracy for column in rows[0] if column != "model"})
-    if len(members) >= 2:
-        st.caption(f"{name} (averaged): the shipped models' calibrated probabilities, averaged, read as one "
-                   "model. It is the answer Compare mode on the Draw page adds when they disagree; "
-                   f"`python -m digitlab evaluate {name} --on uci` measures it too.")
+    if averaged:
+        st.caption(f"{averaged} (averaged): the shipped models' calibrated probabilities, averaged, read as "
+                   "one model. It is the answer Compare mode on the Draw page adds when they disagree; "
+                   f"`python -m digitlab evaluate {averaged} --on uci` measures it too.")
     scored = [name for name, result in results.items() if result]
     if not scored:
         return
