@@ -186,8 +186,24 @@ def vote(readings: Mapping[str, Reading]) -> Vote:
     camps = [(digit, [name for name, said in named.items() if said == digit]) for digit, _ in counts]
     if not named:
         return Vote(camps)
-    mean = np.mean([readings[name].probabilities for name in named], axis=0)
-    return Vote(camps, (int(np.argmax(mean)), float(mean.max())))
+    together = averaged_reading(readings, "average")
+    return Vote(camps, (together.digit, together.confidence))
+
+
+def averaged_reading(readings: Mapping[str, Reading], name: str) -> Reading:
+    """Several models' readings of one input as one reading, named ``name``: the calibrated
+    probabilities of those that name a digit, averaged. It is sure only when all of them name
+    its digit and are sure of it; when none names a digit, neither does it (with the first one's
+    reason)."""
+    named = [reading for reading in readings.values() if reading.digit is not None]
+    if not named:
+        first = next(iter(readings.values()))
+        mean = np.mean([reading.probabilities for reading in readings.values()], axis=0)
+        return Reading(name, None, mean, float(mean.max()), False, first.reason)
+    mean = np.mean([reading.probabilities for reading in named], axis=0)
+    digit = int(np.argmax(mean))
+    sure = all(reading.sure and reading.digit == digit for reading in named)
+    return Reading(name, digit, mean, float(mean[digit]), sure, None if sure else NOT_SURE)
 
 
 def store_options(store, models: Mapping[str, object]) -> dict:

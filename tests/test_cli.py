@@ -86,6 +86,21 @@ def test_predict_reads_image_files(trained_store, tmp_path, capsys):
     assert second["digit"] is None and second["message"]
 
 
+def test_predict_with_models_averaged_says_what_each_one_said(trained_store, tmp_path, capsys):
+    store = tmp_path / "store"
+    shutil.copytree(trained_store, store)
+    shutil.copy(store / "quick.json", store / "twin.json")
+    one = _digit_png(tmp_path / "one.png")
+    assert main(["predict", str(one), "--model", "quick+twin", "--models", str(store), "--json"]) == 0
+    [averaged] = json.loads(capsys.readouterr().out)
+    assert main(["predict", str(one), "--model", "quick", "--models", str(store), "--json"]) == 0
+    [alone] = json.loads(capsys.readouterr().out)
+    assert averaged["digit"] == alone["digit"] == 1 and averaged["by_model"] == {"quick": 1, "twin": 1}
+    assert averaged["probabilities"] == pytest.approx(alone["probabilities"], abs=1e-3)
+    assert main(["predict", str(one), "--model", "quick+quick", "--models", str(store)]) == 1
+    assert "at least two different models" in capsys.readouterr().err
+
+
 def test_predict_reports_a_non_image_and_exits_non_zero(trained_store, tmp_path, capsys):
     fake = tmp_path / "fake.png"
     fake.write_bytes(b"this is not a picture")

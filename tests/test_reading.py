@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitlab.reading import judge, read_picture, vote
+from digitlab.reading import NOT_SURE, Reading, averaged_reading, judge, read_picture, vote
 
 
 class FixedModel:
@@ -75,3 +75,15 @@ def test_when_the_models_disagree_their_averaged_answer_can_side_with_the_surer_
     result = vote(readings)
     assert result.camps[0] == (5, ["b", "c"])  # two of three say 5, neither is sure of it
     assert result.average[0] == 3  # the surer 3 outweighs them
+
+
+def test_an_averaged_reading_is_sure_only_when_every_model_is_sure_of_its_digit():
+    sure_three = judge("a", np.eye(10)[3] * 0.98 + 0.002)
+    agreed = averaged_reading({"a": sure_three, "b": judge("b", np.eye(10)[3] * 0.9 + 0.01)}, "a+b")
+    assert agreed.model == "a+b" and agreed.digit == 3 and agreed.sure
+    split = averaged_reading({"a": sure_three, "b": judge("b", np.eye(10)[5] * 0.9 + 0.01)}, "a+b")
+    assert split.digit == 3 and not split.sure and split.reason == NOT_SURE
+    declined = Reading("b", None, np.full(10, 0.1), 0.1, False, "not a digit")
+    assert averaged_reading({"a": sure_three, "b": declined}, "a+b").digit == 3  # who declines has no say
+    nobody = averaged_reading({"b": declined, "c": declined}, "b+c")
+    assert nobody.digit is None and nobody.reason == "not a digit"

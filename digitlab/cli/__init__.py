@@ -131,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", parents=[common], help="predict digits in PNG/JPEG files")
     predict.add_argument("images", nargs="+")
-    predict.add_argument("--model", default="cnn")
+    predict.add_argument("--model", default="cnn",
+                         help="a stored model, or several joined by + (e.g. cnn+lenet+mlp) for their "
+                              "calibrated answers averaged")
     predict.set_defaults(handler=cmd_predict)
 
     tune = commands.add_parser("finetune", parents=[common], help="fine-tune a model on a writer's digits")

@@ -195,13 +195,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from digitlab.inference import Predictor
-    from digitlab.reading import read_picture, store_options
+    from digitlab.inference import ENSEMBLE_SEPARATOR, Predictor
+    from digitlab.reading import averaged_reading, read_picture, store_options
 
     store = ModelStore(args.models)
-    model = store.load(args.model)
-    predictors = {args.model: Predictor(model)}
-    options = store_options(store, {args.model: model})
+    names = list(dict.fromkeys(name.strip() for name in args.model.split(ENSEMBLE_SEPARATOR)))
+    if ENSEMBLE_SEPARATOR in args.model and len(names) < 2:
+        raise ValueError("an average needs at least two different models, e.g. cnn+lenet+mlp")
+    models = {name: store.load(name) for name in names}
+    predictors = {name: Predictor(model) for name, model in models.items()}
+    options = store_options(store, models)
     results, lines, failed = [], [], False
     for path in args.images:
         try:
@@ -216,7 +219,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             results.append({"image": path, "digit": None, "message": read.message})
             lines.append(f"{path}: no digit ({read.message})")
             continue
-        reading = read.readings[args.model]
+        reading = read.readings[names[0]] if len(names) == 1 else averaged_reading(read.readings, args.model)
         probabilities = reading.probabilities
         if reading.digit is None:
             results.append({"image": path, "digit": None, "reason": reading.reason,
@@ -226,6 +229,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             continue
         results.append({"image": path, "digit": reading.digit, "confidence": round(reading.confidence, 4),
                         "sure": reading.sure, "probabilities": [round(float(p), 4) for p in probabilities]})
+        if len(names) > 1:  # what each model said, beside their average
+            results[-1]["by_model"] = {name: read.readings[name].digit for name in names}
         lines.append(f"{path}: {reading.digit}  ({reading.confidence * 100:.1f} %"
                      + ("" if reading.sure else ", not sure") + ")  "
                      + " ".join(f"{d}:{p:.2f}" for d, p in enumerate(probabilities)))
