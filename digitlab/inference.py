@@ -85,6 +85,19 @@ class Predictor:
 
 
 ENSEMBLE_SEPARATOR = "+"  # ``cnn+lenet+mlp`` names the three read as one
+TOO_FEW_TO_AVERAGE = "an average needs at least two different models, e.g. cnn+lenet+mlp"
+
+
+def model_names(text: str) -> list[str]:
+    """The models a command-line name stands for: ``cnn`` → one, ``cnn+lenet+mlp`` → three.
+
+    Raises:
+        ValueError: a ``+`` name with fewer than two different models in it.
+    """
+    names = list(dict.fromkeys(name.strip() for name in text.split(ENSEMBLE_SEPARATOR)))
+    if ENSEMBLE_SEPARATOR in text and (len(names) < 2 or not all(names)):
+        raise ValueError(TOO_FEW_TO_AVERAGE)
+    return names
 
 
 class Averaged:
@@ -110,7 +123,7 @@ class Averaged:
 
         unique = list(dict.fromkeys(names))
         if len(unique) < 2:
-            raise ValueError("an average needs at least two different models, e.g. cnn+lenet+mlp")
+            raise ValueError(TOO_FEW_TO_AVERAGE)
         calibrations = {name: RunCard.from_dict(store.read_card(name)).calibration for name in unique}
         temperatures = {name: calibration.temperature for name, calibration in calibrations.items() if calibration}
         return cls({name: Predictor(store.load(name)) for name in unique}, temperatures)

@@ -19,14 +19,12 @@ WRITER_PREFIX = "writer:"
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from digitlab.evaluation import evaluate, evaluate_probabilities
-    from digitlab.inference import ENSEMBLE_SEPARATOR, Averaged, Predictor
+    from digitlab.inference import Averaged, Predictor, model_names
 
     store = ModelStore(args.models)
-    averaged = ENSEMBLE_SEPARATOR in args.name
-    if averaged:
-        predictor = Averaged.from_store(store, [name.strip() for name in args.name.split(ENSEMBLE_SEPARATOR)])
-    else:
-        predictor = Predictor(store.load(args.name))
+    names = model_names(args.name)
+    averaged = len(names) > 1
+    predictor = Averaged.from_store(store, names) if averaged else Predictor(store.load(args.name))
     if args.on.startswith(WRITER_PREFIX):
         return _evaluate_on_writer(args, predictor)
     summary = None  # the set's own findings from the evaluation: (JSON fields, lines)
@@ -195,13 +193,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from digitlab.inference import ENSEMBLE_SEPARATOR, Predictor
+    from digitlab.inference import Predictor, model_names
     from digitlab.reading import averaged_reading, read_picture, store_options
 
     store = ModelStore(args.models)
-    names = list(dict.fromkeys(name.strip() for name in args.model.split(ENSEMBLE_SEPARATOR)))
-    if ENSEMBLE_SEPARATOR in args.model and len(names) < 2:
-        raise ValueError("an average needs at least two different models, e.g. cnn+lenet+mlp")
+    names = model_names(args.model)
     models = {name: store.load(name) for name in names}
     predictors = {name: Predictor(model) for name, model in models.items()}
     options = store_options(store, models)
