@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import keras
 import tensorflow as tf
 
+from digitlab.card import RunCard
 from digitlab.config import NUM_CLASSES
 
 if TYPE_CHECKING:
@@ -57,8 +58,8 @@ def load_teacher(store: ModelStore, names: Sequence[str], weight: float) -> Teac
     """
     models, temperatures, files = [], [], []
     for name in names:
-        card = store.read_card(name)
+        card = RunCard.from_dict(store.read_card(name))
         models.append(store.load(name))
-        temperatures.append(float((card.get("calibration") or {}).get("temperature", 1.0)))
-        files.append(card["model_file"])
+        temperatures.append(card.calibration.temperature if card.calibration else 1.0)
+        files.append(card.model_file)
     return Teacher(tuple(models), tuple(temperatures), float(weight), tuple(files))

@@ -107,7 +107,7 @@ class Averaged:
 
     def __init__(self, members: Mapping[str, Predictor], temperatures: Mapping[str, float]):
         if len(members) < 2:
-            raise ValueError("an average needs at least two models")
+            raise ValueError(TOO_FEW_TO_AVERAGE)
         self.members = dict(members)
         self.temperatures = {name: float(temperatures.get(name, 1.0)) for name in members}
 
