@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from digitlab.coarse import CoarseSettings, coarsen_batch
 from digitlab.elastic import ElasticSettings, elastic_batch
+from digitlab.heavy_pen import HeavyPenSettings, heavy_pen_batch
 from digitlab.styles import StyleSettings, style_batch
 
 
@@ -34,6 +35,8 @@ class AugmentSettings:
     # Off by default: trained into cnn and lenet, it did not beat the recipe without it
     # (docs/handwriting.md, "Elastic distortions"). ``ElasticSettings()`` turns it on.
     elastic: ElasticSettings | None = None
+    # Off by default (docs/handwriting.md, "Heavy pens"). ``HeavyPenSettings()`` turns it on.
+    heavy_pen: HeavyPenSettings | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The whole recipe as plain JSON values, for the run card."""
@@ -44,14 +47,15 @@ class AugmentSettings:
         """The inverse of ``to_dict``; unknown keys raise ``TypeError``.
 
         A recipe recorded before a kind of distortion existed did not use it: a missing ``styles``,
-        ``coarse`` or ``elastic`` reads as None.
+        ``coarse``, ``elastic`` or ``heavy_pen`` reads as None.
         """
         values = dict(values)
-        styles, coarse, elastic = (values.pop(key, None) for key in ("styles", "coarse", "elastic"))
+        kinds = {"styles": StyleSettings, "coarse": CoarseSettings, "elastic": ElasticSettings,
+                 "heavy_pen": HeavyPenSettings}
+        parts = {key: values.pop(key, None) for key in kinds}
         ranges = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
-        return cls(**ranges, styles=None if styles is None else StyleSettings.from_dict(styles),
-                   coarse=None if coarse is None else CoarseSettings.from_dict(coarse),
-                   elastic=None if elastic is None else ElasticSettings.from_dict(elastic))
+        return cls(**ranges, **{key: None if part is None else kinds[key].from_dict(part)
+                                for key, part in parts.items()})
 
 
 def _affine_matrices(batch: int, settings: AugmentSettings, generator: tf.random.Generator) -> tf.Tensor:
@@ -111,13 +115,16 @@ def augment_batch(
 def augment_examples(
     images: tf.Tensor, labels: tf.Tensor, generator: tf.random.Generator, settings: AugmentSettings | None = None
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Give a share of a batch a synthetic style, distort every image, then coarsen a share.
+    """Give a share of a batch a synthetic style and a share a heavy pen, distort every image, then
+    coarsen a share.
 
     Returns (images, labels): a 1's stem drawn into a 7 or a 4 carries its new label.
     """
     settings = settings or AugmentSettings()
     if settings.styles is not None and any(settings.styles.rates):
         images, labels = style_batch(images, labels, generator, settings.styles)
+    if settings.heavy_pen is not None and settings.heavy_pen.rate > 0:  # a styled 1's flag and base too
+        images = heavy_pen_batch(images, generator, settings.heavy_pen)
     images = augment_batch(images, generator, settings)
     if settings.coarse is not None and settings.coarse.rate > 0:
         images = coarsen_batch(images, generator, settings.coarse)
