@@ -17,8 +17,9 @@ from app_pages.sweeps import sweeps_ui
 from app_pages.your_digits import your_digits_ui
 from digitlab.display import confusion_styles, enlarge
 from digitlab.evaluation import Evaluation, evaluate
+from digitlab.hard_styles import HEAVY_NAME as HEAVY_PEN_STYLES
 from digitlab.hard_styles import NAME as HARD_STYLES
-from digitlab.hard_styles import load_hard_styles, misreads_by_style
+from digitlab.hard_styles import load_hard_styles, load_heavy_pen_styles, misreads_by_style
 from digitlab.inference import ENSEMBLE_SEPARATOR, Averaged
 from digitlab.other_handwriting import NAME as UCI_DIGITS
 from digitlab.other_handwriting import MissingDatasetError, OtherDigits, load_uci_digits, squashed_inputs
@@ -93,7 +94,7 @@ def _measured_ms(name: str, model_file: str, _entry) -> float | None:
 def other_handwriting_ui(usable) -> None:
     st.subheader("On handwriting that is not MNIST")
     st.caption("MNIST's test digits come from the same kind of writers and scanner as its training "
-               "digits. Three more test sets that no model trains on: the 1,797 UCI digits (shipped "
+               "digits. More test sets that no model trains on: the 1,797 UCI digits (shipped "
                "with scikit-learn), written by other people on other forms and stored as 8×8 blocks, "
                "each smoothed up; 1,080 hard-styles pictures, 36 ways of writing digits that "
                "MNIST's writers rarely use (flagged 1s, crossed 7s, narrow 0s…), drawn on a pad like "
@@ -137,7 +138,7 @@ def misread_gallery_ui(name: str, digits: OtherDigits, result: Evaluation) -> No
     if not mistakes:
         st.success(f"{name} reads every picture of {digits.name} correctly.")
         return
-    if digits.name == HARD_STYLES:
+    if digits.name in (HARD_STYLES, HEAVY_PEN_STYLES):
         summary = ", ".join(f"{item.style} → {item.read_as} ({item.count} of {item.of})"
                             for item in misreads_by_style(result)[:6])
         st.markdown(f"**Most misread styles:** {summary}")
@@ -154,17 +155,14 @@ def misread_gallery_ui(name: str, digits: OtherDigits, result: Evaluation) -> No
 
 
 def _side_by_side_row(name: str, mnist_accuracy: float | None, result: dict[str, Evaluation] | None) -> dict:
-    """One model's accuracy on MNIST (from its card), the UCI digits, the hard styles and the photos."""
+    """One model's accuracy on MNIST (from its card), the UCI digits, the hard styles (with a
+    regular and a heavy pen) and the photos."""
     result = result or {}
-    uci = result.get(UCI_DIGITS)
-    styles = result.get(HARD_STYLES)
-    squashed = result.get(UCI_SQUASHED)
-    photos = result.get(PAPER_PHOTOS)
+    columns = {"UCI accuracy": UCI_DIGITS, "UCI, squashed without preprocessing": UCI_SQUASHED,
+               "hard-styles accuracy": HARD_STYLES, "heavy-pen accuracy": HEAVY_PEN_STYLES,
+               "paper-photos accuracy": PAPER_PHOTOS}
     return {"model": name, "MNIST test accuracy": mnist_accuracy,
-            "UCI accuracy": uci.accuracy if uci else None,
-            "UCI, squashed without preprocessing": squashed.accuracy if squashed else None,
-            "hard-styles accuracy": styles.accuracy if styles else None,
-            "paper-photos accuracy": photos.accuracy if photos else None}
+            **{column: result[key].accuracy if key in result else None for column, key in columns.items()}}
 
 
 def _test_sets(*, with_photos: bool) -> dict[str, OtherDigits]:
@@ -176,6 +174,7 @@ def _test_sets(*, with_photos: bool) -> dict[str, OtherDigits]:
     except MissingDatasetError as error:
         st.info(f"The UCI test needs scikit-learn, which is not installed: {error}.")
     sets[HARD_STYLES] = _hard_styles()
+    sets[HEAVY_PEN_STYLES] = _heavy_pen_styles()
     data, _ = load_data()
     if with_photos and data is not None:
         sets[PAPER_PHOTOS] = _paper_photos(data.source)
@@ -190,6 +189,11 @@ def _uci_digits() -> OtherDigits:
 @st.cache_resource(show_spinner="Drawing the hard-styles pictures…")
 def _hard_styles() -> OtherDigits:
     return load_hard_styles()
+
+
+@st.cache_resource(show_spinner="Drawing the hard styles with a heavy pen…")
+def _heavy_pen_styles() -> OtherDigits:
+    return load_heavy_pen_styles()
 
 
 @st.cache_resource(show_spinner="Photographing MNIST's test digits on paper…")

@@ -90,14 +90,20 @@ def test_every_model_is_tested_on_handwriting_that_is_not_mnist(app_env, make_ap
 def test_mnist_uci_and_hard_styles_side_by_side_with_each_models_misreads(app_env, make_app):
     app = make_app(EVALUATE_PAGE)
     table = app.dataframe[1].value
-    assert {"MNIST test accuracy", "UCI accuracy", "hard-styles accuracy"} <= set(table.columns)
+    assert {"MNIST test accuracy", "UCI accuracy", "hard-styles accuracy",
+            "heavy-pen accuracy"} <= set(table.columns)
     assert table["hard-styles accuracy"].between(0.2, 1.0).all()  # tiny models, trained on 2,000 digits
+    assert table["heavy-pen accuracy"].between(0.1, 1.0).all()
     app.selectbox(key="evaluate_uci_model").set_value("quick-lenet").run()
     app.radio(key="evaluate_other_set").set_value(app.radio(key="evaluate_other_set").options[1]).run()
     assert not app.exception
     assert any("Most misread styles" in block.value for block in app.markdown)
     assert any("of 1,080 misread" in caption.value for caption in app.caption)
     assert app.image[0].captions[0].startswith("#")
+    heavy = app.radio(key="evaluate_other_set").options[2]
+    assert "heavy pen" in heavy
+    app.radio(key="evaluate_other_set").set_value(heavy).run()
+    assert not app.exception and any("Most misread styles" in block.value for block in app.markdown)
 
 
 def test_mistakes_the_servers_test_set_lacks_are_counted_not_a_crash(app_env, make_app, tmp_path, monkeypatch,

@@ -37,13 +37,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         title = f"{args.name} on {digits.name}, {len(digits.labels):,} digits by other writers"
         extra = {"dataset": "uci", "squashed_accuracy": naive.accuracy}
         footer = [f"squashed to 28×28 without the preprocessing: {naive.accuracy * 100:.2f} %"]
-    elif args.on == "styles":
-        from digitlab.hard_styles import load_hard_styles
+    elif args.on in ("styles", "heavy"):
+        from digitlab.hard_styles import load_hard_styles, load_heavy_pen_styles
 
-        digits = load_hard_styles()
+        digits = load_hard_styles() if args.on == "styles" else load_heavy_pen_styles()
         images, labels = digits.images, digits.labels
         title = f"{args.name} on {digits.name}, {len(digits.labels):,} pictures"
-        extra, footer, summary = {"dataset": "styles"}, [], _styles_summary
+        extra, footer, summary = {"dataset": args.on}, [], _styles_summary
     elif args.on == "photos":
         from digitlab.data import load_mnist
         from digitlab.paper_photos import load_paper_photos
@@ -78,7 +78,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _styles_summary(result) -> tuple[dict, list[str]]:
-    """The hard-styles set's most misread styles."""
+    """The hard-styles set's (or its heavy-pen twin's) most misread styles."""
     from dataclasses import asdict
 
     from digitlab.hard_styles import misreads_by_style
@@ -330,8 +330,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def test_set(text: str) -> str:
-    """``mnist``, ``uci``, ``styles``, ``photos`` or ``writer:NAME`` (argparse type of ``evaluate --on``)."""
+    """``mnist``, ``uci``, ``styles``, ``heavy``, ``photos`` or ``writer:NAME`` (argparse type of
+    ``evaluate --on``)."""
     writer = text.startswith(WRITER_PREFIX) and text[len(WRITER_PREFIX):].strip()
-    if text in ("mnist", "uci", "styles", "photos") or writer:
+    if text in ("mnist", "uci", "styles", "heavy", "photos") or writer:
         return text
-    raise argparse.ArgumentTypeError(f"unknown test set {text!r}: use mnist, uci, styles, photos or writer:NAME")
+    raise argparse.ArgumentTypeError(
+        f"unknown test set {text!r}: use mnist, uci, styles, heavy, photos or writer:NAME")
