@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from app_support import app_against
+from store_support import copy_store
 
 EVALUATE_PAGE = "app_pages/evaluate.py"
 
@@ -29,7 +29,7 @@ def test_ece_table_shows_each_model_and_test_set_from_the_cards(app_env, make_ap
 
 def test_a_model_without_a_temperature_says_how_to_fit_one(app_models, mnist_path, tmp_path):
     store = tmp_path / "models"
-    shutil.copytree(app_models, store)
+    copy_store(app_models, store)
     card_path = store / "quick-lenet.json"
     card = json.loads(card_path.read_text())
     del card["calibration"]

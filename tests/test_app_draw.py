@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 
 import numpy as np
 import pytest
 from app_support import pad_message
 from PIL import Image
+from store_support import copy_store
 
 UPLOAD = ":material/upload: Upload"
 
@@ -175,7 +175,7 @@ def test_empty_store_says_how_to_get_a_model(app_env, make_app, tmp_path, monkey
 def test_corrupt_models_are_flagged_and_compare_mode_still_answers(app_env, make_app, tmp_path,
                                                                     monkeypatch, mnist):
     store = tmp_path / "store"
-    shutil.copytree(app_env, store)
+    copy_store(app_env, store)
     (store / "broken.json").write_text("{not json", encoding="utf-8")
     garbage = b"PK\x03\x04 definitely not a keras file" * 10
     (store / "garbled.0000.keras").write_bytes(garbage)
@@ -215,7 +215,7 @@ def test_navigation_reaches_the_train_page(app_env, make_app):
 
 def test_a_model_added_to_the_store_appears_on_the_next_rerun(app_env, make_app, tmp_path, monkeypatch):
     store = tmp_path / "store"
-    shutil.copytree(app_env, store)
+    copy_store(app_env, store)
     monkeypatch.setenv("DIGITLAB_MODELS", str(store))
     app = make_app()
     assert "fresh" not in app.selectbox(key="draw_model").options

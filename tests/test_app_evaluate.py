@@ -6,6 +6,7 @@ import json
 import shutil
 
 import numpy as np
+from store_support import copy_store
 
 import digitlab.paper_photos
 
@@ -55,7 +56,7 @@ def test_most_confused_cell_is_picked_first_and_cells_can_be_picked(app_env, mak
 def test_a_corrupt_model_is_flagged_and_missing_mnist_is_explained(app_env, make_app, tmp_path,
                                                                     monkeypatch):
     store = tmp_path / "store"
-    shutil.copytree(app_env, store)
+    copy_store(app_env, store)
     (store / "broken.json").write_text("[1, 2", encoding="utf-8")
     monkeypatch.setenv("DIGITLAB_MODELS", str(store))
     monkeypatch.setenv("DIGITLAB_MNIST", str(tmp_path / "missing.npz"))
@@ -147,7 +148,7 @@ def test_photos_on_paper_sit_beside_the_other_sets_with_their_misreads_by_scene(
 
 def test_the_shipped_models_averaged_get_their_own_row_and_misreads(app_env, make_app, tmp_path, monkeypatch):
     store = tmp_path / "store"
-    shutil.copytree(app_env, store)
+    copy_store(app_env, store)
     for quick, shipped in (("quick-mlp", "mlp"), ("quick-lenet", "lenet")):  # the same weights, shipped names
         shutil.copy(store / f"{quick}.json", store / f"{shipped}.json")
     monkeypatch.setenv("DIGITLAB_MODELS", str(store))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
+from store_support import copy_store
 
 from digitlab.cli import main
 
@@ -66,7 +67,7 @@ def test_evaluate_matches_the_card(trained_store, mnist_path, capsys):
 def test_evaluate_scores_models_averaged_and_refuses_an_average_of_one(trained_store, mnist_path, tmp_path,
                                                                        capsys):
     store = tmp_path / "store"
-    shutil.copytree(trained_store, store)
+    copy_store(trained_store, store)
     shutil.copy(store / "quick.json", store / "twin.json")  # the same weights: the average reads as one
     assert main(["evaluate", "quick+twin", "--models", str(store), "--data", str(mnist_path), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -88,7 +89,7 @@ def test_predict_reads_image_files(trained_store, tmp_path, capsys):
 
 def test_predict_with_models_averaged_says_what_each_one_said(trained_store, tmp_path, capsys):
     store = tmp_path / "store"
-    shutil.copytree(trained_store, store)
+    copy_store(trained_store, store)
     shutil.copy(store / "quick.json", store / "twin.json")
     one = _digit_png(tmp_path / "one.png")
     assert main(["predict", str(one), "--model", "quick+twin", "--models", str(store), "--json"]) == 0
