@@ -1,7 +1,7 @@
 """Heavy pens: training digits redrawn with a marker's stroke, made from MNIST's own digits.
 
 MNIST's strokes are about an eighth of the digit's height. A digit written with a felt pen, drawn
-small with a wide brush or scanned in bold reaches the model with strokes a quarter to two fifths
+small with a wide brush or scanned in bold reaches the model with strokes a fifth to a half
 of its height, and the flag and base of a continental 1 then fuse into a blob that reads as 4 or
 8. ``heavy_pen_batch`` widens the strokes of a share of each training batch by 1–3 px all round
 (grey dilation) and puts the digit back in MNIST's frame, so the stroke grows against the digit's
