@@ -121,10 +121,13 @@ def augment_examples(
     Returns (images, labels): a 1's stem drawn into a 7 or a 4 carries its new label.
     """
     settings = settings or AugmentSettings()
+    plain = images
     if settings.styles is not None and any(settings.styles.rates):
         images, labels = style_batch(images, labels, generator, settings.styles)
-    if settings.heavy_pen is not None and settings.heavy_pen.rate > 0:  # a styled 1's flag and base too
-        images = heavy_pen_batch(images, generator, settings.heavy_pen)
+    heavy = settings.heavy_pen
+    if heavy is not None and heavy.rate > 0:  # a styled 1's flag and base too
+        styled = tf.reduce_any(tf.not_equal(images, plain), axis=[1, 2]) if heavy.styled_only else None
+        images = heavy_pen_batch(images, generator, heavy, styled)
     images = augment_batch(images, generator, settings)
     if settings.coarse is not None and settings.coarse.rate > 0:
         images = coarsen_batch(images, generator, settings.coarse)

@@ -64,7 +64,7 @@ def test_heavy_pens_are_off_by_default_reproducible_and_recorded_in_the_recipe()
     again = heavy_pen_batch(digits, tf.random.Generator.from_seed(4), HeavyPenSettings(rate=0.5)).numpy()
     assert np.array_equal(first, again)
     recipe = AugmentSettings(heavy_pen=HeavyPenSettings(rate=0.2)).to_dict()
-    assert recipe["heavy_pen"] == {"rate": 0.2, "grow": (1, 3)}
+    assert recipe["heavy_pen"] == {"rate": 0.2, "grow": (1, 3), "styled_only": False}
     assert AugmentSettings.from_dict({**recipe, "heavy_pen": {"rate": 0.2, "grow": [1, 3]}}).heavy_pen == \
         HeavyPenSettings(rate=0.2)
     older = {key: value for key, value in recipe.items() if key != "heavy_pen"}
@@ -85,3 +85,20 @@ def test_a_batch_with_heavy_pens_keeps_its_labels_and_range():
 def test_impossible_heavy_pen_settings_are_refused_in_one_line(settings):
     with pytest.raises(ValueError, match="heavy pen"):
         HeavyPenSettings(**settings)
+
+
+def test_a_heavy_pen_for_the_styled_only_leaves_the_other_digits_alone():
+    digits = tf.constant(np.stack([thin_seven()] * 8))
+    styled = tf.constant([True, False] * 4)
+    out = heavy_pen_batch(digits, tf.random.Generator.from_seed(6), HeavyPenSettings(rate=1.0, styled_only=True),
+                          styled).numpy()
+    assert all(stroke_ratio(image) > 1.5 * stroke_ratio(thin_seven()) for image in out[0::2])
+    assert np.array_equal(out[1::2], np.stack([thin_seven()] * 4))
+    assert HeavyPenSettings.from_dict({"rate": 0.1, "grow": [1, 3]}).styled_only is False  # an older card
+
+
+def test_styled_only_heavy_pens_run_in_a_styled_batch():
+    images = tf.constant(np.stack([thin_seven()] * 32))
+    out, _ = augment_examples(images, tf.fill([32], 7), tf.random.Generator.from_seed(7),
+                              AugmentSettings(coarse=None, heavy_pen=HeavyPenSettings(rate=1.0, styled_only=True)))
+    assert out.shape == (32, 28, 28) and float(tf.reduce_max(out)) <= 1.0
