@@ -12,11 +12,12 @@ preprocessing would put it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import tensorflow as tf
 
 from digitlab.framing import reframe
+from digitlab.recipe import RecipePart
 
 FRAME = 28
 DIGIT_SIDE = 20.0  # px: the longer side of a digit in MNIST's frame
@@ -24,7 +25,7 @@ PAD = 6  # smoothing spreads the ink: room for it before re-framing
 
 
 @dataclass(frozen=True)
-class CoarseSettings:
+class CoarseSettings(RecipePart):
     """How often a digit is coarsened and how coarse (uniform ranges, drawn once per batch).
 
     ``blocks`` counts the blocks across the digit's longer side: the UCI digits have about 8, a
@@ -40,15 +41,6 @@ class CoarseSettings:
     # again. Ink below ``floor`` becomes 0 and above ``ceiling`` 1, each drawn per digit.
     floor: tuple[float, float] = (0.05, 0.25)
     ceiling: tuple[float, float] = (0.5, 0.8)
-
-    def to_dict(self) -> dict:
-        """The recipe as plain JSON values, for the run card."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> CoarseSettings:
-        """The inverse of ``to_dict`` (JSON turns the ranges into lists)."""
-        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
 
 
 def coarsen_batch(images: tf.Tensor, generator: tf.random.Generator, settings: CoarseSettings) -> tf.Tensor:

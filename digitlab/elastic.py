@@ -9,15 +9,17 @@ along it, as batched TensorFlow ops inside the ``tf.data`` pipeline.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import tensorflow as tf
+
+from digitlab.recipe import RecipePart
 
 FRAME = 28
 
 
 @dataclass(frozen=True)
-class ElasticSettings:
+class ElasticSettings(RecipePart):
     """How often a digit is warped and how much.
 
     ``grid`` control points a side set how local the wobble is (3: the digit bends as a whole,
@@ -27,15 +29,6 @@ class ElasticSettings:
     rate: float = 0.5
     pixels: float = 2.5
     grid: int = 4
-
-    def to_dict(self) -> dict:
-        """The recipe as plain JSON values, for the run card."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> ElasticSettings:
-        """The inverse of ``to_dict``; unknown keys raise ``TypeError``."""
-        return cls(**values)
 
 
 def displacement_fields(batch: int | tf.Tensor, settings: ElasticSettings,

@@ -12,17 +12,18 @@ they are.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import tensorflow as tf
 
 from digitlab.framing import reframe
+from digitlab.recipe import RecipePart
 
 PAD = 4  # px of room round the 28×28 frame: a dilated 20 px digit grows to at most 26 px
 
 
 @dataclass(frozen=True)
-class HeavyPenSettings:
+class HeavyPenSettings(RecipePart):
     """How often a digit gets a heavy pen, and how heavy: the stroke is widened by a whole number
     of pixels on each side, drawn uniformly from ``grow`` per digit. With ``styled_only`` the rate
     is a share of the digits given a synthetic style, and no other digit gets a heavy pen."""
@@ -37,15 +38,6 @@ class HeavyPenSettings:
         low, high = self.grow
         if not 1 <= low <= high <= PAD:
             raise ValueError(f"heavy pen grow must be whole pixels in [1, {PAD}], low ≤ high; got {self.grow}")
-
-    def to_dict(self) -> dict:
-        """The recipe as plain JSON values, for the run card."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> HeavyPenSettings:
-        """The inverse of ``to_dict`` (JSON turns the range into a list)."""
-        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
 
 
 def heavy_pen_batch(images: tf.Tensor, generator: tf.random.Generator, settings: HeavyPenSettings,

@@ -24,11 +24,12 @@ centre), as the preprocessing would put a drawing. The generator makes it reprod
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import tensorflow as tf
 
 from digitlab.framing import INK_LEVEL, MNIST_SIZE, centre_of_mass, grid, reframe
+from digitlab.recipe import RecipePart
 
 # Styles are drawn on a larger canvas so that a wide 4 or a slanted 7 is never cut off.
 CANVAS = 40
@@ -50,7 +51,7 @@ NEW_LABEL = {"seven_from_stem": 7, "four_from_stem": 4}
 
 
 @dataclass(frozen=True)
-class StyleSettings:
+class StyleSettings(RecipePart):
     """How often each style is drawn and the ranges each is drawn from (uniform).
 
     ``rates`` holds, per kind of ``KINDS``, the chance that a digit allowed that kind gets it: a
@@ -83,18 +84,14 @@ class StyleSettings:
     # loop's depth; the loop's bottom stays, reaching left from the stem like the top of a 3.
     open_depth: tuple[float, float] = (0.25, 0.6)
 
-    def to_dict(self) -> dict:
-        """The recipe as plain JSON values, for the run card."""
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, values: dict) -> StyleSettings:
-        """The inverse of ``to_dict`` (JSON turns the ranges into lists). A recipe written before a
-        kind of style existed never drew it: its missing rates are 0."""
-        fields = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
-        if "rates" in fields:
-            fields["rates"] = tuple(fields["rates"]) + (0.0,) * (len(KINDS) - len(fields["rates"]))
-        return cls(**fields)
+        """The inverse of ``to_dict``. A recipe written before a kind of style existed never drew
+        it: its missing rates are 0."""
+        values = dict(values)
+        if "rates" in values:
+            values["rates"] = tuple(values["rates"]) + (0.0,) * (len(KINDS) - len(values["rates"]))
+        return super().from_dict(values)
 
 
 def style_batch(
