@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import warnings
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -112,7 +113,9 @@ def _check_file_size(size: int, max_bytes: int) -> None:
 def _open(data: bytes) -> Image.Image:
     """Read only the header, allowing PNG and JPEG and nothing else."""
     try:
-        return Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+        with warnings.catch_warnings():  # our own pixel limit, checked next, speaks for a large picture
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         # PIL's own guard fired (its limit, or its warning turned into an error by a filter).
         raise ImageError("the image is far too large to decode") from error
