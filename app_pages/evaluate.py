@@ -98,7 +98,9 @@ def other_handwriting_ui(usable) -> None:
                "with scikit-learn), written by other people on other forms and stored as 8×8 blocks, "
                "each smoothed up; 1,080 hard-styles pictures, 36 ways of writing digits that "
                "MNIST's writers rarely use (flagged 1s, crossed 7s, narrow 0s…), drawn on a pad like "
-               f"the Draw page's at random sizes, places, angles and pen widths; and {PHOTO_COUNT:,} "
+               "the Draw page's at random sizes, places, angles and pen widths, and the same styles "
+               "drawn small with a heavy pen, as a felt pen or a wide brush leaves them; and "
+               f"{PHOTO_COUNT:,} "
                "photos of MNIST test digits written on paper, under even light, shadows, a dim room "
                "and darker corners, on squared and on ruled paper, from close up and as a sheet on a "
                "desk. All go through the same preprocessing as your drawings and uploads.")
