@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 from app_support import pad_message
-from PIL import Image
+from PIL import Image, ImageDraw
 from store_support import copy_store
 
 UPLOAD = ":material/upload: Upload"
@@ -73,6 +73,26 @@ def test_a_drawing_on_the_pad_is_predicted_and_cleared(app_env, make_app, mnist)
     assert metric(app, "Prediction") is None
     assert "Draw a digit in the black square" in texts(app.info)
     assert probability_bars(app) == [0.0] * 10  # the chart stays in place, empty, until the next stroke
+
+
+def pad_seven(points: list[tuple[int, int]], brush: int) -> str:
+    """A 7 drawn on the pad through ``points`` with a ``brush``-px brush, as the pad sends it."""
+    pad = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
+    ImageDraw.Draw(pad).line(points, fill=(255, 255, 255, 255), width=brush, joint="curve")
+    buffer = io.BytesIO()
+    pad.save(buffer, format="PNG")
+    return pad_message(buffer.getvalue())
+
+
+def test_a_small_digit_drawn_with_a_wide_brush_is_read_with_advice(app_env, make_app):
+    app = make_app()
+    app.session_state["draw_pad"] = {"drawing": pad_seven([(105, 100), (175, 100), (130, 185)], 32)}  # 85 px tall
+    app.run()
+    assert not app.exception and metric(app, "Prediction") is not None
+    assert "draw it larger or with a thinner pen" in texts(app.info)
+    app.session_state["draw_pad"] = {"drawing": pad_seven([(70, 60), (210, 60), (120, 230)], 18)}  # 170 px tall
+    app.run()
+    assert metric(app, "Prediction") is not None and "thinner pen" not in texts(app.info)
 
 
 def probability_bars(app) -> list[float]:

@@ -87,6 +87,20 @@ def test_predict_reads_image_files(trained_store, tmp_path, capsys):
     assert second["digit"] is None and second["message"]
 
 
+def test_predict_notes_strokes_too_heavy_for_the_digits_size(trained_store, tmp_path, capsys):
+    image = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(image).line([(105, 100), (175, 100), (130, 185)], fill=0, width=32, joint="curve")
+    image.save(tmp_path / "heavy.png")
+    one = _digit_png(tmp_path / "one.png")
+    args = ["predict", str(tmp_path / "heavy.png"), str(one), "--model", "quick", "--models", str(trained_store)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("note: the strokes are heavy for a digit this size") == 1
+    assert main([*args, "--json"]) == 0
+    heavy, regular = json.loads(capsys.readouterr().out)
+    assert "thinner pen" in heavy["advice"] and "advice" not in regular
+
+
 def test_predict_with_models_averaged_says_what_each_one_said(trained_store, tmp_path, capsys):
     store = tmp_path / "store"
     copy_store(trained_store, store)

@@ -461,3 +461,12 @@ def test_the_two_arms_of_a_narrow_open_four_stay_apart() -> None:
     for row in upper_rows:
         ink = np.flatnonzero(row > 0.5)
         assert ink.size and (row[ink[0]:ink[-1] + 1] < 0.35).any()
+
+
+def test_a_small_digit_drawn_with_a_wide_brush_gets_advice_and_a_regular_one_none():
+    """A 7 drawn 85 px tall with a 32 px brush: its strokes fuse, and the page says how to draw it."""
+    heavy = preprocess(draw("7", width=32, scale=0.5, offset=(70, 70)))
+    regular = preprocess(draw("7", width=18))
+    assert heavy.stroke_ratio > 0.25 and "draw it larger or with a thinner pen" in heavy.advice
+    assert 0.05 < regular.stroke_ratio < 0.2 and regular.advice == ""
+    assert preprocess(np.zeros((CANVAS, CANVAS), np.uint8)).advice == ""  # no digit, no advice

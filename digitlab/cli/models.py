@@ -230,6 +230,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         lines.append(f"{path}: {reading.digit}  ({reading.confidence * 100:.1f} %"
                      + ("" if reading.sure else ", not sure") + ")  "
                      + " ".join(f"{d}:{p:.2f}" for d, p in enumerate(probabilities)))
+        if read.prepared.advice:
+            results[-1]["advice"] = read.prepared.advice
+            lines.append(f"  note: {read.prepared.advice}")
     emit(args, results, "\n".join(lines))
     return EXIT_ERROR if failed else 0
 
