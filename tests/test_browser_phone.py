@@ -30,7 +30,8 @@ def phone(server):
 
 
 def finger_stroke(page, points: list[tuple[float, float]]) -> None:
-    """One touch from the first point to the last, in pad pixels, as a finger on a touch screen."""
+    """One touch from the first point to the last (screen px from the pad's corner), as a finger on a
+    touch screen."""
     box = page.locator("canvas").first.bounding_box()
     session = page.context.new_cdp_session(page)
 
@@ -55,6 +56,7 @@ def test_a_finger_draws_a_one_and_the_answer_is_on_screen_with_the_pad(phone):
     pad = phone.locator("canvas").first
     pad_box = pad.bounding_box()
     assert pad_box["x"] >= 0 and pad_box["x"] + pad_box["width"] <= 390, "the pad fits the phone's width"
+    assert pad_box["width"] >= 350 and pad_box["height"] == pad_box["width"], "a square pad as wide as the screen"
     before = scroll_y(phone)
     finger_stroke(phone, [(140, 40 + 8 * step) for step in range(26)])
     metric = phone.get_by_test_id("stMetric").filter(has=phone.get_by_text("Prediction", exact=True))
