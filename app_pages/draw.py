@@ -39,8 +39,12 @@ DETAILS_KEY = "draw_details"
 INPUT_SIZE = 84  # px: the 28×28 input next to the answer, 3 screen pixels per pixel
 STEP_SIZE = 112  # px: one preprocessing step in the strip
 # On a phone (Streamlit stacks columns below 640 px) the answer comes after the pad: drop the
-# intro line there so that a 390×844 screen shows the pad and the answer together.
+# intro line there so that a 390×844 screen shows the pad and the answer together. A phone has no
+# keys to press, so the buttons' shortcut hints go, and the label digits become finger-sized.
 PHONE_STYLE = ("<style>@media (max-width: 640px) { .st-key-draw_intro { display: none; } "
+               "[data-testid=stMain] button kbd { display: none; } "
+               "[class*=st-key-your_wrong_] button { min-width: 2.75rem; min-height: 2.75rem; "
+               "border: 1px solid rgba(128, 128, 128, 0.4); border-radius: 0.5rem; } "
                "[data-testid=stMainBlockContainer] { padding-top: 3.5rem; } "
                "[data-testid=stMainBlockContainer] h1 { font-size: 2rem; padding: 0 0 0.5rem; } "
                "[data-testid=stHorizontalBlock] { gap: 0.5rem; } }</style>")

@@ -66,3 +66,8 @@ def test_a_finger_draws_a_one_and_the_answer_is_on_screen_with_the_pad(phone):
     assert answer_box["y"] >= 0 and answer_box["y"] + answer_box["height"] <= 844, \
         f"the answer is on screen without scrolling (it is at y={answer_box['y']:.0f})"
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390, "nothing sticks out sideways"
+    wrong_seven = phone.locator(".st-key-your_wrong_7 button")
+    expect(wrong_seven).to_be_visible()
+    box = wrong_seven.bounding_box()
+    assert box["width"] >= 40 and box["height"] >= 40, "the label digits are finger-sized"
+    assert not phone.locator("[data-testid=stMain] button kbd").first.is_visible(), "no keyboard hints on a phone"
