@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -97,8 +99,14 @@ def test_a_heavy_pen_for_the_styled_only_leaves_the_other_digits_alone():
     assert HeavyPenSettings.from_dict({"rate": 0.1, "grow": [1, 3]}).styled_only is False  # an older card
 
 
-def test_styled_only_heavy_pens_run_in_a_styled_batch():
-    images = tf.constant(np.stack([thin_seven()] * 32))
-    out, _ = augment_examples(images, tf.fill([32], 7), tf.random.Generator.from_seed(7),
-                              AugmentSettings(coarse=None, heavy_pen=HeavyPenSettings(rate=1.0, styled_only=True)))
-    assert out.shape == (32, 28, 28) and float(tf.reduce_max(out)) <= 1.0
+def test_without_styled_digits_a_styled_only_heavy_pen_widens_nothing():
+    images = tf.constant(np.stack([thin_seven()] * 16))
+    still = AugmentSettings(rotation_degrees=0.0, scale_range=(1.0, 1.0), shear_degrees=0.0, translate_pixels=0.0,
+                            stroke_probability=0.0, styles=None, coarse=None)
+    ratios = {}
+    for styled_only in (False, True):
+        settings = replace(still, heavy_pen=HeavyPenSettings(rate=1.0, styled_only=styled_only))
+        out, _ = augment_examples(images, tf.fill([16], 7), tf.random.Generator.from_seed(7), settings)
+        ratios[styled_only] = [stroke_ratio(image) for image in out.numpy()]
+    assert min(ratios[False]) > 1.5 * stroke_ratio(thin_seven())
+    assert max(ratios[True]) < 1.2 * stroke_ratio(thin_seven())
