@@ -278,7 +278,7 @@ def answer_ui(entry, picture: np.ndarray | None, true_label: int | None) -> Answ
         runner_up, runner_up_probability = reading.runner_up()
         st.warning(f"**Low confidence** — {entry.name} is not sure. Its second guess is "
                    f"{runner_up} ({runner_up_probability:.0%}). Try a clearer, larger digit.")
-    if read.prepared.advice:
+    if read.prepared.advice and true_label is None:  # advice on drawing, not on MNIST's own digits
         st.info(f"{read.prepared.advice[:1].upper()}{read.prepared.advice[1:]}.", icon=":material/brush:")
     if true_label is not None:
         verdict = "correct" if reading.digit == true_label else f"wrong, it is a {true_label}"

@@ -167,6 +167,17 @@ def test_mnist_samples_are_put_in_by_the_input_choice_and_the_button(app_env, ma
     assert first is not None
 
 
+def test_an_mnist_sample_with_heavy_strokes_gets_no_drawing_advice(app_env, make_app, mnist):
+    from digitlab.preprocess import preprocess
+
+    heavy = next(index for index, image in enumerate(mnist.x_test) if preprocess(image).advice)
+    app = make_app()
+    app.session_state["draw_sample_index"] = heavy
+    app.segmented_control(key="draw_source").set_value(":material/casino: MNIST sample").run()
+    assert not app.exception and app.session_state["draw_sample_index"] == heavy
+    assert metric(app, "Prediction") is not None and "thinner pen" not in texts(app.info)
+
+
 def test_low_confidence_is_called_out(app_env, make_app, tmp_path, monkeypatch, mnist):
     import keras
 
