@@ -157,7 +157,7 @@ def settings_ui(executor: QueueExecutor) -> None:
                              key=f"train_teachers_{arch}", placeholder="no teachers: the labels alone",
                              help="Knowledge distillation: each target blends the digit's label with these "
                                   "models' averaged answer for the picture as distorted. Several good models "
-                                  "averaged read other writers better than any one of them.")
+                                  "averaged are steadier across writers and pens than any one of them.")
         weight.slider("Teachers' share of each target", 0.1, 1.0, value=0.5, step=0.1,
                       key=f"train_teacher_weight_{arch}", help="The label takes the rest.")
         name_key = f"train_name_{arch}"

@@ -2,8 +2,8 @@
 
 A run with teachers is trained towards a blend of each digit's label and the teachers' averaged,
 calibrated probabilities for the very picture the network sees (after styles and distortions).
-An average of several models reads other writers better than any one of them; its soft answers
-("a 9, or maybe a 3") carry that to a single network, which keeps one model's speed and its
+An average of several models is steadier than any one of them across writers and pens; its soft
+answers ("a 9, or maybe a 3") carry that to a single network, which keeps one model's speed and its
 layers for the Look inside page. Hinton, Vinyals and Dean (2015) describe the idea.
 """
 

@@ -102,8 +102,9 @@ def model_names(text: str) -> list[str]:
 
 class Averaged:
     """Several models read as one: each one's probabilities at its calibration temperature,
-    averaged. The shipped three, averaged, read other writers' digits better than any one of them
-    (docs/handwriting.md, "An ensemble"); Compare mode gives this answer when they disagree."""
+    averaged. The shipped three, averaged, read the hard styles best and are never far from the best
+    model on any test set (docs/handwriting.md, "An ensemble"); Compare mode gives this answer when
+    they disagree."""
 
     def __init__(self, members: Mapping[str, Predictor], temperatures: Mapping[str, float]):
         if len(members) < 2:

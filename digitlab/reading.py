@@ -89,7 +89,7 @@ class PictureReading:
 class Vote:
     """The models' answers grouped by digit, most votes first: ``camps[i] = (digit, [models])``;
     ``average`` is the digit their calibrated probabilities, averaged, make most likely, with that
-    probability. Averaged, the shipped three read other writers better than any one of them
+    probability. Averaged, the shipped three are never far from the best model on any test set
     (docs/handwriting.md, "An ensemble"), so it is the answer to trust when they disagree."""
 
     camps: list[tuple[int, list[str]]]
