@@ -29,6 +29,7 @@ from digitlab.display import enlarge, heat_overlay, strip
 from digitlab.explore import pixel_histogram
 from digitlab.images import ImageError, decode_image
 from digitlab.reading import PictureReading, Reading, read_input, read_picture, vote
+from digitlab.strokes import MNIST_PEN_RATIO
 
 CANVAS_SIZE = 280
 # Wide enough that a digit drawn across most of the canvas keeps MNIST-like strokes at 28×28.
@@ -160,13 +161,22 @@ def picture_ui():
 
 
 def canvas_ui():
+    """The pad; returns the picture the models read: a drawing whose pen is heavy for its size is
+    redrawn from its strokes with MNIST's pen, which keeps the loops the wide pen filled."""
     width = st.session_state.get("draw_brush", DEFAULT_BRUSH)  # the slider is drawn below
     try:
-        picture = drawing_pad("draw_pad", brush=width, size=CANVAS_SIZE)
+        sent = drawing_pad("draw_pad", brush=width, size=CANVAS_SIZE)
     except ImageError as error:  # only a forged message gets here; the pad always sends a PNG
         st.error(f"The drawing could not be read: {error}.")
-        picture = None
-    return picture
+        return None
+    if sent is None:
+        return None
+    if sent.strokes is None or not sent.strokes.is_heavy:
+        return sent.picture
+    st.caption(f":material/brush: The pen is heavy for a digit this size ({sent.strokes.pen_ratio:.0%} of it), "
+               f"so the models read your strokes redrawn with MNIST's pen ({MNIST_PEN_RATIO:.0%}), which keeps "
+               "loops and flags apart. Draw it larger, or with a thinner brush, to have your own strokes read.")
+    return sent.strokes.for_reading().picture()
 
 
 def pad_settings_ui() -> None:

@@ -3,8 +3,11 @@
 // Streamlit calls the default export on every rerun with fresh `data` ({size, brush, restore}); the
 // pad itself (canvas, strokes, listeners) lives in a WeakMap keyed by the host element, so a rerun
 // only changes the brush and never wipes the drawing. It works with mouse, pen and touch (pointer
-// events), keeps every stroke for Undo, and on a fresh mount repaints the last picture Python kept
+// events), keeps every stroke for Undo, and on a fresh mount repaints the last drawing Python kept
 // (`restore`) and sends it back, so leaving the Draw input and coming back keeps the drawing.
+// What it sends is {picture: a PNG data URL, strokes: [{width, points: [x0, y0, x1, y1, ...]}]}:
+// the strokes let Python redraw a digit drawn small with a wide brush with a thinner pen. A
+// restored bare picture (no strokes) is sent as the PNG data URL alone.
 
 const pads = new WeakMap();
 const PNG_PREFIX = "data:image/png;base64,";
@@ -146,9 +149,21 @@ function updateButtons(pad) {
   pad.clear.disabled = isEmpty(pad);
 }
 
+function message(pad) {
+  if (isEmpty(pad)) return null;
+  const picture = pad.canvas.toDataURL("image/png");
+  if (pad.base) return picture; // strokes over a restored bare picture cannot be redrawn without it
+  const round = (value) => Math.round(value * 10) / 10;
+  const strokes = pad.strokes.map((stroke) => ({
+    width: stroke.width,
+    points: stroke.points.flatMap(([x, y]) => [round(x), round(y)]),
+  }));
+  return { picture, strokes };
+}
+
 function send(pad) {
   updateButtons(pad);
-  pad.setStateValue("drawing", isEmpty(pad) ? null : pad.canvas.toDataURL("image/png"));
+  pad.setStateValue("drawing", message(pad));
 }
 
 function resize(pad, size) {
@@ -160,7 +175,25 @@ function resize(pad, size) {
   repaint(pad);
 }
 
-function restore(pad, url) {
+function strokesOf(kept) {
+  // The strokes of a message this pad sent before, or null when it has none.
+  if (!kept || !Array.isArray(kept.strokes)) return null;
+  return kept.strokes.map((stroke) => {
+    const points = [];
+    for (let i = 0; i + 1 < stroke.points.length; i += 2) points.push([stroke.points[i], stroke.points[i + 1]]);
+    return { width: Number(stroke.width), points };
+  });
+}
+
+function restore(pad, kept) {
+  const strokes = strokesOf(kept);
+  if (strokes && strokes.length) {
+    pad.strokes = strokes;
+    repaint(pad);
+    send(pad); // Python forgot the drawing while the pad was away; it gets it back from here
+    return;
+  }
+  const url = kept;
   if (typeof url !== "string" || !url.startsWith(PNG_PREFIX)) return;
   const image = new Image();
   image.onload = () => {

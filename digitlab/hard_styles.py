@@ -9,7 +9,8 @@ picture is rendered like the Draw page's pad: white ink on a 280×280 black fiel
 size, place, angle, slant and pen width, with the template's points jittered a little. A fixed
 seed makes the set the same on every machine, and no model ever trains on it. A second set draws
 the same styles small with a heavy pen (``load_heavy_pen_styles``), as a felt pen or a wide brush
-on a small digit does.
+on a small digit does; the Draw page, which has a drawing's strokes, reads those redrawn with
+MNIST's pen (``as_the_pad_reads``).
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from digitlab.evaluation import Evaluation
 from digitlab.other_handwriting import OtherDigits, model_inputs
+from digitlab.strokes import Drawing, Stroke
 
 NAME = "hard styles (36 drawn styles, 280×280 pad)"
 HEAVY_NAME = "hard styles, heavy pen (the 36 styles drawn small with a 26–36 px pen)"
+HEAVY_PAD_NAME = "hard styles, heavy pen, as the Draw page reads them (redrawn from their strokes)"
 PAD_SIDE = 280
 PICTURES_PER_STYLE = 30
 SEED = 2026
@@ -36,7 +39,7 @@ WIDTH_JITTER = (0.85, 1.15)
 POINT_JITTER = 0.015  # of the height, per template point
 MARGIN = 6  # px kept free around the digit
 
-Stroke = list[tuple[float, float]]
+Polyline = list[tuple[float, float]]
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,10 @@ class Style:
 
     name: str
     label: int
-    strokes: tuple[Stroke, ...]
+    strokes: tuple[Polyline, ...]
 
 
-def arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, points: int = 24) -> Stroke:
+def arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, points: int = 24) -> Polyline:
     """Points along an ellipse from ``start`` to ``end`` degrees (0 = right, 90 = down)."""
     angles = np.radians(np.linspace(start, end, points))
     return [(cx + rx * math.cos(a), cy + ry * math.sin(a)) for a in angles]
@@ -119,6 +122,12 @@ STYLES = _styles()
 
 def render(style: Style, rng: np.random.Generator, pen_kind: Pen = REGULAR_PEN) -> np.ndarray:
     """One picture of ``style`` on the pad: (280, 280) uint8, white ink on black."""
+    return draw(style, rng, pen_kind).picture()
+
+
+def draw(style: Style, rng: np.random.Generator, pen_kind: Pen = REGULAR_PEN) -> Drawing:
+    """One drawing of ``style`` as the pad would hold it: its strokes at a random size, place,
+    angle, slant and pen width, with the template's points jittered a little."""
     height = rng.uniform(*pen_kind.heights)
     widen = rng.uniform(*WIDTH_JITTER)
     rotation = math.radians(rng.uniform(-ROTATION_DEGREES, ROTATION_DEGREES))
@@ -140,16 +149,9 @@ def render(style: Style, rng: np.random.Generator, pen_kind: Pen = REGULAR_PEN) 
     lowest = MARGIN + pen / 2 - low * fit
     highest = np.maximum(PAD_SIDE - MARGIN - pen / 2 - high * fit, lowest)
     offset = [rng.uniform(lowest[axis], highest[axis]) for axis in (0, 1)]
-    pad = Image.new("L", (PAD_SIDE, PAD_SIDE), 0)
-    drawing = ImageDraw.Draw(pad)
-    width = max(1, round(pen))
-    for stroke in strokes:
-        path = [(float(px * fit + offset[0]), float(py * fit + offset[1])) for px, py in stroke]
-        drawing.line(path, fill=255, width=width, joint="curve")
-        for end in (path[0], path[-1]):  # a round pen's caps
-            drawing.ellipse([end[0] - width / 2, end[1] - width / 2, end[0] + width / 2, end[1] + width / 2],
-                            fill=255)
-    return np.asarray(pad)
+    placed = (tuple((float(px * fit + offset[0]), float(py * fit + offset[1])) for px, py in stroke)
+              for stroke in strokes)
+    return Drawing(tuple(Stroke(pen, points) for points in placed), PAD_SIDE)
 
 
 def _smooth_jitter(rng: np.random.Generator, points: int) -> np.ndarray:
@@ -161,23 +163,31 @@ def _smooth_jitter(rng: np.random.Generator, points: int) -> np.ndarray:
 
 
 def load_hard_styles(pictures_per_style: int = PICTURES_PER_STYLE, seed: int = SEED, *,
-                     pen_kind: Pen = REGULAR_PEN, name: str = NAME) -> OtherDigits:
+                     pen_kind: Pen = REGULAR_PEN, name: str = NAME, as_the_pad_reads: bool = False) -> OtherDigits:
     """The hard-styles set as pictures and as 28×28 model inputs (the same every time for a seed).
+
+    With ``as_the_pad_reads``, each drawing is the picture the Draw page reads for it: a drawing
+    whose pen is heavy for its size is redrawn from its strokes with MNIST's pen
+    (``Drawing.for_reading``); the others are unchanged.
 
     Returns:
         ``OtherDigits`` with ``len(STYLES) × pictures_per_style`` pictures, style by style.
     """
     rng = np.random.default_rng(seed)
-    pictures = np.stack([render(style, rng, pen_kind) for style in STYLES for _ in range(pictures_per_style)])
+    drawings = [draw(style, rng, pen_kind) for style in STYLES for _ in range(pictures_per_style)]
+    pictures = np.stack([(drawing.for_reading() if as_the_pad_reads else drawing).picture() for drawing in drawings])
     labels = np.repeat([style.label for style in STYLES], pictures_per_style).astype(np.uint8)
     images = model_inputs(pictures)
     return OtherDigits(name, pictures, images, labels)
 
 
-def load_heavy_pen_styles(pictures_per_style: int = PICTURES_PER_STYLE, seed: int = HEAVY_SEED) -> OtherDigits:
+def load_heavy_pen_styles(pictures_per_style: int = PICTURES_PER_STYLE, seed: int = HEAVY_SEED, *,
+                          as_the_pad_reads: bool = False) -> OtherDigits:
     """The same 36 styles drawn small with a heavy pen (``HEAVY_PEN``), in the same order: what a
-    felt pen, or a wide brush on a small digit, hands the models."""
-    return load_hard_styles(pictures_per_style, seed, pen_kind=HEAVY_PEN, name=HEAVY_NAME)
+    felt pen, or a wide brush on a small digit, hands the models. With ``as_the_pad_reads``, what
+    the Draw page hands them for the same drawings: each redrawn from its strokes with MNIST's pen."""
+    name = HEAVY_PAD_NAME if as_the_pad_reads else HEAVY_NAME
+    return load_hard_styles(pictures_per_style, seed, pen_kind=HEAVY_PEN, name=name, as_the_pad_reads=as_the_pad_reads)
 
 
 def style_names(pictures_per_style: int = PICTURES_PER_STYLE) -> list[str]:

@@ -14,6 +14,9 @@ import pytest
 from app_support import pad_message
 from PIL import Image, ImageDraw
 from store_support import copy_store
+from strokes_support import holes, narrow_eight
+
+from digitlab.strokes import Drawing
 
 UPLOAD = ":material/upload: Upload"
 
@@ -93,6 +96,41 @@ def test_a_small_digit_drawn_with_a_wide_brush_is_read_with_advice(app_env, make
     app.session_state["draw_pad"] = {"drawing": pad_seven([(70, 60), (210, 60), (120, 230)], 18)}  # 170 px tall
     app.run()
     assert metric(app, "Prediction") is not None and "thinner pen" not in texts(app.info)
+
+
+def pad_strokes(strokes: list[dict]) -> dict:
+    """A drawing as the pad sends it after a stroke: its picture and its strokes."""
+    buffer = io.BytesIO()
+    Image.fromarray(Drawing.from_message(strokes, side=280).picture()).convert("RGBA").save(buffer, format="PNG")
+    return {"picture": pad_message(buffer.getvalue()), "strokes": strokes}
+
+
+def test_a_small_eight_drawn_with_a_wide_brush_is_read_from_its_strokes_with_its_loops_open(app_env, make_app):
+    sent = pad_strokes(narrow_eight(width=34))
+    app = make_app()
+    app.session_state["draw_pad"] = {"drawing": sent}
+    app.run()
+    assert not app.exception and metric(app, "Prediction") is not None
+    assert "read your strokes redrawn with MNIST's pen" in texts(app.caption)
+    model_input, _ = app.session_state["watch_last_drawing"]
+    assert holes(model_input, least=2) == 2  # what the model got has both loops
+    assert "thinner pen" not in texts(app.info)  # nothing left to advise: the page redrew it
+    assert app.session_state["draw_pad_kept"] == sent  # a fresh pad gets the strokes back, for Undo too
+    app.session_state["draw_pad"] = {"drawing": sent["picture"]}  # the same picture with no strokes
+    app.run()
+    model_input, _ = app.session_state["watch_last_drawing"]
+    assert holes(model_input, least=2) == 0 and "thinner pen" in texts(app.info)
+    assert "redrawn" not in texts(app.caption)
+
+
+def test_a_forged_strokes_message_is_one_line_on_the_page(app_env, make_app):
+    sent = {**pad_strokes(narrow_eight(width=34)), "strokes": [{"width": "wide", "points": [1, 2]}]}
+    app = make_app()
+    app.session_state["draw_pad"] = {"drawing": sent}
+    app.run()
+    assert not app.exception and metric(app, "Prediction") is None
+    assert texts(app.error) == ("The drawing could not be read: a stroke's width is not a number of pixels "
+                                "from 0 to 200.")
 
 
 def probability_bars(app) -> list[float]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from browser_support import BROWSER_MARKS, chromium, draw_page, streamlit_server
 from PIL import Image
+from strokes_support import narrow_eight
 
 FIRST_ANSWER_TIMEOUT = 120_000  # ms: the first run of a session loads TensorFlow and the model
 ANSWER_TIMEOUT = 60_000  # ms: a guard against a hang, not a speed check (the bench times answers)
@@ -127,6 +128,29 @@ def test_the_drawing_is_still_there_after_visiting_another_input(page):
     page.get_by_role("radio", name="Draw").click()
     answer_after(page, time.perf_counter(), "1", ANSWER_TIMEOUT)
     assert wait_for_ink(page) > 0  # the pad shows the picture the answer is about
+
+
+def test_a_small_eight_with_the_widest_brush_is_read_from_its_strokes_which_a_fresh_pad_keeps(page):
+    from playwright.sync_api import expect
+
+    brush = page.get_by_role("slider").first
+    brush.focus()
+    page.keyboard.press("End")
+    expect(brush).to_have_attribute("aria-valuetext", "40", timeout=ANSWER_TIMEOUT)
+    page.wait_for_timeout(500)  # the rerun hands the pad its new brush
+    for stroke_message in narrow_eight(width=40):
+        flat = stroke_message["points"]
+        stroke(page, list(zip(flat[::2], flat[1::2], strict=True)))
+    redrawn = page.get_by_text("read your strokes redrawn with MNIST's pen")
+    redrawn.wait_for(timeout=FIRST_ANSWER_TIMEOUT)
+    both = ink(page)
+    page.get_by_role("radio", name="Upload").click()
+    page.get_by_text("Upload a picture to see").wait_for(timeout=ANSWER_TIMEOUT)
+    page.get_by_role("radio", name="Draw").click()
+    redrawn.wait_for(timeout=ANSWER_TIMEOUT)
+    assert wait_for_ink(page) == pytest.approx(both, rel=0.01)  # repainted from its strokes (to 0.1 px)
+    page.get_by_role("button", name="Undo the last stroke").click()  # the strokes came back, not a bare picture
+    assert 0.3 * both < ink(page) < 0.7 * both  # one loop of the two is left
 
 
 def test_a_loop_is_a_zero(page):

@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--on", type=test_set, default="mnist",
                           help="test set: MNIST's 10,000 test digits, the 1,797 UCI digits (other writers, via "
                                "scikit-learn), the 1,080 hard-styles pad pictures (36 drawn styles MNIST lacks, "
-                               "generated: styles), the same styles drawn small with a 26–36 px pen (heavy), "
+                               "generated: styles), the same styles drawn small with a 26–36 px pen (heavy), those "
+                               "drawings as the Draw page reads them, redrawn from their strokes (heavy-pad), "
                                "photos of MNIST test digits on paper under shadows, on ruled "
                                "paper, from close up, on a desk (photos), or writer:NAME (that writer's labelled "
                                "digits)")

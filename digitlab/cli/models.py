@@ -37,10 +37,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         title = f"{args.name} on {digits.name}, {len(digits.labels):,} digits by other writers"
         extra = {"dataset": "uci", "squashed_accuracy": naive.accuracy}
         footer = [f"squashed to 28×28 without the preprocessing: {naive.accuracy * 100:.2f} %"]
-    elif args.on in ("styles", "heavy"):
+    elif args.on in ("styles", "heavy", "heavy-pad"):
         from digitlab.hard_styles import load_hard_styles, load_heavy_pen_styles
 
-        digits = load_hard_styles() if args.on == "styles" else load_heavy_pen_styles()
+        digits = load_hard_styles() if args.on == "styles" else \
+            load_heavy_pen_styles(as_the_pad_reads=args.on == "heavy-pad")
         images, labels = digits.images, digits.labels
         title = f"{args.name} on {digits.name}, {len(digits.labels):,} pictures"
         extra, footer, summary = {"dataset": args.on}, [], _styles_summary
@@ -333,10 +334,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def test_set(text: str) -> str:
-    """``mnist``, ``uci``, ``styles``, ``heavy``, ``photos`` or ``writer:NAME`` (argparse type of
-    ``evaluate --on``)."""
+    """``mnist``, ``uci``, ``styles``, ``heavy``, ``heavy-pad``, ``photos`` or ``writer:NAME``
+    (argparse type of ``evaluate --on``)."""
     writer = text.startswith(WRITER_PREFIX) and text[len(WRITER_PREFIX):].strip()
-    if text in ("mnist", "uci", "styles", "heavy", "photos") or writer:
+    if text in ("mnist", "uci", "styles", "heavy", "heavy-pad", "photos") or writer:
         return text
     raise argparse.ArgumentTypeError(
-        f"unknown test set {text!r}: use mnist, uci, styles, heavy, photos or writer:NAME")
+        f"unknown test set {text!r}: use mnist, uci, styles, heavy, heavy-pad, photos or writer:NAME")
