@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -63,9 +64,10 @@ class Drawing:
             parsed.append(Stroke(width, tuple(zip(flat[::2], flat[1::2], strict=True))))
         return cls(tuple(parsed), side)
 
-    @property
+    @cached_property
     def extent(self) -> float:
-        """The longer side of the box around the strokes' points (the pen not counted), in px."""
+        """The longer side of the box around the strokes' points (the pen not counted), in px;
+        computed once, since the page asks for it, the pen ratio and the redraw in one rerun."""
         points = np.array([point for stroke in self.strokes for point in stroke.points], np.float64)
         return float((points.max(axis=0) - points.min(axis=0)).max())
 
