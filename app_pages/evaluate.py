@@ -18,6 +18,7 @@ from app_pages.your_digits import your_digits_ui
 from digitlab.display import confusion_styles, enlarge
 from digitlab.evaluation import Evaluation, evaluate
 from digitlab.hard_styles import HEAVY_NAME as HEAVY_PEN_STYLES
+from digitlab.hard_styles import HEAVY_PAD_NAME as HEAVY_PEN_AS_READ
 from digitlab.hard_styles import NAME as HARD_STYLES
 from digitlab.hard_styles import load_hard_styles, load_heavy_pen_styles, misreads_by_style
 from digitlab.inference import ENSEMBLE_SEPARATOR, Averaged
@@ -99,7 +100,8 @@ def other_handwriting_ui(usable) -> None:
                "each smoothed up; 1,080 hard-styles pictures, 36 ways of writing digits that "
                "MNIST's writers rarely use (flagged 1s, crossed 7s, narrow 0s…), drawn on a pad like "
                "the Draw page's at random sizes, places, angles and pen widths, and the same styles "
-               "drawn small with a heavy pen, as a felt pen or a wide brush leaves them; and "
+               "drawn small with a heavy pen, as a felt pen or a wide brush leaves them (and as the "
+               "Draw page reads such a drawing: redrawn from its strokes with MNIST's pen); and "
                f"{PHOTO_COUNT:,} "
                "photos of MNIST test digits written on paper, under even light, shadows, a dim room "
                "and darker corners, on squared and on ruled paper, from close up and as a sheet on a "
@@ -140,7 +142,7 @@ def misread_gallery_ui(name: str, digits: OtherDigits, result: Evaluation) -> No
     if not mistakes:
         st.success(f"{name} reads every picture of {digits.name} correctly.")
         return
-    if digits.name in (HARD_STYLES, HEAVY_PEN_STYLES):
+    if digits.name in (HARD_STYLES, HEAVY_PEN_STYLES, HEAVY_PEN_AS_READ):
         summary = ", ".join(f"{item.style} → {item.read_as} ({item.count} of {item.of})"
                             for item in misreads_by_style(result)[:6])
         st.markdown(f"**Most misread styles:** {summary}")
@@ -158,10 +160,11 @@ def misread_gallery_ui(name: str, digits: OtherDigits, result: Evaluation) -> No
 
 def _side_by_side_row(name: str, mnist_accuracy: float | None, result: dict[str, Evaluation] | None) -> dict:
     """One model's accuracy on MNIST (from its card), the UCI digits, the hard styles (with a
-    regular and a heavy pen) and the photos."""
+    regular and a heavy pen, and the heavy pen as the Draw page reads it) and the photos."""
     result = result or {}
     columns = {"UCI accuracy": UCI_DIGITS, "UCI, squashed without preprocessing": UCI_SQUASHED,
                "hard-styles accuracy": HARD_STYLES, "heavy-pen accuracy": HEAVY_PEN_STYLES,
+               "heavy pen, as the Draw page reads it": HEAVY_PEN_AS_READ,
                "paper-photos accuracy": PAPER_PHOTOS}
     return {"model": name, "MNIST test accuracy": mnist_accuracy,
             **{column: result[key].accuracy if key in result else None for column, key in columns.items()}}
@@ -177,6 +180,7 @@ def _test_sets(*, with_photos: bool) -> dict[str, OtherDigits]:
         st.info(f"The UCI test needs scikit-learn, which is not installed: {error}.")
     sets[HARD_STYLES] = _hard_styles()
     sets[HEAVY_PEN_STYLES] = _heavy_pen_styles()
+    sets[HEAVY_PEN_AS_READ] = _heavy_pen_as_read()
     data, _ = load_data()
     if with_photos and data is not None:
         sets[PAPER_PHOTOS] = _paper_photos(data.source)
@@ -196,6 +200,11 @@ def _hard_styles() -> OtherDigits:
 @st.cache_resource(show_spinner="Drawing the hard styles with a heavy pen…")
 def _heavy_pen_styles() -> OtherDigits:
     return load_heavy_pen_styles()
+
+
+@st.cache_resource(show_spinner="Redrawing the heavy-pen styles as the Draw page reads them…")
+def _heavy_pen_as_read() -> OtherDigits:
+    return load_heavy_pen_styles(as_the_pad_reads=True)
 
 
 @st.cache_resource(show_spinner="Photographing MNIST's test digits on paper…")

@@ -6,6 +6,8 @@ pays nothing for them. All numbers come from the ``digitlab`` package; this modu
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -19,13 +21,18 @@ from app_pages.common import (
     logged_for_visitors,
     predictor_or_error,
 )
-from digitlab.display import enlarge, heat_overlay, png_data_url
+from digitlab.display import enlarge, heat_overlay, map_grid, png_data_url
 from digitlab.feature_novelty import FeatureCheck, load_check, stats_path
-from digitlab.layers import LayerInspector, LayerOutput, first_filters, map_grid
-from digitlab.neighbours import FeatureSpace
 from digitlab.novelty import NoveltyDetector, default_path, load_detector
 from digitlab.probe import probe
 from digitlab.store import StoreError
+
+# digitlab.layers and digitlab.neighbours import TensorFlow, which takes 5-10 s on two cores. The
+# Draw page imports this module before it draws anything and loads TensorFlow only once its pad is
+# on screen (draw.render), so they are imported in the functions below, behind Look inside's switches.
+if TYPE_CHECKING:
+    from digitlab.layers import LayerInspector, LayerOutput
+    from digitlab.neighbours import FeatureSpace
 
 LAYERS_KEY, PROBE_KEY, LANDS_KEY, WHY_NOT_KEY = "inside_layers", "inside_probe", "inside_lands", "inside_why_not"
 SPACE_TRAIN = 10_000  # training digits searched for neighbours
@@ -115,11 +122,15 @@ def side_by_side(models, view) -> None:
 
 @st.cache_resource(max_entries=16, show_spinner="Tracing the layers…")
 def _cached_inspector(root: str, name: str, model_file: str) -> LayerInspector:
+    from digitlab.layers import LayerInspector
+
     return LayerInspector(load_predictor(name, model_file).model)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _cached_filters(root: str, name: str, model_file: str) -> tuple[str, np.ndarray]:
+    from digitlab.layers import first_filters
+
     return first_filters(load_predictor(name, model_file).model)
 
 
@@ -242,6 +253,8 @@ def why_not_ui(entry, model_input: np.ndarray) -> None:
 
 @st.cache_resource(max_entries=8, show_spinner="Placing MNIST digits in the model's space…")
 def _cached_space(root: str, name: str, model_file: str, data_source: str) -> FeatureSpace:
+    from digitlab.neighbours import FeatureSpace
+
     data, _ = load_data()
     return FeatureSpace(load_predictor(name, model_file).model, data.x_train[:SPACE_TRAIN],
                         data.y_train[:SPACE_TRAIN], data.x_test[:SPACE_MAP], data.y_test[:SPACE_MAP])

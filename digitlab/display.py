@@ -80,6 +80,28 @@ def strip(images: list[np.ndarray], size: int, gap: int = 8, gap_colour: int = 1
     return np.concatenate(row, axis=1)
 
 
+def map_grid(maps: np.ndarray, columns: int = 8, cell: int = 48, gap: int = 2) -> np.ndarray:
+    """(count, h, w) pictures in [0, 1] as one uint8 grid image, ``columns`` wide, each ``cell`` px.
+
+    One image per layer, not one per map: a page with 64 small images per stroke is slow to send.
+    Pixels are repeated, not smoothed, so a 7×7 map still shows its 49 values.
+    """
+    if maps.ndim != 3 or len(maps) == 0:
+        raise ValueError(f"need a (count, height, width) stack of pictures, got shape {maps.shape}")
+    count, height, width = maps.shape
+    factor = max(1, cell // max(height, width))
+    columns = max(1, min(columns, count))
+    rows = -(-count // columns)
+    tile_h, tile_w = height * factor, width * factor
+    grid = np.full((rows * (tile_h + gap) - gap, columns * (tile_w + gap) - gap), 96, np.uint8)
+    pixels = np.rint(np.clip(maps, 0, 1) * 255).astype(np.uint8)
+    for number in range(count):
+        row, column = divmod(number, columns)
+        top, left = row * (tile_h + gap), column * (tile_w + gap)
+        grid[top:top + tile_h, left:left + tile_w] = np.repeat(np.repeat(pixels[number], factor, 0), factor, 1)
+    return grid
+
+
 def heat_overlay(image: np.ndarray, heat: np.ndarray, size: int = 280) -> np.ndarray:
     """The digit in grey with ``heat`` (same shape, [0, 1]) on top in warm colours, RGB uint8.
 

@@ -6,8 +6,12 @@ in the pad's session state. Drawing with a real mouse is tested in tests/test_br
 
 from __future__ import annotations
 
+import ast
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -329,3 +333,18 @@ def test_the_compare_verdict_names_a_model_that_declines_and_never_counts_it_as_
     assert kind == "warning" and text.endswith("Their answers averaged say **7** (44%).")
     kind, _, _ = vote_verdict({"cnn": said("cnn", None), "mlp": said("mlp", None)})
     assert kind == "info"
+
+
+def test_the_draw_page_shows_its_pad_before_tensorflow_is_imported():
+    """Importing TensorFlow takes 5-10 s on two cores: every module the Draw page imports must leave
+    it out, so that a visitor sees the pad at once and TensorFlow loads after it (draw.render)."""
+    root = Path(__file__).parent.parent
+    tree = ast.parse((root / "app_pages" / "draw.py").read_text())
+    modules = sorted({node.module for node in ast.walk(tree)
+                      if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(("app_pages",
+                                                                                                      "digitlab"))})
+    assert "app_pages.inside" in modules and "digitlab.reading" in modules
+    code = f"import importlib, sys; [importlib.import_module(m) for m in {modules!r}]; print(sorted(" \
+           "{'tensorflow', 'keras'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
+    assert result.stdout.strip() == "[]"

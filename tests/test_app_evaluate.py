@@ -107,6 +107,17 @@ def test_mnist_uci_and_hard_styles_side_by_side_with_each_models_misreads(app_en
     assert not app.exception and any("Most misread styles" in block.value for block in app.markdown)
 
 
+def test_the_heavy_pen_is_also_scored_as_the_draw_page_reads_it(app_env, make_app):
+    """The Draw page redraws a heavy drawing from its strokes: the page scores that too, and its
+    gallery shows the redrawn inputs."""
+    app = make_app(EVALUATE_PAGE)
+    table = app.dataframe[1].value
+    assert table["heavy pen, as the Draw page reads it"].between(0.1, 1.0).all()
+    as_read = next(option for option in app.radio(key="evaluate_other_set").options if "Draw page reads" in option)
+    app.radio(key="evaluate_other_set").set_value(as_read).run()
+    assert not app.exception and any("Most misread styles" in block.value for block in app.markdown)
+
+
 def test_mistakes_the_servers_test_set_lacks_are_counted_not_a_crash(app_env, make_app, tmp_path, monkeypatch,
                                                                      mnist):
     """A card scored on the full test set, a server with a shorter copy of it: the page says so."""

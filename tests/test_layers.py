@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from digitlab.architectures import build_model
+from digitlab.display import map_grid
 from digitlab.inference import Predictor
-from digitlab.layers import LayerInspector, first_filters, map_grid
+from digitlab.layers import LayerInspector, first_filters
 
 
 @pytest.fixture(scope="module", params=["mlp", "lenet", "cnn"])
