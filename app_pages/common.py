@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import sys
+import threading
 
 import streamlit as st
 
@@ -85,6 +86,9 @@ def _folder_signature(root) -> tuple:
     return tuple(sorted((name, stat.st_size, stat.st_mtime_ns) for name, stat in stats))
 
 
+_A_MODEL_LOADED = threading.Event()  # one per server process, as TensorFlow's import is
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _cached_listing(root: str, signature: tuple) -> list[ModelEntry]:
     return ModelStore(root).list()
@@ -115,7 +119,15 @@ def load_predictor(name: str, model_file: str):
     Raises:
         StoreError: the model cannot be loaded (not cached: the next rerun tries again).
     """
-    return _cached_predictor(str(get_store().root), name, model_file)
+    predictor = _cached_predictor(str(get_store().root), name, model_file)
+    _A_MODEL_LOADED.set()
+    return predictor
+
+
+def a_model_is_loaded() -> bool:
+    """Whether this server has loaded a model yet. The first one waits for TensorFlow's import
+    (5-10 s on two cores); every later one takes a fraction of a second."""
+    return _A_MODEL_LOADED.is_set()
 
 
 def predictor_or_error(entry: ModelEntry):

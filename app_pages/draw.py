@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages.common import (
+    a_model_is_loaded,
     histogram_chart,
     list_models,
     load_data,
@@ -256,9 +257,15 @@ def _new_sample_index() -> None:
 def answer_ui(entry, picture: np.ndarray | None, true_label: int | None) -> Answer | None:
     """The chosen model's answer and the 28×28 input it got, or why there is none."""
     if picture is None:
-        if st.session_state.get(SOURCE_KEY, DRAW) == DRAW:
+        if st.session_state.get(SOURCE_KEY, DRAW) != DRAW:
+            return None
+        if a_model_is_loaded():
             st.info("Draw a digit in the black square: the answer appears after each stroke.",
                     icon=":material/draw:")
+        else:  # this message stays up until the load ends: a stroke made meanwhile waits for it
+            st.info("Loading the model: the first answer after the server starts takes about ten "
+                    "seconds. Draw meanwhile: your digit is answered as soon as the model is ready.",
+                    icon=":material/hourglass_top:")
         return None
     predictor, error = predictor_or_error(entry)
     if predictor is None:

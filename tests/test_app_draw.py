@@ -11,6 +11,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from PIL import Image, ImageDraw
 from store_support import copy_store
 from strokes_support import holes, narrow_eight
 
+from app_pages import common
 from digitlab.strokes import Drawing
 
 UPLOAD = ":material/upload: Upload"
@@ -47,7 +49,16 @@ def upload(app, name: str, data: bytes):
     return app
 
 
-def test_blank_canvas_asks_for_a_digit_and_lists_the_models(app_env, make_app):
+def loaded_server(monkeypatch, loaded: bool) -> None:
+    """Make this process a server that has (or has not yet) loaded a model."""
+    event = threading.Event()
+    if loaded:
+        event.set()
+    monkeypatch.setattr(common, "_A_MODEL_LOADED", event)
+
+
+def test_blank_canvas_asks_for_a_digit_and_lists_the_models(app_env, make_app, monkeypatch):
+    loaded_server(monkeypatch, True)
     app = make_app()
     assert not app.exception
     assert "Draw a digit" in app.title[0].value
@@ -348,3 +359,13 @@ def test_the_draw_page_shows_its_pad_before_tensorflow_is_imported():
            "{'tensorflow', 'keras'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_until_the_first_model_is_loaded_the_pad_says_the_answer_is_coming(app_env, make_app, monkeypatch):
+    """The pad is up before TensorFlow: a visitor who draws at once is told why no answer yet."""
+    loaded_server(monkeypatch, False)
+    app = make_app()  # its first run shows the page, then loads the model
+    assert not app.exception
+    assert "Loading the model" in texts(app.info) and "Draw a digit in the black square" not in texts(app.info)
+    app.run()
+    assert "Draw a digit in the black square" in texts(app.info) and "Loading the model" not in texts(app.info)
