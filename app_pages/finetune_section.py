@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import get_store, list_models
-from app_pages.labelling import WRITER_KEY, get_digits_db, shown
+from app_pages.labelling import WRITER_KEY, get_digits_db, shown, writer_choice
 from digitlab.digits_db import DigitsDbError
 from digitlab.finetune_config import FINETUNE_DEFAULTS, MIN_DIGITS, FinetuneConfig, ForgettingMeter, check_finetune
 from digitlab.jobs.executor import QueueExecutor
@@ -48,7 +48,7 @@ def finetune_ui(executor: QueueExecutor, owner: str, owner_label: str) -> None:
                               key="finetune_base")
         writer_column.selectbox("Writer", writers, index=writers.index(mine) if mine in writers else 0,
                                 key="finetune_writer",
-                                format_func=lambda name: f"{name} ({sum(counts[name])} digits)")
+                                format_func=lambda name: writer_choice(name, counts))
         epochs_column.number_input("Epochs", 1, 100, FINETUNE_DEFAULTS.epochs, key="finetune_epochs")
         st.text_input("New model name (empty: base-writer)", key="finetune_name", max_chars=40)
         st.form_submit_button("Start fine-tuning", icon=":material/play_arrow:", key="finetune_start",

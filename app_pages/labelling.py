@@ -8,6 +8,9 @@ broken database shows its message and the drawing goes on working.
 
 from __future__ import annotations
 
+import hashlib
+
+import numpy as np
 import streamlit as st
 
 from app_pages.common import get_store, logged_for_visitors, predictor_or_error
@@ -17,6 +20,7 @@ from digitlab.labelling import label_drawing
 WRITER_KEY = "your_writer"  # survives page switches (a widget's own key does not)
 WRITER_WIDGET = "your_writer_pick"
 FEEDBACK_KEY = "your_label_feedback"
+SAVED_KEY = "your_last_saved"  # ((writer, the drawing's fingerprint), its id, its label): saved once
 GALLERY_KEY = "your_gallery"
 GALLERY_LIMIT = 48  # newest first; the rest are counted, not drawn
 GALLERY_COLUMNS = 8
@@ -37,6 +41,21 @@ def get_digits_db() -> DigitsDb:
 def shown(error: BaseException) -> str:
     """The visitor's version of an error (no server paths); the full one goes to the server's log."""
     return logged_for_visitors(error, "your digits")
+
+
+def whose(writer: str) -> str:
+    """``writer``'s, for a person to read: "your" for the default writer, ``me``."""
+    return "your" if writer == DEFAULT_WRITER else f"{writer}'s"
+
+
+def digit_count(count: int) -> str:
+    """ "1 digit", "12 digits". """
+    return f"{count} digit{'' if count == 1 else 's'}"
+
+
+def writer_choice(name: str, counts: dict[str, list[int]]) -> str:
+    """A writer in a picker, with how many digits they have: "ana (1 digit)", "me (12 digits)"."""
+    return f"{name} ({digit_count(sum(counts[name]))})"
 
 
 def current_writer() -> str:
@@ -87,20 +106,47 @@ def label_buttons(answer, entries: dict, db: DigitsDb) -> None:
 
 
 def _label(label: int, picture, model_input, entries: dict, db: DigitsDb) -> None:
-    """A label button's callback: store the drawing with every model's answer; say how it went."""
+    """A label button's callback: store the drawing with every model's answer; say how it went.
+
+    A drawing is stored once: pressing a label again for the same drawing changes its label
+    (the writer changed their mind) instead of keeping a second copy.
+    """
     writer = current_writer()
+    drawing = (writer, hashlib.sha256(np.ascontiguousarray(model_input, np.float32).tobytes()).hexdigest())
+    saved = st.session_state.get(SAVED_KEY)
+    if saved is not None and saved[0] == drawing and _relabelled(db, saved, label):
+        return
     predictors = {}
     for name, entry in entries.items():
         predictor, _ = predictor_or_error(entry)
         if predictor is not None:
             predictors[name] = predictor
     try:
-        label_drawing(db, writer, label, picture, model_input, predictors)
+        digit_id = label_drawing(db, writer, label, picture, model_input, predictors)
         count = db.writer_counts(writer)[label]
     except (DigitsDbError, ValueError) as error:
         st.session_state[FEEDBACK_KEY] = ("error", f"Not saved: {shown(error)}. Drawing still works.")
         return
-    st.session_state[FEEDBACK_KEY] = ("success", f"Saved as a {label}: {count} of {writer}'s {label}s so far.")
+    st.session_state[SAVED_KEY] = (drawing, digit_id, label)
+    st.session_state[FEEDBACK_KEY] = ("success", f"Saved as a {label}: {count} of {whose(writer)} {label}s so far.")
+
+
+def _relabelled(db: DigitsDb, saved: tuple, label: int) -> bool:
+    """The drawing was saved already: keep it, under ``label`` now. False if it is gone (deleted
+    meanwhile), so that the caller saves it afresh."""
+    drawing, digit_id, before = saved
+    try:
+        found = db.relabel(digit_id, label)
+    except (DigitsDbError, ValueError) as error:
+        st.session_state[FEEDBACK_KEY] = ("error", f"Not changed: {shown(error)}. Drawing still works.")
+        return True
+    if not found:
+        return False
+    st.session_state[SAVED_KEY] = (drawing, digit_id, label)
+    st.session_state[FEEDBACK_KEY] = (("info", f"This drawing is saved already, as a {label}.") if label == before
+                                      else ("success", f"Changed from a {before} to a {label}: the drawing is "
+                                                       "kept once, under its new label."))
+    return True
 
 
 def writer_ui(db: DigitsDb) -> None:
@@ -138,7 +184,7 @@ def gallery_ui(db: DigitsDb) -> None:
     counts = [0] * 10
     for digit in digits:
         counts[digit.label] += 1
-    st.caption(f"**{writer}**: {len(digits)} digits — "
+    st.caption(f"**{writer}**: {digit_count(len(digits))} — "
                + " · ".join(f"{count} × {label}" for label, count in enumerate(counts)))
     newest = digits[::-1][:GALLERY_LIMIT]
     columns = st.columns(GALLERY_COLUMNS)

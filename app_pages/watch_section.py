@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import list_models, load_data
-from app_pages.labelling import WRITER_KEY, get_digits_db, shown
+from app_pages.labelling import WRITER_KEY, get_digits_db, shown, whose
 from digitlab.digits_db import DigitsDbError, StoredDigit
 from digitlab.display import enlarge
 from digitlab.jobs.queue import QueuedRun
@@ -143,7 +143,8 @@ def _own_digit_source() -> None:
         st.caption(f"No labelled digits by {writer} yet.")
         return
     described = {digit.id: f"#{digit.id}: a {digit.label}" for digit in digits}
-    picked = st.selectbox(f"{writer}'s digit", list(described), format_func=described.get, key="watch_own_digit")
+    picked = st.selectbox(f"One of {whose(writer)} digits", list(described), format_func=described.get,
+                          key="watch_own_digit")
     st.image(enlarge(digits[list(described).index(picked)].model_input, THUMBNAIL), width=THUMBNAIL)
     st.button("Pin it", key="watch_pin_own", icon=":material/push_pin:", on_click=_pin_own, args=(writer,))
 
@@ -164,7 +165,7 @@ def _pin_own(writer: str) -> None:
     except DigitsDbError:
         return  # the selector above says why on the rerun
     if stored is not None:
-        _add(make_pin(f"{writer}'s digit #{stored.id}", stored.model_input, stored.label))
+        _add(make_pin(f"{whose(writer)} digit #{stored.id}", stored.model_input, stored.label))
 
 
 def watch_chart_ui(run: QueuedRun) -> None:

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import predictor_or_error
-from app_pages.labelling import WRITER_KEY, get_digits_db, shown
+from app_pages.labelling import WRITER_KEY, get_digits_db, shown, whose, writer_choice
 from digitlab.digits_db import DigitsDbError
 from digitlab.writer_scores import load_writer_digits, score_writer
 
@@ -35,7 +35,7 @@ def your_digits_ui(usable) -> None:
     writers = list(counts)
     mine = st.session_state.get(WRITER_KEY)
     writer = st.selectbox("Writer", writers, index=writers.index(mine) if mine in writers else 0,
-                          key="evaluate_writer", format_func=lambda name: f"{name} ({sum(counts[name])} digits)")
+                          key="evaluate_writer", format_func=lambda name: writer_choice(name, counts))
     predictors = {}
     for entry in usable:
         predictor, _ = predictor_or_error(entry)
@@ -56,14 +56,14 @@ def your_digits_ui(usable) -> None:
     st.dataframe(per_digit, hide_index=True, width="stretch", key="evaluate_writer_digits",
                  column_config={str(digit): st.column_config.NumberColumn(
                      f"{digit} ({scores.counts[digit]})", format="percent") for digit in range(10)})
-    st.caption(f"Accuracy on each digit; the column heads count {writer}'s digits of each kind ({total} in all).")
+    st.caption(f"Accuracy on each digit; the column heads count {whose(writer)} digits of each kind ({total} in all).")
     misread_ui(scores)
 
 
 def misread_ui(scores) -> None:
     """The writer's digits that some model got wrong, with what every model said."""
     if not scores.misread:
-        st.success(f"Every model reads all of {scores.writer}'s digits correctly.")
+        st.success(f"Every model reads all of {whose(scores.writer)} digits correctly.")
         return
     shown = scores.misread[:MISREAD_LIMIT]
     st.image([item.digit.picture_png for item in shown], width=THUMBNAIL,

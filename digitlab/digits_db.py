@@ -130,8 +130,7 @@ def validate_digit(digit: NewDigit) -> NewDigit:
     forged or oversized picture never reaches the file.
     """
     writer = validate_writer(digit.writer)
-    if isinstance(digit.label, bool) or not isinstance(digit.label, (int, np.integer)) or not 0 <= digit.label <= 9:
-        raise ValueError(f"the label must be a digit 0–9, not {digit.label!r}")
+    label = _checked_label(digit.label)
     decode_image(digit.picture_png, max_pixels=MAX_PICTURE_PIXELS)
     model_input = np.asarray(digit.model_input, dtype=np.float32)
     if model_input.shape != INPUT_SHAPE or not np.all(np.isfinite(model_input)):
@@ -141,7 +140,14 @@ def validate_digit(digit: NewDigit) -> NewDigit:
     for answer in digit.answers:
         if not 0 <= int(answer.digit) <= 9 or not 0.0 <= float(answer.confidence) <= 1.0:
             raise ValueError(f"the answer of {answer.model!r} is not a digit with a confidence in [0, 1]")
-    return NewDigit(writer, int(digit.label), bytes(digit.picture_png), model_input, tuple(digit.answers))
+    return NewDigit(writer, label, bytes(digit.picture_png), model_input, tuple(digit.answers))
+
+
+def _checked_label(label: object) -> int:
+    """``label`` as an int, if it is a digit 0–9. ``ValueError`` otherwise."""
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label <= 9:
+        raise ValueError(f"the label must be a digit 0–9, not {label!r}")
+    return int(label)
 
 
 class DigitsDb:
@@ -252,6 +258,14 @@ class DigitsDb:
             "INSERT INTO answers (digit_id, model, digit, confidence) VALUES (?, ?, ?, ?)",
             [(digit_id, answer.model, int(answer.digit), float(answer.confidence)) for answer in digit.answers])
         return digit_id
+
+    def relabel(self, digit_id: int, label: int) -> bool:
+        """Give a stored drawing another true digit (its writer changed their mind); returns
+        whether it exists. ``ValueError`` for a label that is not 0–9."""
+        label = _checked_label(label)
+        with self._connect(write=True) as connection:
+            return connection.execute("UPDATE digits SET label = ? WHERE id = ?",
+                                      (label, int(digit_id))).rowcount > 0
 
     def delete(self, digit_id: int) -> bool:
         """Remove one labelled drawing (and its answers); returns whether it existed."""

@@ -51,7 +51,7 @@ def test_right_keeps_the_drawing_with_every_models_answer(tiny_store, db_path, t
         said = int(prediction(app))
         app.button(key="your_right").click().run()
         assert not app.exception
-        assert f"Saved as a {said}: 1 of me's {said}s so far." in texts(app.success)
+        assert f"Saved as a {said}: 1 of your {said}s so far." in texts(app.success)
         [stored] = DigitsDb(db_path).digits("me")
         assert stored.label == said and stored.picture_png.startswith(b"\x89PNG")
         assert {answer.model for answer in stored.answers} == {"tiny", "tiny-two"}
@@ -63,15 +63,38 @@ def test_wrong_stores_the_digit_it_really_is_and_the_gallery_counts_and_deletes(
     with app_against(tiny_store, tmp_path / "no-mnist.npz") as app:
         draw(app)
         app.button(key="your_wrong_7").click().run()
+        draw(app, 1)
         app.button(key="your_wrong_7").click().run()
-        assert "2 of me's 7s so far" in texts(app.success)
+        assert "2 of your 7s so far" in texts(app.success)
         app.toggle(key="your_gallery").set_value(True).run()
         assert "**me**: 2 digits" in texts(app.caption) and "2 × 7" in texts(app.caption)
         assert [caption for image in app.image for caption in image.captions].count("a 7") == 2
         [first, second] = DigitsDb(db_path).digits("me")
         app.button(key=f"your_delete_{second.id}").click().run()
         assert [digit.id for digit in DigitsDb(db_path).digits("me")] == [first.id]
-        assert "**me**: 1 digits" in texts(app.caption)
+        assert "**me**: 1 digit —" in texts(app.caption)
+
+
+def test_a_drawing_is_saved_once_and_a_second_label_changes_it(tiny_store, db_path, tmp_path):
+    """Y, then a click on Right (or Right, then the digit it really is) keeps one drawing, not two."""
+    with app_against(tiny_store, tmp_path / "no-mnist.npz") as app:
+        draw(app)
+        app.button(key="your_wrong_4").click().run()
+        app.button(key="your_wrong_4").click().run()
+        assert "saved already, as a 4" in texts(app.info)
+        app.button(key="your_wrong_9").click().run()
+        assert "Changed from a 4 to a 9" in texts(app.success)
+        assert [digit.label for digit in DigitsDb(db_path).digits("me")] == [9]
+        app.toggle(key="your_gallery").set_value(True).run()
+        [stored] = DigitsDb(db_path).digits("me")
+        app.button(key=f"your_delete_{stored.id}").click().run()
+        assert DigitsDb(db_path).digits("me") == []
+        app.button(key="your_wrong_9").click().run()  # deleted meanwhile: saved afresh
+        assert "1 of your 9s so far" in texts(app.success)
+        assert [digit.label for digit in DigitsDb(db_path).digits("me")] == [9]
+        draw(app, 1)  # another drawing is saved as a new one
+        app.button(key="your_wrong_9").click().run()
+        assert "2 of your 9s so far" in texts(app.success)
 
 
 def test_the_writer_name_is_remembered_in_the_session(tiny_store, db_path, tmp_path):

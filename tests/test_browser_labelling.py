@@ -48,7 +48,7 @@ def test_a_labelled_drawing_appears_in_the_gallery_and_on_the_evaluate_page(page
     prediction = page.get_by_test_id("stMetric").filter(has=page.get_by_text("Prediction", exact=True))
     expect(prediction).to_have_count(1, timeout=FIRST_ANSWER_TIMEOUT)
     page.locator(".st-key-your_wrong_7 button").first.click()  # the "Wrong — it's a 7" button, by its key
-    expect(page.get_by_text("Saved as a 7: 1 of me's 7s so far.")).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_text("Saved as a 7: 1 of your 7s so far.")).to_be_visible(timeout=TIMEOUT)
     [stored] = DigitsDb(store / "digits.sqlite").digits("me")
     assert stored.label == 7 and stored.answers[0].model == "tiny"
 
@@ -64,4 +64,4 @@ def test_a_labelled_drawing_appears_in_the_gallery_and_on_the_evaluate_page(page
     if said != 7:  # the tiny model misread it: the misread gallery names what it said
         expect(page.get_by_text(f"a 7: tiny {said}")).to_be_visible(timeout=TIMEOUT)
     else:
-        expect(page.get_by_text("Every model reads all of me's digits correctly.")).to_be_visible(timeout=TIMEOUT)
+        expect(page.get_by_text("Every model reads all of your digits correctly.")).to_be_visible(timeout=TIMEOUT)

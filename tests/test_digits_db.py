@@ -71,6 +71,18 @@ def test_delete_removes_one_drawing_and_its_answers(tmp_path):
         assert connection.execute("SELECT COUNT(*) FROM answers WHERE digit_id = ?", (gone,)).fetchone()[0] == 0
 
 
+def test_relabel_changes_one_drawings_digit_and_nothing_else(tmp_path):
+    db = DigitsDb(tmp_path / "digits.sqlite")
+    first, second = db.add(new_digit(label=4)), db.add(new_digit(label=4, seed=1))
+    assert db.relabel(first, 9) is True
+    assert [(digit.id, digit.label) for digit in db.digits("me")] == [(first, 9), (second, 4)]
+    assert db.writer_counts("me")[4] == 1 and db.writer_counts("me")[9] == 1
+    assert db.relabel(999, 9) is False  # gone: nothing changes
+    with pytest.raises(ValueError, match="a digit 0–9"):
+        db.relabel(first, 10)
+    assert db.digits("me")[0].label == 9
+
+
 def test_writers_and_counts_are_kept_apart(tmp_path):
     db = DigitsDb(tmp_path / "digits.sqlite")
     db.add_many([new_digit("me", 3), new_digit("me", 3, 1), new_digit("ana", 0)])
