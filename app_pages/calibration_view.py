@@ -28,7 +28,7 @@ def calibration_ui(usable) -> None:
     fitted = {name: calibration for name, calibration in calibrations.items() if calibration is not None}
     if not fitted:
         return
-    st.dataframe(pd.DataFrame(_ece_rows(fitted)), hide_index=True, width="stretch", column_config={
+    st.dataframe(pd.DataFrame(_ece_rows(fitted)), hide_index=True, width="stretch", placeholder="—", column_config={
         "ECE before": st.column_config.NumberColumn(format="%.2f %%"),
         "ECE after": st.column_config.NumberColumn(format="%.2f %%"),
         "temperature": st.column_config.NumberColumn(format="%.3f"),

@@ -47,6 +47,18 @@ def logged_for_visitors(error: BaseException | str, context: str) -> str:
     return for_visitors(str(error))
 
 
+def show_outcome(feedback: tuple[str, str] | None) -> None:
+    """What a button press led to: a success as a toast, which goes by itself (the queue below
+    goes on showing the run), a warning or an error where the page is, until the next rerun."""
+    if not feedback:
+        return
+    kind, text = feedback
+    if kind == "success":
+        st.toast(text, icon=":material/check_circle:", duration="long")
+    else:
+        getattr(st, kind)(text)
+
+
 def keep_keras_session() -> None:
     """Stop Streamlit from resetting Keras after every run of a page or fragment.
 

@@ -72,7 +72,7 @@ def render() -> None:
 def comparison_ui(usable) -> None:
     st.subheader("All models")
     rows = [comparison_row(entry.name, entry.run, _timing(entry)) for entry in usable]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder="—", column_config={
         "test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
         "test loss": st.column_config.NumberColumn(format="%.4f"),
         "parameters": st.column_config.NumberColumn(format="localized"),
@@ -121,7 +121,7 @@ def other_handwriting_ui(usable) -> None:
         mnist_accuracy, results[averaged] = _averaged_evaluations(members_key, tuple(sets), members, sets)
         rows.append(_side_by_side_row(f"{averaged} (averaged)", mnist_accuracy, results[averaged]))
     accuracy = st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder="—",
                  column_config={column: accuracy for column in rows[0] if column != "model"})
     if averaged:
         st.caption(f"{averaged} (averaged): the shipped models' calibrated probabilities, averaged, read as "
@@ -291,7 +291,7 @@ def model_ui(usable) -> None:
         cell = confusion_ui(name, test["confusion"])
     with classes_column:
         st.markdown("**Per digit**")
-        st.dataframe(pd.DataFrame(per_class_rows(test)), hide_index=True, width="stretch",
+        st.dataframe(pd.DataFrame(per_class_rows(test)), hide_index=True, width="stretch", placeholder="—",
                      column_config=PER_CLASS_COLUMNS)
     mistakes_ui(entry, cell)
 

@@ -12,7 +12,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import get_store, list_models
+from app_pages.common import get_store, list_models, show_outcome
 from app_pages.labelling import WRITER_KEY, get_digits_db, shown, writer_choice
 from digitlab.digits_db import DigitsDbError
 from digitlab.finetune_config import FINETUNE_DEFAULTS, MIN_DIGITS, FinetuneConfig, ForgettingMeter, check_finetune
@@ -53,9 +53,7 @@ def finetune_ui(executor: QueueExecutor, owner: str, owner_label: str) -> None:
         st.text_input("New model name (empty: base-writer)", key="finetune_name", max_chars=40)
         st.form_submit_button("Start fine-tuning", icon=":material/play_arrow:", key="finetune_start",
                               on_click=_start, args=(executor, owner, owner_label, counts))
-    feedback = st.session_state.pop(FEEDBACK_KEY, None)
-    if feedback:
-        getattr(st, feedback[0])(feedback[1])
+    show_outcome(st.session_state.pop(FEEDBACK_KEY, None))
     meters_ui()
 
 
@@ -88,7 +86,7 @@ def _start(executor: QueueExecutor, owner: str, owner_label: str, counts: dict[s
     else:
         executor.wake()
         state[FEEDBACK_KEY] = ("success", f"Queued fine-tuning {base} on {writer!r}'s digits as {name!r}: "
-                                          f"number {run.position} in the queue, its progress is above.")
+                                          f"number {run.position} in the queue, its progress is in the queue above.")
 
 
 def meters_ui() -> None:
@@ -106,7 +104,7 @@ def meters_ui() -> None:
     if not rows:
         return
     st.markdown("**Forgetting meter** — MNIST test accuracy and the writer's held-out accuracy, before → after")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder="—",
                  column_config={key: PERCENT for key in rows[0] if "before" in key or "after" in key})
 
 

@@ -30,7 +30,7 @@ def sweep_results_ui(runs: list[QueuedRun], key: str) -> None:
               "learning rate": f"{run.config['learning_rate']:g}", "status": run.status,
               "val accuracy": run.val_accuracy, "test accuracy": (run.card or {}).get("test_accuracy")}
              for rank, run in enumerate(ranked(runs), start=1)]
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", key=key,
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", placeholder="—", key=key,
                  column_config={"val accuracy": st.column_config.NumberColumn(format="percent"),
                                 "test accuracy": st.column_config.NumberColumn(format="percent")})
 

@@ -27,6 +27,7 @@ from app_pages.common import (
     logged_for_visitors,
     mnist_path,
     mnist_training_set_size,
+    show_outcome,
 )
 from app_pages.finetune_section import finetune_settings_line, finetune_ui
 from app_pages.sweeps import sweep_results_ui
@@ -109,10 +110,7 @@ def render() -> None:
     settings_ui(executor)
     sweep_ui()
     pins_ui()
-    feedback = st.session_state.pop(FEEDBACK_KEY, None)
-    if feedback:
-        kind, text = feedback
-        getattr(st, kind)(text)
+    show_outcome(st.session_state.pop(FEEDBACK_KEY, None))
     queue_fragment(executor)
     owner = owner_token()
     finetune_ui(executor, owner, owner_label(owner))
@@ -305,7 +303,7 @@ def queue_table(runs: list[QueuedRun], owner: str) -> None:
     waiting = sum(run.status == "queued" for run in runs)
     going = sum(run.active for run in runs)
     st.markdown(f"**Queue** — {going} going, {waiting} waiting")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config=QUEUE_COLUMNS,
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder="—", column_config=QUEUE_COLUMNS,
                  key="train_queue_table")
 
 
@@ -443,7 +441,7 @@ def comparison_ui(name: str) -> None:
     frame = pd.DataFrame(rows, columns=columns)
     if not any(entry.shipped for entry in entries):
         st.caption("No shipped models in this store to compare with.")
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=TEST_COLUMNS)
+    st.dataframe(frame, hide_index=True, width="stretch", placeholder="—", column_config=TEST_COLUMNS)
 
 
 def format_seconds(seconds: float | None) -> str:

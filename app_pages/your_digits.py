@@ -53,7 +53,7 @@ def your_digits_ui(usable) -> None:
                  key="evaluate_writer_models")
     per_digit = pd.DataFrame(scores.per_digit, index=[str(digit) for digit in range(10)]).T
     per_digit.insert(0, "model", per_digit.index)
-    st.dataframe(per_digit, hide_index=True, width="stretch", key="evaluate_writer_digits",
+    st.dataframe(per_digit, hide_index=True, width="stretch", placeholder="—", key="evaluate_writer_digits",
                  column_config={str(digit): st.column_config.NumberColumn(
                      f"{digit} ({scores.counts[digit]})", format="percent") for digit in range(10)})
     st.caption(f"Accuracy on each digit; the column heads count {whose(writer)} digits of each kind ({total} in all).")

@@ -58,7 +58,7 @@ LUMINANCE_WEIGHTS = (0.299, 0.587, 0.114)
 ALPHA_PREFERENCE = 2.0
 FLOAT_TOLERANCE = 1e-3
 
-BLANK_MESSAGE = "draw a digit — the canvas is blank"
+BLANK_MESSAGE = "the picture is blank — there is no ink in it to read as a digit"
 FLAT_MESSAGE = "the picture is one colour all over — there is no digit to tell from its background"
 FILLED_MESSAGE = "that is a filled shape, not a digit — draw the digit's strokes"
 TOO_LITTLE_INK_MESSAGE = "there is too little ink to read a digit — draw a whole digit"

@@ -80,7 +80,7 @@ def test_a_sweep_from_the_page_queues_every_variant_or_none(page_env, make_app):
     assert [run.name for run in page_env.runs()] == ["busy"]
     app.text_input(key="sweep_rates").set_value("1e-3,3e-3")
     app.button(key="sweep_start").click().run()
-    assert [e.value for e in app.error] == [] and [e.value for e in app.success] == [
+    assert [e.value for e in app.error] == [] and [e.value for e in app.toast] == [
         "Queued a sweep of 4 runs: lab-adam-lr1e-3, lab-adam-lr3e-3, "
                                               "lab-sgd-lr1e-3, lab-sgd-lr3e-3."]
     waiting = [run for run in page_env.runs() if run.status == "queued"]

@@ -93,13 +93,13 @@ def test_a_short_run_completes_and_its_model_is_stored_and_compared(train_env, m
     app.text_input(key="train_size_mlp").set_value("1000")
     app.text_input(key="train_name_mlp").set_value("tiny-run")
     app.button(key="train_start").click().run()
-    assert texts(app.success) == ["Queued 'tiny-run': number 1 in the queue."]
+    assert texts(app.toast) == ["Queued 'tiny-run': number 1 in the queue."]
     assert "Run: tiny-run" in texts(app.subheader)
     first = app.selectbox(key="train_watch").value
     assert app.text_input(key="train_name_mlp").value == "my-mlp"  # a fresh name for the next run
 
     app.button(key="train_start").click().run()  # a second Start while the first is going: it waits
-    assert texts(app.success) == ["Queued 'my-mlp': number 1 in the queue."]
+    assert texts(app.toast) == ["Queued 'my-mlp': number 1 in the queue."]
     assert "Run: my-mlp" in texts(app.subheader)
     app.button(key="train_cancel").click().run()  # and its owner takes it off the queue
     assert app.dataframe[0].value.set_index("model").loc["my-mlp", "status"] == "cancelled"
@@ -131,7 +131,7 @@ def test_a_run_taught_by_stored_models_says_so_and_a_broken_teacher_fails_it_cle
     app.multiselect(key="train_teachers_mlp").set_value(["taken"])
     app.slider(key="train_teacher_weight_mlp").set_value(0.3)
     app.button(key="train_start").click().run()
-    assert texts(app.success) == ["Queued 'my-mlp': number 1 in the queue."]
+    assert texts(app.toast) == ["Queued 'my-mlp': number 1 in the queue."]
     assert any("taught by taken (30%)" in text for text in texts(app.caption))
 
     deadline = time.monotonic() + RUN_TIMEOUT  # "taken" is no model file: the run fails as it loads it

@@ -86,7 +86,7 @@ def test_a_run_with_pins_charts_their_probabilities_each_epoch(watch_env, make_a
     app.text_input(key="train_size_mlp").set_value("1000")
     app.text_input(key="train_name_mlp").set_value("watched")
     app.button(key="train_start").click().run()
-    assert texts(app.success) == ["Queued 'watched': number 1 in the queue."]
+    assert texts(app.toast) == ["Queued 'watched': number 1 in the queue."]
     rerun_until_stored(app)
     assert any(text.startswith("**Watch it learn**") for text in texts(app.markdown))
     reads = [text for text in texts(app.caption) if "→ reads" in text]

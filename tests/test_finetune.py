@@ -175,7 +175,7 @@ def test_the_train_page_queues_a_fine_tune_that_lands_in_the_store(setup, monkey
         app.number_input(key="finetune_epochs").set_value(1)
         app.text_input(key="finetune_name").set_value("page-cont")
         app.button(key="finetune_start").click().run()
-        assert "Queued fine-tuning base on 'cont'" in "\n".join(s.value for s in app.success)
+        assert "Queued fine-tuning base on 'cont'" in "\n".join(s.value for s in app.toast)
         card_path = root / "models" / "page-cont.json"
         deadline = time.monotonic() + 180
         while not card_path.exists() and time.monotonic() < deadline:
