@@ -39,6 +39,7 @@ SPACE_TRAIN = 10_000  # training digits searched for neighbours
 SPACE_MAP = 3_000  # test digits on the map
 NEIGHBOUR_SIZE = 84
 MAP_COLUMNS = 8
+NARROW_MAP_COLUMNS = 5  # beside two other models: 5 maps of MAP_CELL px fit a third of a 1,280 px page
 MAP_CELL = 40  # px per feature map in the grid
 FILTERS_SHOWN = 32  # of the MLP's 1,024 templates
 ENLARGED = 196  # px: one feature map, enlarged
@@ -97,7 +98,7 @@ def inside_ui(entries: dict, chosen: str, model_input: np.ndarray, compare: bool
     if st.toggle("Layers: every layer's output for this drawing", key=LAYERS_KEY,
                  help="Feature maps of the convolutions, pooling, the dense layers' activations and the "
                       "softmax, with each layer's shape and parameter count."):
-        side_by_side(models, lambda entry: layers_ui(entry, model_input))
+        side_by_side(models, lambda entry: layers_ui(entry, model_input, narrow=len(models) > 1))
     if st.toggle("Robustness probe: move, turn, resize, thicken and erase the drawing", key=PROBE_KEY,
                  help="Every model's probability of its answer as the 28×28 input is changed step by step."):
         probe_ui(list(entries.values()), model_input)
@@ -134,8 +135,9 @@ def _cached_filters(root: str, name: str, model_file: str) -> tuple[str, np.ndar
     return first_filters(load_predictor(name, model_file).model)
 
 
-def layers_ui(entry, model_input: np.ndarray) -> None:
-    """One model's architecture summary and each layer's output."""
+def layers_ui(entry, model_input: np.ndarray, *, narrow: bool = False) -> None:
+    """One model's architecture summary and each layer's output; ``narrow`` in a column of its own
+    beside the other models (Compare mode), where the enlarged map goes under the grid."""
     if predictor_or_error(entry)[0] is None:
         st.error(f"{entry.name} cannot be used.")
         return
@@ -148,7 +150,7 @@ def layers_ui(entry, model_input: np.ndarray) -> None:
     st.caption(f"{sum(o.parameters for o in outputs):,} parameters in all, learned from MNIST.")
     filters_ui(*_cached_filters(*key))
     for output in outputs:
-        layer_ui(entry.name, output)
+        layer_ui(entry.name, output, narrow=narrow)
 
 
 def filters_ui(layer_name: str, filters: np.ndarray) -> None:
@@ -161,16 +163,16 @@ def filters_ui(layer_name: str, filters: np.ndarray) -> None:
                   if templates else ""))
 
 
-def layer_ui(model_name: str, output: LayerOutput) -> None:
+def layer_ui(model_name: str, output: LayerOutput, *, narrow: bool = False) -> None:
     title = f"**{output.name}** · {' × '.join(map(str, output.shape))} · {output.parameters:,} parameters"
     st.markdown(title + (f" · {output.activation}" if output.activation else ""))
     st.caption(output.role)
     if output.is_map:
         maps = output.feature_maps()
-        grid_column, big_column = st.columns([3, 1])
+        grid_column, big_column = (st.container(), st.container()) if narrow else st.columns([3, 1])
         number_key = f"inside_map_{model_name}_{output.name}"
         with grid_column:
-            clicked = map_picker(maps, key=f"{number_key}_grid")
+            clicked = map_picker(maps, key=f"{number_key}_grid", columns=NARROW_MAP_COLUMNS if narrow else MAP_COLUMNS)
         st.caption(f"{len(maps)} feature maps, each scaled to its own range (white = strongest). "
                    "Click one to enlarge it.")
         applied_key = f"{number_key}_clicked"
@@ -178,7 +180,9 @@ def layer_ui(model_name: str, output: LayerOutput) -> None:
             st.session_state[number_key] = clicked  # a new click; before the number box exists in this run
         st.session_state[applied_key] = clicked
         number = big_column.number_input("Enlarge map", 1, len(maps), 1, key=number_key)
-        big_column.image(enlarge(maps[number - 1], ENLARGED), width=ENLARGED, caption=f"map {number}")
+        # At most its own column's width: beside two other models, that is narrower than ENLARGED.
+        big_column.image(enlarge(maps[number - 1], ENLARGED), width="stretch" if narrow else ENLARGED,
+                         caption=f"map {number}")
     elif output.kind in ("Dropout", "Flatten", "Reshape"):
         return  # nothing new to see: the same values, laid out again
     else:
@@ -190,19 +194,19 @@ def layer_ui(model_name: str, output: LayerOutput) -> None:
         st.vega_lite_chart(data, spec, width="stretch")
 
 
-def map_picker(maps: np.ndarray, *, key: str) -> int | None:
+def map_picker(maps: np.ndarray, *, key: str, columns: int = MAP_COLUMNS) -> int | None:
     """The feature maps as a grid of small pictures in one chart; returns the number (from 1) of
     the map clicked in it, or None. One chart, not one image per map: a layer has up to 64."""
-    rows = [{"map": number + 1, "column": number % MAP_COLUMNS, "row": number // MAP_COLUMNS,
+    rows = [{"map": number + 1, "column": number % columns, "row": number // columns,
              "picture": png_data_url(enlarge(image, MAP_CELL))} for number, image in enumerate(maps)]
     pick = alt.selection_point(name="map", fields=["map"], on="click", empty=False)
     size = MAP_CELL + 2
-    chart = alt.Chart(pd.DataFrame(rows), width=size * min(len(maps), MAP_COLUMNS),
-                      height=size * -(-len(maps) // MAP_COLUMNS)).mark_image(width=MAP_CELL, height=MAP_CELL).encode(
+    chart = alt.Chart(pd.DataFrame(rows), width=size * min(len(maps), columns),
+                      height=size * -(-len(maps) // columns)).mark_image(width=MAP_CELL, height=MAP_CELL).encode(
         x=alt.X("column:O", axis=None), y=alt.Y("row:O", axis=None), url="picture:N",
         tooltip=[alt.Tooltip("map:Q", title="map")],
     ).add_params(pick).configure_view(stroke=None)
-    event = st.altair_chart(chart, on_select="rerun", selection_mode="map", key=key)
+    event = st.altair_chart(chart, on_select="rerun", selection_mode="map", key=key, width="content")
     chosen = (event.selection.get("map") or [{}])[0].get("map") if event and event.selection else None
     return int(chosen) if chosen is not None else None
 

@@ -42,3 +42,19 @@ def test_clicking_a_feature_map_enlarges_it(page):
     grid.click(position={"x": 2.5 * cell, "y": 0.5 * cell})  # the third map of the first row
     page.get_by_text("map 3", exact=True).wait_for(timeout=ANSWER_TIMEOUT)
     assert not page.locator('[data-testid="stException"]').count()
+
+
+def test_compare_mode_keeps_each_models_layers_inside_its_own_column(page):
+    """Beside two other models, a model's feature maps and their enlargement fit its column (they
+    used to spill over the next model's layers on a 1,280 px screen)."""
+    page.set_viewport_size({"width": 1280, "height": 900})
+    grid = page.locator(".st-key-inside_map_quick-lenet_conv1_grid")
+    grid.wait_for(timeout=ANSWER_TIMEOUT)
+    page.wait_for_timeout(1000)  # the charts take the new width
+    column = page.get_by_test_id("stColumn").filter(has=grid).last  # the innermost: lenet's own
+    right = column.bounding_box()["x"] + column.bounding_box()["width"]
+    pictures = column.locator("img, canvas")
+    assert pictures.count() >= 2
+    overflow = [box["x"] + box["width"] - right for box in
+                (pictures.nth(index).bounding_box() for index in range(pictures.count())) if box]
+    assert max(overflow) <= 1, f"a picture reaches {max(overflow):.0f} px past lenet's column"
