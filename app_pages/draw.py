@@ -35,15 +35,17 @@ from digitlab.strokes import MNIST_PEN_RATIO
 CANVAS_SIZE = 280
 # Wide enough that a digit drawn across most of the canvas keeps MNIST-like strokes at 28×28.
 DEFAULT_BRUSH = 22
-DRAW, UPLOAD, SAMPLE = ":material/draw: Draw", ":material/upload: Upload", ":material/casino: MNIST sample"
+DRAW, UPLOAD, SAMPLE = ":material/draw: Draw", ":material/upload: Upload", ":material/casino: MNIST"
 SOURCE_KEY, RAW_KEY, SAMPLE_KEY = "draw_source", "draw_feed_raw", "draw_sample_index"
 DETAILS_KEY = "draw_details"
 INPUT_SIZE = 84  # px: the 28×28 input next to the answer, 3 screen pixels per pixel
 STEP_SIZE = 112  # px: one preprocessing step in the strip
-# On a phone (Streamlit stacks columns below 640 px) the answer comes after the pad: drop the
-# intro line there so that a 390×844 screen shows the pad and the answer together. A phone has no
+# The page's own CSS. On a phone (Streamlit stacks columns below 640 px) the answer comes after
+# the pad: drop the intro line there so that a 390×844 screen shows the pad and the answer together. A phone has no
 # keys to press, so the buttons' shortcut hints go, and the label digits become finger-sized.
-PHONE_STYLE = ("<style>@media (max-width: 640px) { .st-key-draw_intro { display: none; } "
+# A digit button's label is its key already: its shortcut hint ("7 7") goes on every screen.
+PAGE_STYLE = ("<style>[class*=st-key-your_wrong_] button kbd { display: none; } "
+               "@media (max-width: 640px) { .st-key-draw_intro { display: none; } "
                "[data-testid=stMain] button kbd { display: none; } "
                "[class*=st-key-your_wrong_] button { min-width: 2.75rem; min-height: 2.75rem; "
                "border: 1px solid rgba(128, 128, 128, 0.4); border-radius: 0.5rem; } "
@@ -62,7 +64,7 @@ STEP_CAPTIONS = {
 
 def render() -> None:
     st.title(":material/draw: Draw a digit")
-    st.html(PHONE_STYLE)
+    st.html(PAGE_STYLE)
     with st.container(key="draw_intro"):  # keyed: a phone drops it, to fit the answer on screen with the pad
         st.caption(
             "Draw a digit from 0 to 9 in the black square. The answer updates after every stroke: "

@@ -94,11 +94,11 @@ def label_buttons(answer, entries: dict, db: DigitsDb) -> None:
     """"Right" and "Wrong — it's a 0…9" for the chosen model's answer."""
     said = answer.reading.digit
     arguments = (answer.picture.picture, answer.model_input, entries, db)
-    with st.container(horizontal=True, vertical_alignment="center"):
-        if said is not None:  # a model that declines to name a digit can only be corrected
-            st.button(f"Right, it's a {said}", icon=":material/check:", key="your_right", shortcut=RIGHT_SHORTCUT,
-                      on_click=_label, args=(said, *arguments),
-                      help=f"Keep this drawing as one of your {said}s (key {RIGHT_SHORTCUT}).")
+    if said is not None:  # a model that declines to name a digit can only be corrected
+        st.button(f"Right, it's a {said}", icon=":material/check:", key="your_right", shortcut=RIGHT_SHORTCUT,
+                  on_click=_label, args=(said, *arguments),
+                  help=f"Keep this drawing as one of your {said}s (key {RIGHT_SHORTCUT}).")
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):  # the ten digits in a row
         st.markdown("Wrong — it's a" if said is not None else "It's a")
         for digit in range(10):
             st.button(str(digit), key=f"your_wrong_{digit}", shortcut=str(digit), type="tertiary",

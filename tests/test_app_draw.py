@@ -207,14 +207,14 @@ def test_unreadable_and_blank_uploads_explain_themselves(app_env, make_app):
 
 def test_mnist_samples_are_put_in_by_the_input_choice_and_the_button(app_env, make_app):
     app = make_app()
-    app.segmented_control(key="draw_source").set_value(":material/casino: MNIST sample").run()
+    app.segmented_control(key="draw_source").set_value(":material/casino: MNIST").run()
     assert not app.exception
     first = app.session_state["draw_sample_index"]
     assert metric(app, "Prediction") is not None
     assert "MNIST says this is a" in texts(app.caption)
     app.button(key="draw_random").click().run()
     assert not app.exception
-    assert app.segmented_control(key="draw_source").value.endswith("MNIST sample")
+    assert app.segmented_control(key="draw_source").value.endswith(": MNIST")
     assert metric(app, "Prediction") is not None
     assert app.image[0].captions[0].startswith(f"MNIST test image #{app.session_state['draw_sample_index']}")
     assert first is not None
@@ -226,7 +226,7 @@ def test_an_mnist_sample_with_heavy_strokes_gets_no_drawing_advice(app_env, make
     heavy = next(index for index, image in enumerate(mnist.x_test) if preprocess(image).advice)
     app = make_app()
     app.session_state["draw_sample_index"] = heavy
-    app.segmented_control(key="draw_source").set_value(":material/casino: MNIST sample").run()
+    app.segmented_control(key="draw_source").set_value(":material/casino: MNIST").run()
     assert not app.exception and app.session_state["draw_sample_index"] == heavy
     assert metric(app, "Prediction") is not None and "thinner pen" not in texts(app.info)
 
