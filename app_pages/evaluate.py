@@ -286,13 +286,11 @@ def model_ui(usable) -> None:
     loss.metric("Test loss", f"{test['loss']:.4f}")
     correct.metric("Correct", f"{test['correct']:,}")
     incorrect.metric("Incorrect", f"{test['incorrect']:,}")
-    matrix_column, classes_column = st.columns([3, 2], gap="large")
-    with matrix_column:
-        cell = confusion_ui(name, test["confusion"])
-    with classes_column:
-        st.markdown("**Per digit**")
-        st.dataframe(pd.DataFrame(per_class_rows(test)), hide_index=True, width="stretch", placeholder="—",
-                     column_config=PER_CLASS_COLUMNS)
+    # One above the other: side by side, a 1,280 px screen cut off the matrix's last column.
+    cell = confusion_ui(name, test["confusion"])
+    st.markdown("**Per digit**")
+    st.dataframe(pd.DataFrame(per_class_rows(test)), hide_index=True, width="stretch", placeholder="—",
+                 column_config=PER_CLASS_COLUMNS)
     mistakes_ui(entry, cell)
 
 
@@ -309,7 +307,7 @@ def confusion_ui(name: str, confusion) -> tuple[int, int] | None:
     styled = frame.style.apply(lambda _: pd.DataFrame(confusion_styles(confusion), index=frame.index,
                                                       columns=frame.columns), axis=None)
     event = st.dataframe(styled, key=key, on_select="rerun", selection_mode="single-cell",
-                         width="stretch", height=35 * 11 + 3, column_config=MATRIX_COLUMNS)
+                         width="content", height=35 * 11 + 3, column_config=MATRIX_COLUMNS)
     cells = event.selection.get("cells", []) if event else []
     if not cells:
         return None
