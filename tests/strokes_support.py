@@ -1,6 +1,9 @@
-"""What the stroke tests share: a small narrow 8 as the pad sends its strokes, and a count of loops."""
+"""What the stroke tests share: a small narrow 8 as the pad sends its strokes, a count of loops, and
+the command line's scores on the hard-styles sets."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 from scipy import ndimage
@@ -25,3 +28,17 @@ def holes(picture: np.ndarray, least: int = 50) -> int:
     border = set(np.unique(np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])))
     sizes = ndimage.sum(np.ones_like(background), background, range(1, count + 1))
     return sum(1 for label, size in enumerate(sizes, start=1) if label not in border and size >= least)
+
+
+def assert_cli_floors(capsys, on: str, floors: dict[str, float]) -> None:
+    """``python -m digitlab evaluate NAME --on ON --json`` for every shipped model: all 1,080 pictures
+    scored, each model at or above its floor, and its misreads by style adding up to its misreads."""
+    from digitlab.cli import main
+    from digitlab.store import SHIPPED_MODELS
+
+    for name in sorted(SHIPPED_MODELS):
+        assert main(["evaluate", name, "--on", on, "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["dataset"] == on and result["correct"] + result["incorrect"] == 1080
+        assert result["accuracy"] >= floors[name]
+        assert sum(item["count"] for item in result["misreads_by_style"]) == result["incorrect"]

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from strokes_support import assert_cli_floors
 
 from digitlab.cli import main
 from digitlab.evaluation import evaluate
@@ -121,9 +122,4 @@ def test_the_cli_evaluates_on_the_hard_styles(capsys):
 
 @pytest.mark.slow
 def test_the_cli_evaluates_on_the_heavy_pen_styles_and_the_shipped_models_keep_their_floors(capsys):
-    for name in sorted(SHIPPED_MODELS):
-        assert main(["evaluate", name, "--on", "heavy", "--json"]) == 0
-        result = json.loads(capsys.readouterr().out)
-        assert result["dataset"] == "heavy" and result["correct"] + result["incorrect"] == 1080
-        assert result["accuracy"] >= HEAVY_FLOORS[name]
-        assert sum(item["count"] for item in result["misreads_by_style"]) == result["incorrect"]
+    assert_cli_floors(capsys, "heavy", HEAVY_FLOORS)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from strokes_support import holes, narrow_eight
+from strokes_support import assert_cli_floors, holes, narrow_eight
 
-from digitlab.cli import main
 from digitlab.hard_styles import HEAVY_PAD_NAME, load_heavy_pen_styles
 from digitlab.preprocess import preprocess
-from digitlab.store import SHIPPED_MODELS
 from digitlab.strokes import HEAVY_PEN_RATIO, MAX_POINTS, MNIST_PEN_RATIO, Drawing, Stroke
 
 # Measured 99.17 / 99.63 / 99.26 % on the 1,080 drawings (docs/handwriting.md, "Heavy pens
@@ -82,8 +78,4 @@ def test_a_stroke_is_kept_exactly_as_sent():
 
 @pytest.mark.slow
 def test_the_cli_reads_the_heavy_pen_set_as_the_pad_does_and_the_shipped_models_keep_their_floors(capsys):
-    for name in sorted(SHIPPED_MODELS):
-        assert main(["evaluate", name, "--on", "heavy-pad", "--json"]) == 0
-        result = json.loads(capsys.readouterr().out)
-        assert result["dataset"] == "heavy-pad" and result["correct"] + result["incorrect"] == 1080
-        assert result["accuracy"] >= HEAVY_PAD_FLOORS[name]
+    assert_cli_floors(capsys, "heavy-pad", HEAVY_PAD_FLOORS)
