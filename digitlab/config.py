@@ -22,6 +22,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine")
 MAX_EPOCHS = 500
 MAX_SEED = 2**32 - 1  # NumPy's seeds (keras.utils.set_random_seed seeds NumPy too) stop here
+MIN_WEIGHT_AVERAGE = 0.9  # a lower momentum averages a few batches only: no different from off
 WHOLE_NUMBER = re.compile(r"[+-]?\d{1,30}")
 
 
@@ -126,6 +127,11 @@ class TrainConfig:
     # (:mod:`digitlab.distillation`), and the share of each target their answer takes.
     teachers: list[str] = field(default_factory=list)
     teacher_weight: float = 0.5
+    # Polyak averaging: the momentum of an exponential moving average of the weights, which the run
+    # validates and keeps instead of the raw weights (0: off). It spans about 1 / (1 − momentum)
+    # batches; averaging the end of a trajectory lands in a flatter minimum, which is meant to
+    # read unfamiliar writers better.
+    weight_average: float = 0.0
 
     def resolved(self) -> TrainConfig:
         """This config with every ``None`` replaced by the architecture's recipe (and, when
@@ -167,6 +173,10 @@ class TrainConfig:
         weight = config.teacher_weight
         _require(isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight)
                  and 0 < weight <= 1, "teacher weight must be a number in (0, 1]")
+        average = config.weight_average
+        _require(isinstance(average, (int, float)) and not isinstance(average, bool)
+                 and (average == 0 or MIN_WEIGHT_AVERAGE <= average < 1),
+                 f"weight average must be 0 (off) or a momentum in [{MIN_WEIGHT_AVERAGE}, 1)")
         if config.augmentation:
             from digitlab.augment import AugmentSettings
 

@@ -15,6 +15,7 @@ MNIST's pen (``as_the_pad_reads``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from digitlab.evaluation import Evaluation
-from digitlab.other_handwriting import OtherDigits, model_inputs
+from digitlab.other_handwriting import OtherDigits, model_inputs, read_only
 from digitlab.strokes import Drawing, Stroke
 
 NAME = "hard styles (36 drawn styles, 280×280 pad)"
@@ -162,9 +163,11 @@ def _smooth_jitter(rng: np.random.Generator, points: int) -> np.ndarray:
     return smooth[4 : 4 + points]
 
 
+@functools.cache
 def load_hard_styles(pictures_per_style: int = PICTURES_PER_STYLE, seed: int = SEED, *,
                      pen_kind: Pen = REGULAR_PEN, name: str = NAME, as_the_pad_reads: bool = False) -> OtherDigits:
-    """The hard-styles set as pictures and as 28×28 model inputs (the same every time for a seed).
+    """The hard-styles set as pictures and as 28×28 model inputs (the same every time for a seed,
+    so it is drawn once per process, about 3 s, and shared read-only).
 
     With ``as_the_pad_reads``, each drawing is the picture the Draw page reads for it: a drawing
     whose pen is heavy for its size is redrawn from its strokes with MNIST's pen
@@ -178,7 +181,7 @@ def load_hard_styles(pictures_per_style: int = PICTURES_PER_STYLE, seed: int = S
     pictures = np.stack([(drawing.for_reading() if as_the_pad_reads else drawing).picture() for drawing in drawings])
     labels = np.repeat([style.label for style in STYLES], pictures_per_style).astype(np.uint8)
     images = model_inputs(pictures)
-    return OtherDigits(name, pictures, images, labels)
+    return read_only(OtherDigits(name, pictures, images, labels))
 
 
 def load_heavy_pen_styles(pictures_per_style: int = PICTURES_PER_STYLE, seed: int = HEAVY_SEED, *,

@@ -71,18 +71,21 @@ def strategy_from_environment() -> tf.distribute.Strategy | None:
     return None
 
 
-def make_optimizer(name: str, learning_rate: float, schedule: str, total_steps: int) -> keras.optimizers.Optimizer:
-    """The named optimizer, with a constant rate or a cosine decay over ``total_steps``."""
+def make_optimizer(name: str, learning_rate: float, schedule: str, total_steps: int,
+                   weight_average: float = 0.0) -> keras.optimizers.Optimizer:
+    """The named optimizer, with a constant rate or a cosine decay over ``total_steps``, keeping
+    a moving average of the weights with momentum ``weight_average`` when it is not 0."""
     rate: Any = learning_rate
     if schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(learning_rate, max(total_steps, 1), alpha=0.01)
+    averaging: dict[str, Any] = {"use_ema": True, "ema_momentum": weight_average} if weight_average else {}
     if name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, **averaging)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(rate)
+        return keras.optimizers.RMSprop(rate, **averaging)
     if name == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=1e-4)
-    return keras.optimizers.Adam(rate)
+        return keras.optimizers.AdamW(rate, weight_decay=1e-4, **averaging)
+    return keras.optimizers.Adam(rate, **averaging)
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
@@ -156,7 +159,7 @@ def train(
         model = get_architecture(config.architecture).build(**config.hyperparameters)
         model.compile(
             optimizer=make_optimizer(config.optimizer, config.learning_rate, config.schedule,
-                                     batches * config.epochs),
+                                     batches * config.epochs, config.weight_average),
             # A teacher's targets are whole distributions; the labels alone are class numbers.
             loss="categorical_crossentropy" if teacher else "sparse_categorical_crossentropy",
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy") if teacher else "accuracy"],
@@ -166,13 +169,16 @@ def train(
     history = EpochHistory()
     validation_labels = np.eye(NUM_CLASSES, dtype=np.float32)[y_val] if teacher else y_val.astype(np.int32)
     validation = (to_float(x_val), validation_labels) if len(x_val) else None
+    # With weight averaging, the averaged weights are the ones validated, watched and kept at
+    # each epoch's end: the swap sits before the callbacks that read the model.
+    averaged = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.weight_average else []
     started = time.perf_counter()
     model.fit(
         make_dataset(x_train, y_train, config.batch_size, config.seed,
                      bool(config.augment) and AugmentSettings.from_dict(config.augmentation), teacher),
         epochs=config.epochs,
         validation_data=validation,
-        callbacks=[keras.callbacks.TerminateOnNaN(), best, history, reporter, *callbacks],
+        callbacks=[keras.callbacks.TerminateOnNaN(), *averaged, best, history, reporter, *callbacks],
         shuffle=False,  # the dataset shuffles itself, seeded
         verbose=0,
     )

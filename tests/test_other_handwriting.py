@@ -51,8 +51,16 @@ def test_a_missing_scikit_learn_is_named(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", without_sklearn)
+    load_uci_digits.cache_clear()  # a set made earlier in this process would be handed back
     with pytest.raises(MissingDatasetError, match="pip install scikit-learn"):
         load_uci_digits()
+
+
+def test_the_uci_digits_are_made_once_and_shared_read_only():
+    first, second = load_uci_digits(), load_uci_digits()
+    assert first is second
+    with pytest.raises(ValueError, match="read-only"):
+        first.images[0, 0, 0] = 1.0
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED_MODELS))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -96,11 +98,26 @@ def test_same_seed_same_model_different_seed_different_model(small_data):
         ({"optimizer": "adagrad"}, "optimizer"),
         ({"architecture": "resnet"}, "architecture"),
         ({"hyperparameters": {"units": 3, "colour": 1}}, "hyperparameter"),
+        ({"weight_average": 0.5}, "weight average"),
+        ({"weight_average": 1.0}, "weight average"),
+        ({"weight_average": float("nan")}, "weight average"),
     ],
 )
 def test_invalid_settings_are_refused_before_any_work(small_data, change, message):
     with pytest.raises(ValueError, match=message):
         train(TrainConfig(**{"architecture": "mlp", **QUICK, **change}), small_data)
+
+
+def test_weight_averaging_keeps_the_averaged_weights_it_validated(small_data):
+    config = TrainConfig("mlp", **{**QUICK, "epochs": 2, "weight_average": 0.95})
+    averaged = train(config, small_data)
+    plain = train(replace(config, weight_average=0.0), small_data)
+    _, _, x_val, y_val = training.split_training_data(small_data, config.resolved())
+    kept = averaged.model(x_val.astype(np.float32) / 255.0, training=False).numpy().argmax(axis=1)
+    # The validation figure that chose the epoch is the kept model's own, not the raw weights'.
+    chosen = averaged.history[averaged.best_epoch - 1]["val_accuracy"]
+    assert float((kept == y_val).mean()) == pytest.approx(chosen, abs=1e-6)
+    assert averaged.history[-1]["val_accuracy"] != plain.history[-1]["val_accuracy"]
 
 
 def test_nan_loss_fails_the_run(small_data):
@@ -129,3 +146,18 @@ def test_batches_come_without_tf_data_autotuning(small_data):
     images, labels = next(iter(dataset))
     assert images.shape == (64, 28, 28) and labels.shape == (64,)
     assert float(images.numpy().min()) >= 0.0 and float(images.numpy().max()) <= 1.0
+
+
+def test_the_cli_records_weight_averaging_and_refuses_a_bad_momentum_in_one_line(tmp_path, mnist_path, capsys):
+    from digitlab.cli import main
+
+    common = ["train", "--arch", "mlp", "--epochs", "1", "--train-size", "3000", "--no-augment",
+              "--models", str(tmp_path), "--data", str(mnist_path)]
+    assert main([*common, "--name", "averaged", "--weight-average", "0.9"]) == 0
+    card = json.loads((tmp_path / "averaged.json").read_text())
+    assert card["config"]["weight_average"] == 0.9 and card["test"]["accuracy"] > 0.8
+    capsys.readouterr()
+    assert main([*common, "--name", "bad", "--weight-average", "0.3"]) == 1
+    error = capsys.readouterr().err
+    assert "weight average must be 0 (off) or a momentum" in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.json").exists()

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also learn from these stored models' averaged answers, e.g. cnn,lenet,mlp")
     train.add_argument("--teacher-weight", type=float, default=0.5,
                        help="the share of each target the teachers' answer takes (default 0.5)")
+    train.add_argument("--weight-average", type=float, default=0.0, metavar="MOMENTUM",
+                       help="validate and keep a moving average of the weights, e.g. 0.999 (default 0: off); "
+                            "it spans about 1/(1-MOMENTUM) batches, so a shorter run keeps early weights in it")
     train.add_argument("--overwrite", action="store_true", help="replace a model of the same name")
     train.add_argument("--ship", action="store_true", help="allow writing a shipped model's name")
     train.add_argument("--distribute", action="store_true",

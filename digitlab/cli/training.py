@@ -41,6 +41,8 @@ def train_config(args: argparse.Namespace, **changes) -> TrainConfig:
     if teachers:
         fields["teachers"] = [name.strip() for name in teachers.split(",") if name.strip()]
         fields["teacher_weight"] = args.teacher_weight
+    if getattr(args, "weight_average", 0.0):
+        fields["weight_average"] = args.weight_average
     return TrainConfig(**{**fields, **changes})
 
 
