@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from digitlab.calibration import calibrate_model
 from digitlab.config import TrainConfig
 from digitlab.data import Mnist, stratified_split
 from digitlab.evaluation import Evaluation, evaluate
@@ -192,8 +193,16 @@ def finetune_and_store(config: FinetuneConfig, digits: WriterDigits, data: Mnist
     keep = keep_if_stopped() if callable(keep_if_stopped) else keep_if_stopped
     if result.stopped and not keep:
         return None
-    store.save(name, result.model, build_card(config, result, base_card, digits), overwrite=overwrite)
+    card = build_card(config, result, base_card, digits)
+    base_config = None
     with contextlib.suppress(KeyError, TypeError, ValueError):  # a base card without a usable run config
-        # Its own "not a digit" statistics, from the MNIST split its base was trained on.
-        fit_beside(store, name, result.predictor, TrainConfig(**base_card["config"]), data)
+        base_config = TrainConfig(**base_card["config"])
+        # Its confidence calibrated on the split its base held out (the replay may have drawn a
+        # few of those 3,000 digits), so that the page's percentages mean what they say.
+        card["calibration"] = calibrate_model(result.predictor, base_config, data).to_dict()
+    store.save(name, result.model, card, overwrite=overwrite)
+    if base_config is not None:
+        # Its own "not a digit" statistics, from the MNIST split its base was trained on, with
+        # the writer's digits it learned from as digits too.
+        fit_beside(store, name, result.predictor, base_config, data, taught=digits.images[result.split.finetune])
     return store.read_card(name)

@@ -89,12 +89,15 @@ def make_optimizer(name: str, learning_rate: float, schedule: str, total_steps: 
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
-                 augment: bool | AugmentSettings, teacher: Teacher | None = None) -> tf.data.Dataset:
-    """Shuffled float batches of ``images`` (uint8), styled and distorted on the fly when ``augment``
-    (``True`` takes the default recipe). With a ``teacher`` the labels become (N, 10) targets that
-    blend each label with the teacher's answer for the picture as distorted."""
+                 augment: bool | AugmentSettings, teacher: Teacher | None = None, *,
+                 shuffle: bool = True) -> tf.data.Dataset:
+    """Float batches of ``images`` (uint8), shuffled unless told not to, styled and distorted on
+    the fly when ``augment`` (``True`` takes the default recipe). With a ``teacher`` the labels
+    become (N, 10) targets that blend each label with the teacher's answer for the picture as
+    distorted."""
     dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
-    dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if shuffle:
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
     if augment:
         generator = tf.random.Generator.from_seed(seed)

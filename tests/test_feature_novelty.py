@@ -10,6 +10,7 @@ import pytest
 from digitlab.config import TrainConfig
 from digitlab.data import to_float
 from digitlab.feature_novelty import (
+    CENTRES_PER_CLASS,
     FeatureCheck,
     FeatureStats,
     fit_stats,
@@ -30,6 +31,18 @@ def clusters(rng, per_class: int = 200, dimensions: int = 6) -> tuple[np.ndarray
     centres = rng.normal(0, 10, (10, dimensions))
     labels = np.repeat(np.arange(10), per_class)
     return centres[labels] + rng.normal(0, 1, (len(labels), dimensions)), labels
+
+
+def test_a_rare_way_of_writing_a_digit_keeps_a_centre_of_its_own(rng):
+    """Like 1s with a base among bare ones: 2 % of one class lie off to one side. A single mean a
+    class calls the next such digit unlike every digit; a few centres a class do not."""
+    features, labels = clusters(rng, per_class=2000)
+    based = np.flatnonzero(labels == 1)[:40]
+    features[based, 5] += 12.0
+    held = features + rng.normal(0, 0.3, features.shape)
+    another_based = features[based[:5]] + rng.normal(0, 0.3, (5, features.shape[1]))
+    assert fit_stats(features, labels, [held], centres_per_class=1).unlike(another_based).all()
+    assert not fit_stats(features, labels, [held]).unlike(another_based).any()
 
 
 def test_points_near_a_class_pass_and_a_point_far_from_all_is_flagged(rng):
@@ -175,9 +188,17 @@ def test_a_fine_tuned_model_gets_its_own_statistics_too(small_data, tmp_path):
     db = DigitsDb(tmp_path / "digits.sqlite")
     db.add_many([NewDigit("cont", int(label), picture_to_png(picture), preprocess(picture).image)
                  for picture, label in zip(pictures, labels, strict=True)])
-    card = finetune_and_store(FinetuneConfig("base", "cont", epochs=1), load_writer_digits(db, "cont"), small_data,
-                              store, "tuned")
+    writer = load_writer_digits(db, "cont")
+    card = finetune_and_store(FinetuneConfig("base", "cont", epochs=1), writer, small_data, store, "tuned")
     assert stats_path(store.root, card["model_file"]).exists()
+    # Calibrated on the split its base held out, as a model trained from scratch is on its own.
+    assert card["calibration"]["temperature"] > 0 and card["calibration"]["validation_samples"] == 300
+    # The digits the writer taught it are digits to it, whatever MNIST's classes say.
+    check = load_check(store.root, "tuned", card["model_file"], store.load("tuned"))
+    taught = [writer.digits.index(digit) for digit in writer.digits if digit.id not in card["finetune"]["heldout_ids"]]
+    features = Predictor(store.load("tuned")).features(writer.images[taught])
+    assert not check.stats.unlike(features).any()
+    assert check.stats.means.shape[0] == 10 * CENTRES_PER_CLASS + len(taught)
 
 
 def test_fit_novelty_refits_only_the_named_model_and_says_what_it_measured(small_model, mnist, tmp_path, capsys):
@@ -211,3 +232,18 @@ def test_one_pass_gives_the_models_own_answer_and_its_softmax_layers_input(small
     trunk = keras.Model(small_model.inputs, small_model.layers[-1].input)
     assert np.allclose(probabilities, small_model(image, training=False).numpy()[0], atol=1e-5)
     assert np.allclose(features, trunk(image, training=False).numpy()[0], atol=1e-5)
+
+
+def test_the_statistics_see_the_digits_as_the_training_showed_them(small_data):
+    from digitlab.feature_novelty import as_learned
+
+    images, labels = small_data.x_train[:600], small_data.y_train[:600]
+    plain, same = as_learned(images, labels, TrainConfig("mlp", augment=False))
+    np.testing.assert_array_equal(plain, to_float(images))
+    np.testing.assert_array_equal(same, labels)
+    shown, shown_labels = as_learned(images, labels, TrainConfig("mlp", augment=True, seed=2))
+    assert shown.shape == plain.shape and shown.dtype == np.float32
+    assert float(np.abs(shown - plain).mean()) > 0.02  # distorted and styled, not the plain digits
+    # A 1's stem drawn into a 7 or a 4 is counted as the digit it became.
+    assert 0 < int((shown_labels != labels).sum()) < len(labels) // 4
+    np.testing.assert_array_equal(as_learned(images, labels, TrainConfig("mlp", augment=True, seed=2))[0], shown)

@@ -6,10 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digitlab.cli.digits import digits_db
 from digitlab.cli.output import EXIT_ERROR, emit, reason
 from digitlab.store import ModelStore
+
+if TYPE_CHECKING:
+    from digitlab.config import TrainConfig
 
 EXPORT_CHECK_DIGITS = 1000  # MNIST test digits a TFLite file must answer like the model
 
@@ -259,7 +263,8 @@ def cmd_fit_novelty(args: argparse.Namespace) -> int:
         if not entry.usable or (args.model and entry.name not in args.model):
             continue
         stats, model_report = feature_novelty.fit_and_measure(
-            entry.name, store.load(entry.name), data, uci, detector, inputs, [d.kind for d in drawings])
+            entry.name, store.load(entry.name), data, uci, detector, inputs, [d.kind for d in drawings],
+            config=_card_config(entry.card))
         saved = stats.save(feature_novelty.stats_path(store.root, entry.card["model_file"]))
         models.append({**model_report.to_dict(), "path": str(saved)})
         lines += [f"{entry.name}'s own test ({model_report.dimensions} features), saved {saved}; "
@@ -268,6 +273,16 @@ def cmd_fit_novelty(args: argparse.Namespace) -> int:
                                   model_report.detection_by_kind, args.nondigits)]
     emit(args, {**report.to_dict(), "path": str(path), "models": models}, "\n".join(lines))
     return 0
+
+
+def _card_config(card: dict) -> TrainConfig | None:
+    """The training settings a card records, or None for a card from before they were recorded."""
+    from digitlab.config import TrainConfig
+
+    try:
+        return TrainConfig(**card["config"])
+    except (KeyError, TypeError):
+        return None
 
 
 def _novelty_lines(false_alarms: dict[str, float], detection: float, by_kind: dict[str, float],
