@@ -25,6 +25,8 @@ NO_MODELS_MESSAGE = (
 )
 # Visitors are told what is missing, not where the server looks for it: the paths, the variable
 # and the fix go to the server's log, where the operator reads them.
+# The Train page's "Watch run" choice: the run a visitor just queued (a training or a fine-tune) is watched.
+WATCH_KEY = "train_watch"
 NO_DATA_MESSAGE = "MNIST is not available on this server, so the parts that need it are off."
 NO_DATA_HINT = (
     "Set the environment variable DIGITLAB_MNIST to an mnist.npz (Keras layout) or a folder "
@@ -34,6 +36,11 @@ NO_DATA_HINT = (
 SERVER_PATH = re.compile(r"(?<![\w.~])(?:~|[A-Za-z]:)?[/\\](?:[^\s'\"(),:;/\\]+[/\\])*[^\s'\"(),:;/\\]+")
 HIDDEN_PATH = "[a path on the server]"
 LOG = logging.getLogger("digitlab.app")
+
+
+def counted(count: int, word: str) -> str:
+    """ "1 epoch", "6 epochs": a count with its noun, singular for one. """
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def for_visitors(text: str) -> str:

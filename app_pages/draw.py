@@ -23,7 +23,7 @@ from app_pages.common import (
     usable_models_or_notice,
 )
 from app_pages.drawing_pad import drawing_pad
-from app_pages.inside import inside_ui, reading_options
+from app_pages.inside import INSIDE_SWITCHES, inside_ui, reading_options
 from app_pages.labelling import labelling_ui, your_digits_ui
 from app_pages.watch_section import remember_drawing
 from digitlab.display import enlarge, heat_overlay, strip
@@ -111,6 +111,7 @@ class Answer:
 
 @st.fragment
 def drawing_fragment(chosen: str, compare: bool) -> None:
+    keep_switches()
     entries = {entry.name: entry for entry in list_models() if entry.usable}
     if chosen not in entries:
         st.warning(f"The model {chosen!r} is gone from the store; pick another one.")
@@ -148,6 +149,15 @@ def drawing_fragment(chosen: str, compare: bool) -> None:
     with why_column:
         why_ui(entries[chosen], answer)
     inside_ui(entries, chosen, answer.model_input, compare)
+
+
+def keep_switches() -> None:
+    """Keep Look inside and its views switched on across a run that does not show them (a Clear,
+    an upload not yet chosen): Streamlit forgets a widget's value when a run skips the widget,
+    but not a value the page itself put in the session."""
+    for key in (DETAILS_KEY, *INSIDE_SWITCHES):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 # -- the picture ------------------------------------------------------------------------------
@@ -207,8 +217,10 @@ def upload_limit_text() -> str:
 
 
 def upload_ui():
+    # No type filter: a file the uploader refused by its name would leave the previous picture and
+    # its answer on screen; every file reaches the decoder instead, which says what is wrong with it.
     uploaded = st.file_uploader("Upload a picture of one digit (PNG or JPEG, dark on light or light on "
-                                f"dark, {upload_limit_text()})", type=["png", "jpg", "jpeg"], key="draw_upload")
+                                f"dark, {upload_limit_text()})", key="draw_upload")
     if uploaded is None:
         st.info("Upload a picture to see what the models make of it.")
         return None
@@ -286,14 +298,15 @@ def answer_ui(entry, picture: np.ndarray | None, true_label: int | None) -> Answ
     number, sure, seen = st.columns([1, 1, 1], vertical_alignment="center")
     number.metric("Prediction", "—" if reading.digit is None else str(reading.digit),
                   help=f"The most probable digit according to {entry.name}.")
-    sure.metric("Confidence", f"{reading.confidence:.1%}",
+    # A declined reading has no answer to be sure of: its top probability is in the warning below.
+    sure.metric("Confidence", "—" if reading.digit is None else f"{reading.confidence:.1%}",
                 help="The probability the model gives its answer (temperature-scaled when its card has a "
                      "calibration, see Evaluate → Honest confidence).")
     seen.image(enlarge(read.model_input, INPUT_SIZE), width=INPUT_SIZE,
                caption="its 28×28 input" + (" (squashed, not preprocessed)" if feed_raw else ""))
     if reading.digit is None:
         st.warning(f"**Not a digit?** {reading.reason[:1].upper()}{reading.reason[1:]}. Its closest digit would "
-                   f"be {reading.top_digit}.", icon=":material/help:")
+                   f"be {reading.top_digit} ({reading.confidence:.0%} of its softmax).", icon=":material/help:")
     elif not reading.sure:
         runner_up, runner_up_probability = reading.runner_up()
         st.warning(f"**Low confidence** — {entry.name} is not sure. Its second guess is "
@@ -323,7 +336,7 @@ def compare_ui(entries, model_input: np.ndarray) -> dict[str, Reading]:
                 continue
             reading = readings[entry.name]
             st.metric(f"{entry.name} says", "—" if reading.digit is None else str(reading.digit),
-                      f"{reading.confidence:.0%} sure",
+                      f"closest: {reading.top_digit}" if reading.digit is None else f"{reading.confidence:.0%} sure",
                       delta_color="off", delta_arrow="off")
             st.vega_lite_chart(*probability_chart(reading.probabilities, height=150), width="stretch")
             if reading.digit is None:

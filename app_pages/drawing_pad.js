@@ -78,7 +78,11 @@ function pointOf(pad, event) {
 
 function startStroke(pad, event) {
   if (event.pointerType === "mouse" && event.button !== 0) return;
-  event.preventDefault();
+  event.preventDefault();  // which also keeps the focus where it was…
+  // …so a stroke takes it from a text box (the writer's name): the label keys Y and 0–9 are then
+  // the page's again, not letters typed into that box.
+  const focused = document.activeElement;
+  if (focused && focused !== document.body && typeof focused.blur === "function") focused.blur();
   pad.surface.setPointerCapture(event.pointerId);
   pad.current = { width: pad.brush, points: [pointOf(pad, event)] };
   drawStroke(pad.ctx, pad.current);

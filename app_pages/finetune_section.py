@@ -12,8 +12,8 @@ import re
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import get_store, list_models, show_outcome
-from app_pages.labelling import WRITER_KEY, get_digits_db, shown, writer_choice
+from app_pages.common import WATCH_KEY, counted, get_store, list_models, show_outcome
+from app_pages.labelling import WRITER_KEY, get_digits_db, shown, whose, writer_choice
 from digitlab.digits_db import DigitsDbError
 from digitlab.finetune_config import FINETUNE_DEFAULTS, MIN_DIGITS, FinetuneConfig, ForgettingMeter, check_finetune
 from digitlab.jobs.executor import QueueExecutor
@@ -85,6 +85,7 @@ def _start(executor: QueueExecutor, owner: str, owner_label: str, counts: dict[s
         state[FEEDBACK_KEY] = ("error", f"Not started: {shown(error)}.")
     else:
         executor.wake()
+        state[WATCH_KEY] = run.id
         state[FEEDBACK_KEY] = ("success", f"Queued fine-tuning {base} on {writer!r}'s digits as {name!r}: "
                                           f"number {run.position} in the queue, its progress is in the queue above.")
 
@@ -109,8 +110,9 @@ def meters_ui() -> None:
 
 
 def finetune_settings_line(config: dict) -> str:
-    """e.g. ``cnn fine-tuned on me's digits · 6 epochs · batch 64 · adam, rate 0.0003 · 8 copies …``."""
-    return " · ".join([f"{config['base']} fine-tuned on {config['writer']}'s digits", f"{config['epochs']} epochs",
+    """e.g. ``cnn fine-tuned on anna's digits · 6 epochs · batch 64 · adam, rate 0.0003 · 8 copies …``."""
+    return " · ".join([f"{config['base']} fine-tuned on {whose(config['writer'])} digits",
+                       counted(config["epochs"], "epoch"),
                        f"batch {config['batch_size']}", f"{config['optimizer']}, rate {config['learning_rate']:g}",
                        f"{config['copies']} distorted copies per drawing", f"MNIST replay ×{config['replay_ratio']:g}",
                        f"{config['holdout_fraction']:.0%} held out", f"seed {config['seed']}"])

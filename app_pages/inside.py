@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from digitlab.layers import LayerInspector, LayerOutput
     from digitlab.neighbours import FeatureSpace
 
+PROBE_PANEL_WIDTH = 125  # px; two panels a row
 LAYERS_KEY, PROBE_KEY, LANDS_KEY, WHY_NOT_KEY = "inside_layers", "inside_probe", "inside_lands", "inside_why_not"
+INSIDE_SWITCHES = (LAYERS_KEY, PROBE_KEY, WHY_NOT_KEY, LANDS_KEY)
 SPACE_TRAIN = 10_000  # training digits searched for neighbours
 SPACE_MAP = 3_000  # test digits on the map
 NEIGHBOUR_SIZE = 84
@@ -167,6 +169,8 @@ def layer_ui(model_name: str, output: LayerOutput, *, narrow: bool = False) -> N
     title = f"**{output.name}** · {' × '.join(map(str, output.shape))} · {output.parameters:,} parameters"
     st.markdown(title + (f" · {output.activation}" if output.activation else ""))
     st.caption(output.role)
+    if output.kind in ("Dropout", "Flatten", "Reshape"):
+        return  # nothing new to see: the same values (maps or not), laid out again
     if output.is_map:
         maps = output.feature_maps()
         grid_column, big_column = (st.container(), st.container()) if narrow else st.columns([3, 1])
@@ -183,8 +187,6 @@ def layer_ui(model_name: str, output: LayerOutput, *, narrow: bool = False) -> N
         # At most its own column's width: beside two other models, that is narrower than ENLARGED.
         big_column.image(enlarge(maps[number - 1], ENLARGED), width="stretch" if narrow else ENLARGED,
                          caption=f"map {number}")
-    elif output.kind in ("Dropout", "Flatten", "Reshape"):
-        return  # nothing new to see: the same values, laid out again
     else:
         values = output.values.reshape(-1)
         data = {"unit": list(range(len(values))), "value": [float(v) for v in values]}
@@ -221,18 +223,22 @@ def probe_ui(entries, model_input: np.ndarray) -> None:
             for result in results for name in predictors
             for value, probability, answer in zip(result.values, result.probability[name], result.answer[name],
                                                   strict=True)]
-    lines = alt.Chart(pd.DataFrame(rows), width=230, height=150).mark_line(point=True).encode(
+    # Two small panels a row and the legend underneath: about 340 px wide, so that the chart fits
+    # a phone's screen and its legend is never cut off at the right of a desktop column.
+    lines = alt.Chart(pd.DataFrame(rows), width=PROBE_PANEL_WIDTH, height=110).mark_line(point=True).encode(
         x=alt.X("value:Q", title=None),
-        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-        color=alt.Color("model:N", title="model → the digit it follows"),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=None),
+        color=alt.Color("model:N", title="model → the digit it follows",
+                        legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=0)),
         tooltip=["model", "value", alt.Tooltip("probability:Q", format=".1%"), "answer"],
     )
     chart = lines.facet(facet=alt.Facet("sweep:N", title=None, sort=[f"{r.name} ({r.unit})" for r in results]),
-                        columns=3).resolve_scale(x="independent")
-    st.altair_chart(chart)
-    st.caption("Each model follows the digit it reads in your drawing as it is (shift 0, rotation 0°, scale 1×, "
-               "pen +0 px, nothing erased). The shift is applied after the preprocessing centred the digit: it "
-               "is what centring protects a model from. Hover a point to see the model's answer there.")
+                        columns=2).resolve_scale(x="independent")
+    st.altair_chart(chart, width="content")
+    st.caption("Each model's probability for the digit it reads in your drawing as it is (shift 0, rotation 0°, "
+               "scale 1×, pen +0 px, nothing erased). The shift is applied after the preprocessing centred the "
+               "digit: it is what centring protects a model from. Hover or tap a point to see the model's answer "
+               "there.")
 
 
 def why_not_ui(entry, model_input: np.ndarray) -> None:

@@ -13,7 +13,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from app_pages.common import get_store, logged_for_visitors, predictor_or_error
+from app_pages.common import counted, get_store, logged_for_visitors, predictor_or_error
 from digitlab.digits_db import DEFAULT_WRITER, DigitsDb, DigitsDbError, default_db_path, validate_writer
 from digitlab.labelling import label_drawing
 
@@ -50,7 +50,7 @@ def whose(writer: str) -> str:
 
 def digit_count(count: int) -> str:
     """ "1 digit", "12 digits". """
-    return f"{count} digit{'' if count == 1 else 's'}"
+    return counted(count, "digit")
 
 
 def writer_choice(name: str, counts: dict[str, list[int]]) -> str:
@@ -167,7 +167,9 @@ def _remember_writer() -> None:
     try:
         st.session_state[WRITER_KEY] = validate_writer(typed)
     except ValueError as error:
-        st.session_state[FEEDBACK_KEY] = ("error", f"{shown(error)}.")
+        # The box goes back to the writer the labels still go to, so that it never shows another.
+        st.session_state[WRITER_WIDGET] = current_writer()
+        st.session_state[FEEDBACK_KEY] = ("error", f"{shown(error)}; labels still go to {current_writer()!r}.")
 
 
 def gallery_ui(db: DigitsDb) -> None:

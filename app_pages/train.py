@@ -21,6 +21,8 @@ import streamlit as st
 
 from app_pages.common import (
     NO_DATA_MESSAGE,
+    WATCH_KEY,
+    counted,
     for_visitors,
     get_store,
     list_models,
@@ -55,7 +57,6 @@ TEST_COLUMNS = {
     "training s": st.column_config.NumberColumn(format="%.0f"),
 }
 OWNER_KEY = "train_owner"
-WATCH_KEY = "train_watch"
 STATUS_TEXT = {
     "queued": ":material/schedule: Waiting in the queue",
     "starting": ":material/hourglass_top: Starting the training process (loading TensorFlow)…",
@@ -332,13 +333,15 @@ def settings_line(config: dict) -> str:
     """e.g. ``mlp · 5 epochs · batch 128 · adam, rate 0.001, cosine · augmented · 10,000 images``."""
     if "base" in config:  # a fine-tuning run
         return finetune_settings_line(config)
-    parts = [config["architecture"], f"{config['epochs']} epochs", f"batch {config['batch_size']}",
+    parts = [config["architecture"], counted(config["epochs"], "epoch"), f"batch {config['batch_size']}",
              f"{config['optimizer']}, rate {config['learning_rate']:g}, {config['schedule']}",
              "augmented" if config.get("augment") else "no augmentation",
              f"{config.get('train_size') or 60000:,} images, {config['validation_fraction']:.0%} validation",
              f"seed {config['seed']}"]
     if config.get("teachers"):
         parts.append(f"taught by {', '.join(config['teachers'])} ({config.get('teacher_weight', 0.5):.0%})")
+    if config.get("weight_average"):
+        parts.append(f"weights averaged (momentum {config['weight_average']:g})")
     return " · ".join(parts)
 
 

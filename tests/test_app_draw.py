@@ -193,8 +193,15 @@ def test_uploaded_digit_is_predicted_and_explained(app_env, make_app, mnist):
     assert "its 28×28 input (squashed, not preprocessed)" in app.image[1].captions  # next to the answer
 
 
-def test_unreadable_and_blank_uploads_explain_themselves(app_env, make_app):
-    app = upload(make_app(), "digit.png", b"this is not a picture")
+def test_unreadable_and_blank_uploads_explain_themselves(app_env, make_app, mnist):
+    app = upload(make_app(), "seven.png", png_bytes(mnist.x_test[0]))
+    assert metric(app, "Prediction") is not None
+    # Any file is taken, whatever its name, and replaces the last one's answer with what is wrong.
+    app.file_uploader(key="draw_upload").set_value(("digit.svg", b"<svg/>", "image/svg+xml")).run()
+    assert not app.exception
+    assert "**digit.svg** cannot be used: not a PNG or JPEG" in texts(app.error)
+    assert metric(app, "Prediction") is None
+    app = upload(app, "digit.png", b"this is not a picture")
     assert not app.exception
     assert "not a PNG or JPEG" in texts(app.error)
     assert metric(app, "Prediction") is None
@@ -246,6 +253,25 @@ def test_low_confidence_is_called_out(app_env, make_app, tmp_path, monkeypatch, 
     assert not app.exception
     assert metric(app, "Confidence") == "10.0%"
     assert "Low confidence" in texts(app.warning)
+
+
+def test_a_picture_refused_as_not_a_digit_shows_no_confidence_and_names_the_closest_digit(
+        app_env, make_app, monkeypatch):
+    monkeypatch.delenv("DIGITLAB_MODELS")  # the shipped store, which has the "not a digit" tests
+    wheel = Image.new("L", (280, 280), 0)  # a circle with four spokes: strokes, but no digit's
+    pen = ImageDraw.Draw(wheel)
+    pen.ellipse((50, 50, 230, 230), outline=255, width=18)
+    for start, end in (((140, 40), (140, 240)), ((40, 140), (240, 140)), ((70, 70), (210, 210)),
+                       ((210, 70), (70, 210))):
+        pen.line([start, end], fill=255, width=18)
+    buffer = io.BytesIO()
+    wheel.save(buffer, format="PNG")
+    app = upload(make_app(), "wheel.png", buffer.getvalue())
+    assert not app.exception
+    assert metric(app, "Prediction") == "—" and metric(app, "Confidence") == "—"
+    warning = texts(app.warning)
+    assert "**Not a digit?**" in warning and "Its closest digit would be " in warning
+    assert "% of its softmax)" in warning
 
 
 def test_empty_store_says_how_to_get_a_model(app_env, make_app, tmp_path, monkeypatch):
@@ -330,7 +356,7 @@ def test_the_compare_verdict_names_a_model_that_declines_and_never_counts_it_as_
     probabilities = np.full(10, 0.1, np.float32)
 
     def said(name, digit):
-        reason = None if digit is not None else "lenet finds it unlike every digit it learned"
+        reason = None if digit is not None else "the lenet model finds it unlike every digit it learned"
         return Reading(name, digit, probabilities, 0.9, digit is not None, reason)
 
     kind, text, _ = vote_verdict({"cnn": said("cnn", 7), "mlp": said("mlp", 7), "lenet": said("lenet", None)})

@@ -91,3 +91,36 @@ def test_where_it_lands_says_when_mnist_is_missing(app_models, tmp_path, mnist):
         app.run()
         assert not app.exception
         assert any("needs MNIST" in info.value for info in app.info)
+
+
+def test_a_dropout_after_feature_maps_is_named_but_its_maps_are_not_shown_twice():
+    from streamlit.testing.v1 import AppTest
+
+    def two_layers():
+        import numpy as np
+
+        from app_pages.inside import layer_ui
+        from digitlab.layers import LayerOutput
+
+        maps = np.random.default_rng(0).random((7, 7, 4)).astype(np.float32)
+        for kind in ("MaxPooling2D", "Dropout"):
+            layer_ui("cnn", LayerOutput(kind.lower(), kind, f"{kind} does this", (7, 7, 4), 0, None, maps))
+
+    app = AppTest.from_function(two_layers, default_timeout=60).run()
+    assert not app.exception
+    assert "**dropout**" in "\n".join(element.value for element in app.markdown)  # still listed
+    assert [box.key for box in app.number_input] == ["inside_map_cnn_maxpooling2d"]  # one grid, the pool's
+
+
+def test_look_inside_and_its_views_stay_on_after_a_clear(app_env, make_app, mnist):
+    app = looking_inside(make_app, mnist)
+    app.toggle(key="draw_details").set_value(True).run()
+    app.toggle(key="inside_probe").set_value(True).run()
+    app.session_state["draw_pad"] = {"drawing": None}  # what Clear sends: no answer, so no switches
+    app.run()
+    assert not app.exception and not [toggle for toggle in app.toggle if toggle.key == "inside_probe"]
+    app.session_state["draw_pad"] = {"drawing": pad_drawing(mnist.x_test[1])}  # the next digit
+    app.run()
+    assert not app.exception
+    assert app.toggle(key="draw_details").value is True and app.toggle(key="inside_probe").value is True
+    assert any(element.key == "inside_probe" for element in app.toggle)

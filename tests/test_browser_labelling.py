@@ -65,3 +65,26 @@ def test_a_labelled_drawing_appears_in_the_gallery_and_on_the_evaluate_page(page
         expect(page.get_by_text(f"a 7: tiny {said}")).to_be_visible(timeout=TIMEOUT)
     else:
         expect(page.get_by_text("Every model reads all of your digits correctly.")).to_be_visible(timeout=TIMEOUT)
+
+
+def test_after_typing_a_writer_a_stroke_hands_the_keys_back_and_a_refused_name_is_not_kept(page, store):
+    from playwright.sync_api import expect
+
+    page.get_by_role("link", name="Draw").click()
+    writer = page.locator(".st-key-your_writer_pick input")
+    writer.wait_for(timeout=FIRST_ANSWER_TIMEOUT)
+    writer.click()
+    writer.fill("ada")
+    writer.press("Enter")
+    expect(writer).to_have_value("ada", timeout=TIMEOUT)
+    draw_seven(page)  # the focus was in the writer's box: the stroke takes it
+    expect(page.locator(".st-key-your_right")).to_have_count(1, timeout=FIRST_ANSWER_TIMEOUT)
+    page.keyboard.press("7")
+    expect(page.get_by_text("Saved as a 7: 1 of ada's 7s so far.")).to_be_visible(timeout=TIMEOUT)
+
+    writer.click()
+    writer.fill("x" * 45)  # over the 40 characters a name may have
+    writer.press("Enter")
+    expect(page.get_by_text("labels still go to 'ada'")).to_be_visible(timeout=TIMEOUT)
+    expect(writer).to_have_value("ada", timeout=TIMEOUT)  # the box shows whom the labels go to
+    assert DigitsDb(store / "digits.sqlite").counts().keys() == {"me", "ada"}

@@ -19,6 +19,7 @@ from digitlab.evaluation import evaluate
 from digitlab.finetune import FinetuneConfig, ForgettingMeter, finetune_and_store, finetune_mix, split_writer
 from digitlab.inference import Predictor
 from digitlab.jobs.child import RunSpec, run_finetune_and_store
+from digitlab.jobs.queue import RunQueue
 from digitlab.preprocess import preprocess
 from digitlab.store import ModelStore
 from digitlab.synthetic_writer import synthetic_writer
@@ -176,6 +177,8 @@ def test_the_train_page_queues_a_fine_tune_that_lands_in_the_store(setup, monkey
         app.text_input(key="finetune_name").set_value("page-cont")
         app.button(key="finetune_start").click().run()
         assert "Queued fine-tuning base on 'cont'" in "\n".join(s.value for s in app.toast)
+        [queued] = [run for run in RunQueue(root / "models").runs() if run.name == "page-cont"]
+        assert app.session_state["train_watch"] == queued.id  # the page watches the run it just queued
         card_path = root / "models" / "page-cont.json"
         deadline = time.monotonic() + 180
         while not card_path.exists() and time.monotonic() < deadline:
@@ -183,6 +186,6 @@ def test_the_train_page_queues_a_fine_tune_that_lands_in_the_store(setup, monkey
         assert card_path.exists(), "the fine-tuning child did not store its model"
         time.sleep(2)  # the executor's follower thread reads the child's result line
         app.run()
-        assert "base fine-tuned on cont's digits · 1 epochs" in "\n".join(c.value for c in app.caption)
+        assert "base fine-tuned on cont's digits · 1 epoch ·" in "\n".join(c.value for c in app.caption)
         [meters] = [frame.value for frame in app.dataframe if "held-out after" in frame.value.columns]
         assert "page-cont" in list(meters["model"])
