@@ -292,7 +292,9 @@ def lands_ui(entry, model_input: np.ndarray) -> None:
     cloud = alt.Chart(points).mark_circle(size=12, opacity=0.5).encode(
         x=alt.X("x:Q", title=f"PCA 1 ({space.map.explained[0]:.0%})"),
         y=alt.Y("y:Q", title=f"PCA 2 ({space.map.explained[1]:.0%})"),
-        color=alt.Color("digit:N", scale=alt.Scale(scheme="category10")), tooltip=["digit"])
+        # The legend underneath: beside the map it took most of a Compare-mode column.
+        color=alt.Color("digit:N", scale=alt.Scale(scheme="category10"),
+                        legend=alt.Legend(orient="bottom", columns=5, title=None)), tooltip=["digit"])
     you = alt.Chart(pd.DataFrame({"x": [x], "y": [y], "label": ["your drawing"]})).mark_point(
         shape="diamond", size=260, filled=True, color="black", stroke="white", strokeWidth=2).encode(
         x="x:Q", y="y:Q", tooltip=["label"])
