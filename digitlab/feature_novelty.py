@@ -191,13 +191,10 @@ def fit_and_measure(name: str, model, data, uci, pixel_detector, nondigit_inputs
 
     predictor = Predictor(model)
     features = predictor.features
-    x_fit, y_fit = data.x_train[:-HELD_OUT], data.y_train[:-HELD_OUT]
-    learned_x, learned_y = as_learned(x_fit, y_fit, config)
     # The threshold comes from real digits only: a coarse scan or a heavy pen made in training
     # is farther out than any real digit, and would let letters and crosses through.
-    stats = fit_stats(np.concatenate([features(to_float(x_fit)), features(learned_x)]),
-                      np.concatenate([y_fit, learned_y]),
-                      [features(to_float(data.x_train[-HELD_OUT:])), features(uci.images[0::2])], quantile)
+    stats = fit_as_trained(features, data.x_train[:-HELD_OUT], data.y_train[:-HELD_OUT], config,
+                           [features(to_float(data.x_train[-HELD_OUT:])), features(uci.images[0::2])], quantile)
     real = {"mnist test": to_float(data.x_test), "uci unseen half": uci.images[1::2]}
     alone, combined = {}, {}
     for set_name, images in real.items():
@@ -237,7 +234,7 @@ def load_check(store_root: str | os.PathLike, name: str, model_file: str, model)
 
 
 AUGMENT_BATCH = 512
-FIT_LIMIT = 20_000  # training digits a run's statistics are fitted on: enough for ten means and one covariance
+FIT_LIMIT = 20_000  # training digits a run's statistics are fitted on: enough for the centres and one covariance
 MIN_PER_CLASS = 20
 
 
@@ -256,11 +253,20 @@ def fit_for_run(predictor: Predictor, config, data, taught: np.ndarray | None = 
     x_fit, y_fit = x_train[:FIT_LIMIT], y_train[:FIT_LIMIT]
     if len(x_val) < MIN_PER_CLASS or np.bincount(y_fit, minlength=10).min() < MIN_PER_CLASS:
         return None
-    learned_x, learned_y = as_learned(x_fit, y_fit, config)
     features = predictor.features
-    stats = fit_stats(np.concatenate([features(to_float(x_fit)), features(learned_x)]),
-                      np.concatenate([y_fit, learned_y]), [features(to_float(x_val))])
+    stats = fit_as_trained(features, x_fit, y_fit, config, [features(to_float(x_val))])
     return stats if taught is None or not len(taught) else stats.with_taught(features(taught))
+
+
+def fit_as_trained(features, images: np.ndarray, labels: np.ndarray, config, threshold_sets: list[np.ndarray],
+                   quantile: float = QUANTILE) -> FeatureStats:
+    """:func:`fit_stats` on ``images`` (uint8) both plain and :func:`as_learned` by ``config``'s
+    training; ``features`` maps float images to the model's penultimate features."""
+    from digitlab.data import to_float
+
+    learned_x, learned_y = as_learned(images, labels, config)
+    return fit_stats(np.concatenate([features(to_float(images)), features(learned_x)]),
+                     np.concatenate([labels, learned_y]), threshold_sets, quantile)
 
 
 def as_learned(images: np.ndarray, labels: np.ndarray, config) -> tuple[np.ndarray, np.ndarray]:
