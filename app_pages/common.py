@@ -23,10 +23,10 @@ from digitlab.store import ModelEntry, ModelStore, StoreError
 NO_MODELS_MESSAGE = (
     "No models yet — train one on the **Train** page or run `python -m digitlab train`."
 )
-# Visitors are told what is missing, not where the server looks for it: the paths, the variable
-# and the fix go to the server's log, where the operator reads them.
 # The Train page's "Watch run" choice: the run a visitor just queued (a training or a fine-tune) is watched.
 WATCH_KEY = "train_watch"
+# Visitors are told what is missing, not where the server looks for it: the paths, the variable
+# and the fix go to the server's log, where the operator reads them.
 NO_DATA_MESSAGE = "MNIST is not available on this server, so the parts that need it are off."
 NO_DATA_HINT = (
     "Set the environment variable DIGITLAB_MNIST to an mnist.npz (Keras layout) or a folder "
