@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import WATCH_KEY, counted, get_store, list_models, show_outcome
-from app_pages.labelling import WRITER_KEY, get_digits_db, shown, whose, writer_choice
+from app_pages.labelling import get_digits_db, own_writer, shown, whose, writer_choice
 from digitlab.digits_db import DigitsDbError
 from digitlab.finetune_config import FINETUNE_DEFAULTS, MIN_DIGITS, FinetuneConfig, ForgettingMeter, check_finetune
 from digitlab.jobs.executor import QueueExecutor
@@ -40,14 +40,13 @@ def finetune_ui(executor: QueueExecutor, owner: str, owner_label: str) -> None:
                    "or import them with `digitlab digits import`.")
         return
     writers = list(counts)
-    mine = st.session_state.get(WRITER_KEY)
     with st.form("finetune_settings", border=True):
         base_column, writer_column, epochs_column = st.columns(3)
         names = [entry.name for entry in usable]
         base_column.selectbox("Base model", names, index=names.index("cnn") if "cnn" in names else 0,
                               key="finetune_base")
-        writer_column.selectbox("Writer", writers, index=writers.index(mine) if mine in writers else 0,
-                                key="finetune_writer",
+        writer_column.selectbox("Writer", writers, index=own_writer(writers), key="finetune_writer",
+                                placeholder="Choose a writer",
                                 format_func=lambda name: writer_choice(name, counts))
         epochs_column.number_input("Epochs", 1, 100, FINETUNE_DEFAULTS.epochs, key="finetune_epochs")
         st.text_input("New model name (empty: base-writer)", key="finetune_name", max_chars=40)
@@ -66,6 +65,9 @@ def _start(executor: QueueExecutor, owner: str, owner_label: str, counts: dict[s
     """The Start button's callback: check, then queue the run."""
     state = st.session_state
     base, writer = state["finetune_base"], state["finetune_writer"]
+    if writer is None:
+        state[FEEDBACK_KEY] = ("error", "Not started: choose the writer whose digits to teach.")
+        return
     name = (state.get("finetune_name") or "").strip() or suggested_name(base, writer)
     store = get_store()
     architecture = next((entry.card.get("architecture", "") for entry in list_models()

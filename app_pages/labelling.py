@@ -8,6 +8,7 @@ broken database shows its message and the drawing goes on working.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import numpy as np
@@ -62,6 +63,13 @@ def current_writer() -> str:
     """The writer this browser session labels as (``me`` until changed)."""
     return st.session_state.setdefault(WRITER_KEY, DEFAULT_WRITER)
 
+
+
+def own_writer(writers: list[str]) -> int | None:
+    """Where this session's writer is in ``writers`` (any case), or None: another writer's digits
+    are scored or taught only when someone picks them."""
+    mine = current_writer().casefold()
+    return next((index for index, name in enumerate(writers) if name.casefold() == mine), None)
 
 def labelling_ui(answer, entries: dict) -> None:
     """The label buttons next to the Draw page's answer (none without one), and how the last label went.
@@ -157,19 +165,26 @@ def writer_ui(db: DigitsDb) -> None:
     except DigitsDbError as error:
         st.error(f"Your digits cannot be read: {shown(error)}.", icon=":material/database:")
         known = []
-    options = sorted({*known, writer, DEFAULT_WRITER})
+    spelt = {name.casefold() for name in (*known, writer)}
+    options = sorted({*known, writer, *([DEFAULT_WRITER] if DEFAULT_WRITER not in spelt else [])})
     st.selectbox("Writer", options, index=options.index(writer), key=WRITER_WIDGET, accept_new_options=True,
-                 on_change=_remember_writer, help="Whose handwriting this is: pick a name or type a new one.")
+                 on_change=_remember_writer, args=(db,),
+                 help="Whose handwriting this is: pick a name or type a new one (case does not matter).")
 
 
-def _remember_writer() -> None:
+def _remember_writer(db: DigitsDb) -> None:
+    """The typed or picked writer, spelt as stored ("ana" goes on as "Ana"), becomes the session's."""
     typed = st.session_state.get(WRITER_WIDGET) or DEFAULT_WRITER
     try:
-        st.session_state[WRITER_KEY] = validate_writer(typed)
+        name = validate_writer(typed)
     except ValueError as error:
         # The box goes back to the writer the labels still go to, so that it never shows another.
         st.session_state[WRITER_WIDGET] = current_writer()
         st.session_state[FEEDBACK_KEY] = ("error", f"{shown(error)}; labels still go to {current_writer()!r}.")
+        return
+    with contextlib.suppress(DigitsDbError):  # an unreadable file is reported where labels are saved
+        name = db.spelling(name)
+    st.session_state[WRITER_KEY] = st.session_state[WRITER_WIDGET] = name
 
 
 def gallery_ui(db: DigitsDb) -> None:

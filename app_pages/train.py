@@ -63,10 +63,8 @@ STATUS_TEXT = {
     "running": ":material/model_training: Training",
     "stopping": ":material/stop_circle: Stopping after the current batch…",
 }
-STATUS_ICON = {"queued": "⏳", "starting": "▶️", "running": "▶️", "stopping": "⏹️", "done": "✅",
-               "stopped-kept": "✅", "stopped-discarded": "🗑️", "failed": "❌", "cancelled": "🗑️",
-               "interrupted": "⚠️"}
 QUEUE_COLUMNS = {
+    "status": st.column_config.TextColumn(width=140),  # "stopped-discarded" whole, in any font
     "val accuracy": st.column_config.NumberColumn(format="percent"),
     "submitted": st.column_config.TimeColumn(format="HH:mm:ss"),
     "started": st.column_config.TimeColumn(format="HH:mm:ss"),
@@ -296,7 +294,7 @@ def queue_fragment(executor: QueueExecutor) -> None:
 
 def queue_table(runs: list[QueuedRun], owner: str) -> None:
     """Every waiting and going run, then the latest finished ones, with their owners."""
-    rows = [{"": STATUS_ICON.get(run.status, ""), "run": run.id, "model": run.name,
+    rows = [{"run": run.id, "model": run.name,
              "architecture": run.config["architecture"], "status": run.status,
              "place": run.position, "started by": who(run, owner),
              "val accuracy": run.val_accuracy, "submitted": _clock(run.submitted_at),

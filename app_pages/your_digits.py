@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import predictor_or_error
-from app_pages.labelling import WRITER_KEY, get_digits_db, shown, whose, writer_choice
+from app_pages.labelling import current_writer, get_digits_db, own_writer, shown, whose, writer_choice
 from digitlab.digits_db import DigitsDbError
 from digitlab.writer_scores import load_writer_digits, score_writer
 
@@ -33,9 +33,12 @@ def your_digits_ui(usable) -> None:
                    "is after each drawing, or import a file with `digitlab digits import`.")
         return
     writers = list(counts)
-    mine = st.session_state.get(WRITER_KEY)
-    writer = st.selectbox("Writer", writers, index=writers.index(mine) if mine in writers else 0,
-                          key="evaluate_writer", format_func=lambda name: writer_choice(name, counts))
+    writer = st.selectbox("Writer", writers, index=own_writer(writers), key="evaluate_writer",
+                          placeholder="Choose a writer",
+                          format_func=lambda name: writer_choice(name, counts))
+    if writer is None:
+        st.caption(f"No labelled digits of yours ({current_writer()!r}) yet: choose a writer to score.")
+        return
     predictors = {}
     for entry in usable:
         predictor, _ = predictor_or_error(entry)

@@ -150,6 +150,18 @@ def test_the_evaluate_page_scores_every_model_on_the_writers_digits(tiny_store, 
         assert all("tiny " in caption and "tiny-two " in caption for caption in captions)
 
 
+
+def test_the_evaluate_page_scores_another_writers_digits_only_when_picked(tiny_store, db_path, tmp_path):
+    fill_writer(DigitsDb(db_path), "ana", 12)  # someone else on the same server; this session labels as "me"
+    with app_against(tiny_store, tmp_path / "no-mnist.npz", page="app_pages/evaluate.py") as app:
+        assert not app.exception
+        assert app.selectbox(key="evaluate_writer").value is None
+        assert "No labelled digits of yours ('me') yet" in texts(app.caption)
+        assert not [frame for frame in app.dataframe if "misread" in frame.value.columns]
+        app.selectbox(key="evaluate_writer").set_value("ana").run()
+        [models] = [frame.value for frame in app.dataframe if "misread" in frame.value.columns]
+        assert (models["correct"] + models["misread"] == 12).all()
+
 def test_the_evaluate_page_offers_the_model_and_its_card_for_download(tiny_store, db_path, tmp_path):
     with app_against(tiny_store, tmp_path / "no-mnist.npz", page="app_pages/evaluate.py") as app:
         assert not app.exception

@@ -88,3 +88,18 @@ def test_after_typing_a_writer_a_stroke_hands_the_keys_back_and_a_refused_name_i
     expect(page.get_by_text("labels still go to 'ada'")).to_be_visible(timeout=TIMEOUT)
     expect(writer).to_have_value("ada", timeout=TIMEOUT)  # the box shows whom the labels go to
     assert DigitsDb(store / "digits.sqlite").counts().keys() == {"me", "ada"}
+
+
+def test_a_writer_typed_in_another_case_goes_on_as_the_writer_already_known(page, store):
+    from playwright.sync_api import expect
+
+    writer = page.locator(".st-key-your_writer_pick input")
+    writer.click()
+    writer.fill("ADA")
+    writer.press("Enter")
+    expect(writer).to_have_value("ada", timeout=TIMEOUT)
+    draw_seven(page)
+    expect(page.locator(".st-key-your_right")).to_have_count(1, timeout=FIRST_ANSWER_TIMEOUT)
+    page.keyboard.press("7")
+    expect(page.get_by_text("Saved as a 7: 2 of ada's 7s so far.")).to_be_visible(timeout=TIMEOUT)
+    assert DigitsDb(store / "digits.sqlite").counts()["ada"][7] == 2

@@ -91,6 +91,28 @@ def test_writers_and_counts_are_kept_apart(tmp_path):
     assert [digit.label for digit in db.digits("ana")] == [0]
 
 
+
+def test_a_writer_is_one_person_whatever_the_case_it_is_typed_in(tmp_path):
+    db = DigitsDb(tmp_path / "digits.sqlite")
+    db.add_many([new_digit("Ana", 3), new_digit("ana", 4, 1), new_digit(" ANA ", 5, 2), new_digit("Zoë", 0)])
+    db.add(new_digit("ZOË", 1))
+    assert db.counts() == {"Ana": [0, 0, 0, 1, 1, 1, 0, 0, 0, 0], "Zoë": [1, 1] + [0] * 8}
+    assert {digit.writer for digit in db.digits("aNa")} == {"Ana"} and len(db.digits("ana")) == 3
+    assert db.writer_counts("zoë")[:2] == [1, 1]
+    assert db.spelling("ana") == "Ana" and db.spelling("Ben") == "Ben"
+
+
+def test_a_file_with_one_writer_in_two_cases_counts_them_together(tmp_path):
+    db = DigitsDb(tmp_path / "digits.sqlite")
+    db.add(new_digit("ben", 2))
+    with sqlite3.connect(db.path) as connection:  # as a file written before names were matched
+        connection.execute("UPDATE digits SET writer = 'Ben'")
+    db.add(new_digit("ben", 7, 1))
+    with sqlite3.connect(db.path) as connection:
+        connection.execute("UPDATE digits SET writer = 'ben' WHERE label = 7")
+    assert db.counts() == {"Ben": [0, 0, 1, 0, 0, 0, 0, 1, 0, 0]}
+    assert sorted(digit.label for digit in db.digits("BEN")) == [2, 7]
+
 def test_no_file_yet_means_no_digits(tmp_path):
     db = DigitsDb(tmp_path / "missing" / "digits.sqlite")
     assert db.digits() == [] and db.counts() == {}

@@ -175,6 +175,10 @@ def test_the_train_page_queues_a_fine_tune_that_lands_in_the_store(setup, monkey
         app.selectbox(key="finetune_base").set_value("base")
         app.number_input(key="finetune_epochs").set_value(1)
         app.text_input(key="finetune_name").set_value("page-cont")
+        assert app.selectbox(key="finetune_writer").value is None  # this session labels as "me", not "cont"
+        app.button(key="finetune_start").click().run()
+        assert "Not started: choose the writer whose digits to teach." in "\n".join(e.value for e in app.error)
+        app.selectbox(key="finetune_writer").set_value("cont")
         app.button(key="finetune_start").click().run()
         assert "Queued fine-tuning base on 'cont'" in "\n".join(s.value for s in app.toast)
         [queued] = [run for run in RunQueue(root / "models").runs() if run.name == "page-cont"]
