@@ -88,7 +88,7 @@ def _start(executor: QueueExecutor, owner: str, owner_label: str, counts: dict[s
     else:
         executor.wake()
         state[WATCH_KEY] = run.id
-        state[FEEDBACK_KEY] = ("success", f"Queued fine-tuning {base} on {writer!r}'s digits as {name!r}: "
+        state[FEEDBACK_KEY] = ("success", f"Queued fine-tuning {base} on {whose(writer)} digits as {name!r}: "
                                           f"number {run.position} in the queue, its progress is in the queue above.")
 
 

@@ -180,7 +180,7 @@ def test_the_train_page_queues_a_fine_tune_that_lands_in_the_store(setup, monkey
         assert "Not started: choose the writer whose digits to teach." in "\n".join(e.value for e in app.error)
         app.selectbox(key="finetune_writer").set_value("cont")
         app.button(key="finetune_start").click().run()
-        assert "Queued fine-tuning base on 'cont'" in "\n".join(s.value for s in app.toast)
+        assert "Queued fine-tuning base on cont's digits as 'page-cont'" in "\n".join(s.value for s in app.toast)
         [queued] = [run for run in RunQueue(root / "models").runs() if run.name == "page-cont"]
         assert app.session_state["train_watch"] == queued.id  # the page watches the run it just queued
         card_path = root / "models" / "page-cont.json"

@@ -117,7 +117,7 @@ def _evaluate_on_writer(args: argparse.Namespace, predictor) -> int:
                "incorrect": result.incorrect, "per_digit": scores.per_digit[args.name], "counts": scores.counts,
                "misread": [{"id": item.digit.id, "label": item.digit.label, "said": item.said[args.name]}
                            for item in scores.misread]}
-    lines = [f"{args.name} on {digits.writer!r}'s {len(digits)} labelled digits",
+    lines = [f"{args.name} on {digits.writer}'s {len(digits)} labelled digits",
              f"accuracy {result.accuracy * 100:.2f} %  correct {result.correct}  incorrect {result.incorrect}",
              "digit  count  accuracy"]
     for label, (count, accuracy) in enumerate(zip(scores.counts, scores.per_digit[args.name], strict=True)):

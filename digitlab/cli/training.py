@@ -247,7 +247,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     summary = {"name": args.name, "base": args.base, "writer": tuned["writer"], "meter": meter.to_dict(),
                "finetune_digits": tuned["finetune_digits"], "heldout_digits": meter.heldout_digits,
                "note": tuned["note"], "train_seconds": card["train_seconds"], "epochs_run": card["epochs_run"]}
-    lines = [f"saved {args.name}: {args.base} fine-tuned on {tuned['finetune_digits']} of {tuned['writer']!r}'s "
+    lines = [f"saved {args.name}: {args.base} fine-tuned on {tuned['finetune_digits']} of {tuned['writer']}'s "
              f"digits, {card['epochs_run']} epochs in {format_seconds(card['train_seconds'])}", *meter.lines()]
     emit(args, summary, "\n".join(lines + ([f"note: {tuned['note']}"] if tuned["note"] else [])))
     return 0
