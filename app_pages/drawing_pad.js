@@ -53,19 +53,40 @@ function createPad(root, setStateValue) {
   pad.surface.addEventListener("pointermove", (event) => extendStroke(pad, event));
   pad.surface.addEventListener("pointerup", (event) => endStroke(pad, event));
   pad.surface.addEventListener("pointercancel", (event) => endStroke(pad, event));
-  pad.undo.addEventListener("click", () => {
+  onPress(pad.undo, () => {
     if (pad.strokes.length) pad.strokes.pop();
     else pad.base = null;
     repaint(pad);
     send(pad);
   });
-  pad.clear.addEventListener("click", () => {
+  onPress(pad.clear, () => {
     pad.strokes = [];
     pad.base = null;
     repaint(pad);
     send(pad);
   });
   return pad;
+}
+
+function onPress(button, action) {
+  // Act when the finger or mouse is lifted over the button, not on the click the browser makes of
+  // it: a tap right after a stroke got its pointerdown and pointerup but, in Chromium about half
+  // the time, no click, so Clear kept the drawing and the next digit went on top of it.
+  let pressed = null;
+  button.addEventListener("pointerdown", (event) => {
+    pressed = event.pointerId;
+  });
+  button.addEventListener("pointerup", (event) => {
+    if (pressed !== event.pointerId || button.disabled) return;
+    pressed = null;
+    action();
+  });
+  button.addEventListener("pointercancel", () => {
+    pressed = null;
+  });
+  button.addEventListener("click", (event) => {
+    if (event.detail === 0) action(); // Enter or Space on the focused button; a pointer's click was handled
+  });
 }
 
 function pointOf(pad, event) {
