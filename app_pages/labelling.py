@@ -19,6 +19,8 @@ from digitlab.digits_db import DEFAULT_WRITER, DigitsDb, DigitsDbError, default_
 from digitlab.labelling import label_drawing
 
 WRITER_KEY = "your_writer"  # survives page switches (a widget's own key does not)
+REFUSED_NAME_KEY = "your_writer_refused"  # why a typed name was not taken, shown once under the box
+OWN_KEY = "your_writer_own"  # set once this session labels or picks a writer: its digits are its own
 WRITER_WIDGET = "your_writer_pick"
 FEEDBACK_KEY = "your_label_feedback"
 SAVED_KEY = "your_last_saved"  # ((writer, the drawing's fingerprint), its id, its label): saved once
@@ -64,12 +66,17 @@ def current_writer() -> str:
     return st.session_state.setdefault(WRITER_KEY, DEFAULT_WRITER)
 
 
-
 def own_writer(writers: list[str]) -> int | None:
-    """Where this session's writer is in ``writers`` (any case), or None: another writer's digits
-    are scored or taught only when someone picks them."""
+    """Where the writer this session labelled as or picked is in ``writers`` (any case), or None.
+
+    Every visitor starts as ``me``, so ``me``'s digits on a shared server are anybody's: another
+    writer's digits are scored or taught only when someone picks them.
+    """
+    if not st.session_state.get(OWN_KEY):
+        return None
     mine = current_writer().casefold()
     return next((index for index, name in enumerate(writers) if name.casefold() == mine), None)
+
 
 def labelling_ui(answer, entries: dict) -> None:
     """The label buttons next to the Draw page's answer (none without one), and how the last label went.
@@ -136,6 +143,7 @@ def _label(label: int, picture, model_input, entries: dict, db: DigitsDb) -> Non
         st.session_state[FEEDBACK_KEY] = ("error", f"Not saved: {shown(error)}. Drawing still works.")
         return
     st.session_state[SAVED_KEY] = (drawing, digit_id, label)
+    st.session_state[OWN_KEY] = True
     st.session_state[FEEDBACK_KEY] = ("success", f"Saved as a {label}: {count} of {whose(writer)} {label}s so far.")
 
 
@@ -170,6 +178,9 @@ def writer_ui(db: DigitsDb) -> None:
     st.selectbox("Writer", options, index=options.index(writer), key=WRITER_WIDGET, accept_new_options=True,
                  on_change=_remember_writer, args=(db,),
                  help="Whose handwriting this is: pick a name or type a new one (case does not matter).")
+    refused = st.session_state.pop(REFUSED_NAME_KEY, None)
+    if refused:  # under the box it is about, where the person typing looks
+        st.error(refused, icon=":material/badge:")
 
 
 def _remember_writer(db: DigitsDb) -> None:
@@ -177,14 +188,16 @@ def _remember_writer(db: DigitsDb) -> None:
     typed = st.session_state.get(WRITER_WIDGET) or DEFAULT_WRITER
     try:
         name = validate_writer(typed)
-    except ValueError as error:
+    except ValueError:
         # The box goes back to the writer the labels still go to, so that it never shows another.
         st.session_state[WRITER_WIDGET] = current_writer()
-        st.session_state[FEEDBACK_KEY] = ("error", f"{shown(error)}; labels still go to {current_writer()!r}.")
+        st.session_state[REFUSED_NAME_KEY] = ("A name is 1–40 printable characters: labels still go to "
+                                              f"{current_writer()!r}.")
         return
     with contextlib.suppress(DigitsDbError):  # an unreadable file is reported where labels are saved
         name = db.spelling(name)
     st.session_state[WRITER_KEY] = st.session_state[WRITER_WIDGET] = name
+    st.session_state[OWN_KEY] = True
 
 
 def gallery_ui(db: DigitsDb) -> None:

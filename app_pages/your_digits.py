@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import predictor_or_error
-from app_pages.labelling import current_writer, get_digits_db, own_writer, shown, whose, writer_choice
+from app_pages.labelling import get_digits_db, own_writer, shown, whose, writer_choice
 from digitlab.digits_db import DigitsDbError
 from digitlab.writer_scores import load_writer_digits, score_writer
 
@@ -37,7 +37,8 @@ def your_digits_ui(usable) -> None:
                           placeholder="Choose a writer",
                           format_func=lambda name: writer_choice(name, counts))
     if writer is None:
-        st.caption(f"No labelled digits of yours ({current_writer()!r}) yet: choose a writer to score.")
+        st.caption("Pick a writer to score their digits. Once you label drawings on the **Draw** page, "
+                   "yours are picked here.")
         return
     predictors = {}
     for entry in usable:

@@ -139,6 +139,7 @@ def test_the_evaluate_page_scores_every_model_on_the_writers_digits(tiny_store, 
     with app_against(tiny_store, tmp_path / "no-mnist.npz", page="app_pages/evaluate.py") as app:
         assert not app.exception
         assert "Your digits" in texts(app.subheader)
+        app.selectbox(key="evaluate_writer").set_value("me").run()
         [models] = [frame.value for frame in app.dataframe if "misread" in frame.value.columns]
         assert list(models["model"]) == ["tiny", "tiny-two"]
         assert (models["correct"] + models["misread"] == 40).all() and (models["accuracy"] > 0.5).all()
@@ -152,11 +153,12 @@ def test_the_evaluate_page_scores_every_model_on_the_writers_digits(tiny_store, 
 
 
 def test_the_evaluate_page_scores_another_writers_digits_only_when_picked(tiny_store, db_path, tmp_path):
-    fill_writer(DigitsDb(db_path), "ana", 12)  # someone else on the same server; this session labels as "me"
+    fill_writer(DigitsDb(db_path), "ana", 12)  # others on the same server, one of them under
+    fill_writer(DigitsDb(db_path), "me", 5)  # the name every new visitor starts with
     with app_against(tiny_store, tmp_path / "no-mnist.npz", page="app_pages/evaluate.py") as app:
         assert not app.exception
         assert app.selectbox(key="evaluate_writer").value is None
-        assert "No labelled digits of yours ('me') yet" in texts(app.caption)
+        assert "Pick a writer to score their digits." in texts(app.caption)
         assert not [frame for frame in app.dataframe if "misread" in frame.value.columns]
         app.selectbox(key="evaluate_writer").set_value("ana").run()
         [models] = [frame.value for frame in app.dataframe if "misread" in frame.value.columns]
