@@ -209,7 +209,7 @@ def upload_limit_text() -> str:
     """The upload limit as the browser applies it: ``server.maxUploadSize`` MB of 10^6 bytes.
 
     Streamlit's uploader counts 1,000 bytes to the kB outside Windows (1,024 on Windows) and
-    says "5.0MB"; a file manager showing 1,024-based sizes calls a refused 5.03 MB file "4.8
+    says "16.0MB"; a file manager showing 1,024-based sizes calls a refused 16.3 MB file "15.5
     MB". The exact byte count is the one figure every visitor can check.
     """
     megabytes = int(st.get_option("server.maxUploadSize"))

@@ -17,7 +17,7 @@ from PIL import Image, ImageOps
 
 ALLOWED_FORMATS = ("PNG", "JPEG")
 DEFAULT_MAX_PIXELS = 4096 * 4096
-DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024  # at least the uploader's server.maxUploadSize (16 MB)
 # A digit, even a "1" cropped tight, is at most a few times taller than wide; a 4096×1 strip
 # holds none, and cannot even be shown (its preview would be 0 px high).
 MAX_ASPECT_RATIO = 20

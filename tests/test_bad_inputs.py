@@ -880,7 +880,7 @@ def test_server_paths_are_hidden_in_visitors_messages() -> None:
 
 # -- the upload limit --------------------------------------------------------------------------------------------
 def test_the_upload_label_states_the_limit_the_browser_applies(tiny_store: Path, tmp_path) -> None:
-    """The browser counts maxUploadSize in units of 10^6 bytes outside Windows and says "5.0MB";
+    """The browser counts maxUploadSize in units of 10^6 bytes outside Windows and says "16.0MB";
     the label gives the exact bytes (and MiB, the unit many file managers call MB)."""
     import tomllib
 
