@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.calibration_view import calibration_ui
-from app_pages.common import get_store, load_data, predictor_or_error, usable_models_or_notice
+from app_pages.common import counted, get_store, load_data, predictor_or_error, usable_models_or_notice
 from app_pages.model_download import model_download_ui
 from app_pages.sweeps import sweeps_ui
 from app_pages.your_digits import your_digits_ui
@@ -325,8 +325,12 @@ def mistakes_ui(entry, cell: tuple[int, int] | None) -> None:
         st.success(f"{count:,} test images of {true} were recognised correctly. The gallery shows "
                    "mistakes: pick a cell off the diagonal.")
         return
+    if not entry.card["test"]["confusion"][true][predicted]:  # known from the card: nothing to evaluate
+        st.success(f"{entry.name} read no test image of {true} as {predicted}. Pick a cell with a count "
+                   "in it to see those mistakes.")
+        return
     mistakes = _evaluation(entry.name, entry.card["model_file"], entry.card).mistakes_for(true, predicted)
-    st.subheader(f"True {true}, predicted {predicted}: {len(mistakes)} test image(s)")
+    st.subheader(f"True {true}, predicted {predicted}: {counted(len(mistakes), 'test image')}")
     if not mistakes:
         return
     st.caption(f"Under each image: its number in the test set, what the model said ({predicted}) with "

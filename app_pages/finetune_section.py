@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import WATCH_KEY, counted, get_store, list_models, show_outcome
-from app_pages.labelling import get_digits_db, own_writer, shown, whose, writer_choice
+from app_pages.labelling import digit_count, get_digits_db, own_writer, shown, whose, writer_choice
 from digitlab.digits_db import DigitsDbError
 from digitlab.finetune_config import FINETUNE_DEFAULTS, MIN_DIGITS, FinetuneConfig, ForgettingMeter, check_finetune
 from digitlab.jobs.executor import QueueExecutor
@@ -76,8 +76,9 @@ def _start(executor: QueueExecutor, owner: str, owner_label: str, counts: dict[s
                             epochs=int(state["finetune_epochs"]), digits_db=str(get_digits_db().path))
 
     try:
-        if sum(counts.get(writer, [])) < MIN_DIGITS:
-            raise ValueError(f"{writer!r} has {sum(counts.get(writer, []))} digits; fine-tuning needs {MIN_DIGITS}")
+        stored = sum(counts.get(writer, []))
+        if stored < MIN_DIGITS:
+            raise ValueError(f"{writer!r} has {digit_count(stored)}; fine-tuning needs {MIN_DIGITS}")
         check_finetune(config, store, name)
         [run] = executor.queue.submit([RunRequest(config, name)], owner, data_size=0, executor=executor.kind,
                                       owner_label=owner_label)

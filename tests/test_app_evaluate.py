@@ -40,7 +40,8 @@ def test_most_confused_cell_is_picked_first_and_cells_can_be_picked(app_env, mak
     np.fill_diagonal(matrix, 0)
     true, predicted = np.unravel_index(matrix.argmax(), matrix.shape)
     gallery_title = [h.value for h in app.subheader if h.value.startswith("True")]
-    assert gallery_title == [f"True {true}, predicted {predicted}: {matrix[true, predicted]} test image(s)"]
+    count = matrix[true, predicted]
+    assert gallery_title == [f"True {true}, predicted {predicted}: {count} test image{'s' if count > 1 else ''}"]
 
     # Pick another off-diagonal cell with mistakes, as a click on the table would.
     matrix[true, predicted] = 0
@@ -51,6 +52,17 @@ def test_most_confused_cell_is_picked_first_and_cells_can_be_picked(app_env, mak
     expected = [m["index"] for m in test["mistakes"] if m["label"] == true and m["predicted"] == predicted]
     gallery = app.image[-1].captions  # the MNIST mistakes come last, after the UCI misreads
     assert [int(caption.split(":")[0][1:]) for caption in gallery] == expected[:60]
+
+
+def test_a_cell_without_mistakes_says_so(app_env, make_app):
+    app = make_app(EVALUATE_PAGE)
+    matrix = np.array(card(app_env, "quick-mlp")["test"]["confusion"])
+    true, predicted = next((t, p) for t in range(10) for p in range(10) if t != p and matrix[t, p] == 0)
+    app.session_state["evaluate_confusion_quick-mlp"] = {"selection": {"cells": [[true, str(predicted)]]}}
+    app.run()
+    assert not app.exception
+    assert f"quick-mlp read no test image of {true} as {predicted}." in "\n".join(s.value for s in app.success)
+    assert not [h for h in app.subheader if h.value.startswith("True")]
 
 
 def test_a_corrupt_model_is_flagged_and_missing_mnist_is_explained(app_env, make_app, tmp_path,
