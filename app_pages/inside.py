@@ -261,7 +261,7 @@ def why_not_ui(entry, model_input: np.ndarray) -> None:
     st.caption(f"Gradient × input of the gap between {entry.name}'s scores for {answer} and {other}.")
 
 
-@st.cache_resource(max_entries=8, show_spinner="Placing MNIST digits in the model's space…")
+@st.cache_resource(max_entries=8, show_spinner="Placing MNIST digits…")
 def _cached_space(root: str, name: str, model_file: str, data_source: str) -> FeatureSpace:
     from digitlab.neighbours import FeatureSpace
 
