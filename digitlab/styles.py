@@ -37,17 +37,18 @@ MARGIN = (CANVAS - MNIST_SIZE) // 2
 
 # The kinds of style, in the column order of ``ELIGIBLE``.
 KINDS = ("flagged_one", "seven_from_stem", "four_from_stem", "crossed_seven", "curved_seven",
-         "narrow", "wide", "slant", "open_nine")
+         "narrow", "wide", "slant", "open_nine", "z_two")
 # Which kinds each label (row) may get; a 1's stem may become a 7 or a 4 (its label changes).
 ELIGIBLE = [[kind in allowed for kind in KINDS] for allowed in (
     ("narrow", "wide", "slant"),  # 0
     ("flagged_one", "seven_from_stem", "four_from_stem", "slant"),  # 1
     *[("narrow", "wide", "slant")] * 5,  # 2 3 4 5 6
-    ("crossed_seven", "curved_seven", "narrow", "wide", "slant"),  # 7
+    ("crossed_seven", "curved_seven", "narrow", "wide", "slant", "z_two"),  # 7 (a 7 with a base is a 2)
     ("narrow", "wide", "slant"),  # 8
     ("narrow", "wide", "slant", "open_nine"),  # 9
 )]
-NEW_LABEL = {"seven_from_stem": 7, "four_from_stem": 4}
+NEW_LABEL = {"seven_from_stem": 7, "four_from_stem": 4, "z_two": 2}
+Z_MIN_LEAN = 0.1  # a 7 becomes a Z-shaped 2 only if its foot is this share of its height left of its bar
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class StyleSettings(RecipePart):
     overlap in angle, and the 7's bar is the longer, so the label follows from what is drawn.
     """
 
-    rates: tuple[float, ...] = (0.16, 0.16, 0.06, 0.08, 0.06, 0.05, 0.04, 0.05, 0.0)
+    rates: tuple[float, ...] = (0.16, 0.16, 0.06, 0.08, 0.06, 0.05, 0.04, 0.05, 0.0, 0.0)
     flag_length: tuple[float, float] = (0.12, 0.5)
     flag_degrees: tuple[float, float] = (20.0, 70.0)
     base_probability: float = 0.4
@@ -83,6 +84,11 @@ class StyleSettings(RecipePart):
     # An open 9 loses the left stroke of its loop from the loop's top down to this share of the
     # loop's depth; the loop's bottom stays, reaching left from the stem like the top of a 3.
     open_depth: tuple[float, float] = (0.25, 0.6)
+    # A Z-shaped 2 is a 7 (top bar and diagonal) with a flat base to the right of its foot, often
+    # crossed through the diagonal: the base, not the bar, is what tells it from a 7.
+    z_base_length: tuple[float, float] = (0.45, 0.8)
+    z_base_degrees: tuple[float, float] = (-6.0, 6.0)  # below the horizontal, going right
+    z_cross_probability: float = 0.5
 
     @classmethod
     def from_dict(cls, values: dict) -> StyleSettings:
@@ -114,9 +120,14 @@ def style_batch(
     styled_kind = tf.gather_nd(kind, chosen)
     canvas = tf.pad(tf.gather_nd(images, chosen), [[0, 0], [MARGIN, MARGIN], [MARGIN, MARGIN]])
     geometry = _Geometry.measure(canvas)
+    if settings.rates[KINDS.index("z_two")] > 0:
+        styled_kind = _fit_for_z(styled_kind, geometry)
+        kind = tf.tensor_scatter_nd_update(kind, chosen, styled_kind)
     drawn = _draw_strokes(canvas, styled_kind, geometry, generator, settings)
     if settings.rates[KINDS.index("open_nine")] > 0:  # a recipe without it draws the same numbers as before it
         drawn = _open_loops(drawn, styled_kind, geometry, generator, settings)
+    if settings.rates[KINDS.index("z_two")] > 0:  # likewise
+        drawn = _z_bases(drawn, styled_kind, geometry, generator, settings)
     framed = reframe(_warp(drawn, styled_kind, geometry, generator, settings))
     images = tf.tensor_scatter_nd_update(images, chosen, framed)
     for name, label in NEW_LABEL.items():
@@ -310,6 +321,27 @@ def _open_loops(canvas: tf.Tensor, kind: tf.Tensor, g: _Geometry, generator: tf.
     erase = opened[:, :, None] & (cols <= first_stroke_end[:, :, None] + 1.0)
     chosen = (kind == KINDS.index("open_nine"))[:, None, None]
     return tf.where(chosen & erase, 0.0, canvas)
+
+
+def _fit_for_z(kind: tf.Tensor, g: _Geometry) -> tf.Tensor:
+    """``kind`` without the ``z_two`` of 7s too upright for one: with a base, a 7 whose foot is not
+    well left of its bar's middle is a continental 1 with a base, not a 2. They stay plain 7s."""
+    upright = (g.top_x - g.bottom_x) < Z_MIN_LEAN * g.height
+    return tf.where((kind == KINDS.index("z_two")) & upright, -1, kind)
+
+
+def _z_bases(canvas: tf.Tensor, kind: tf.Tensor, g: _Geometry, generator: tf.random.Generator,
+             settings: StyleSettings) -> tf.Tensor:
+    """Give each ``z_two`` (an MNIST 7) a flat base from its foot to the right, and half of them a
+    bar through the diagonal: the 2 many people write like a Z."""
+    batch = tf.shape(canvas)[0]
+    length = _uniform(generator, batch, settings.z_base_length) * g.height
+    angle = _uniform(generator, batch, settings.z_base_degrees) * (math.pi / 180.0)
+    start_x = g.bottom_x - 0.5 * g.pen
+    base = _segment(start_x, g.bottom, start_x + length * tf.cos(angle), g.bottom + length * tf.sin(angle), g.pen)
+    crossed = _chance(generator, batch, settings.z_cross_probability) * _crossbar(g, generator, settings, canvas)
+    chosen = tf.cast(kind == KINDS.index("z_two"), tf.float32)[:, None, None]
+    return tf.maximum(canvas, chosen * tf.maximum(base, crossed))
 
 
 def _warp(canvas: tf.Tensor, kind: tf.Tensor, g: _Geometry, generator: tf.random.Generator,

@@ -36,7 +36,7 @@ def batch(labels: list[int]) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 # Chances that style nearly every 1 and 7 (and 60 % of other digits), for looking at many styles.
-HEAVY = (0.25, 0.25, 0.25, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2)
+HEAVY = (0.25, 0.25, 0.25, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.0)
 
 
 def styled(labels: list[int], seed: int, rates: tuple[float, ...] = HEAVY) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +70,7 @@ def test_each_style_comes_at_its_rate_and_only_to_the_digits_it_fits():
 def test_impossible_rates_are_refused():
     labels = tf.constant([1, 7], tf.int32)
     with pytest.raises(ValueError, match="more than 1"):
-        choose_kinds(labels, tf.random.Generator.from_seed(0), (0.5, 0.5, 0.5, 0, 0, 0, 0, 0, 0))
+        choose_kinds(labels, tf.random.Generator.from_seed(0), (0.5, 0.5, 0.5, 0, 0, 0, 0, 0, 0, 0))
     with pytest.raises(ValueError, match="one per kind"):
         choose_kinds(labels, tf.random.Generator.from_seed(0), (0.1, 0.1))
 
@@ -124,6 +124,25 @@ def test_an_open_nine_loses_its_loops_upper_left_and_keeps_its_stem_and_label():
     assert not ELIGIBLE[1][KINDS.index("open_nine")] and not ELIGIBLE[7][KINDS.index("open_nine")]
 
 
+def _bottom_width(image: np.ndarray) -> int:
+    """Pixels of ink in the digit's two lowest rows (the wider of the two)."""
+    rows = np.flatnonzero((image > 0.5).any(axis=1))
+    return max(int((image[row] > 0.5).sum()) for row in rows[-2:])
+
+
+def test_a_seven_with_a_base_becomes_a_z_shaped_two_and_is_labelled_two():
+    only_z = tuple(1.0 if kind == "z_two" else 0.0 for kind in KINDS)
+    plain, _ = batch([7] * 8)  # their feet lean from well left of the bar's middle to under it
+    zs, labels = styled([7] * 8, seed=2, rates=only_z)
+    assert labels[0] == 2 and labels[-1] == 7 and set(labels) == {2, 7}
+    for before, after, label in zip(plain.numpy(), zs, labels, strict=True):
+        # The foot of a 7 is a stroke's width; a 2's base runs a good part of the digit's width. A
+        # 7 standing upright would be a continental 1 with a base: it stays a plain 7.
+        assert (_bottom_width(after) >= 2 * _bottom_width(before)) == (label == 2)
+    assert ELIGIBLE[7][KINDS.index("z_two")] and sum(row[KINDS.index("z_two")] for row in ELIGIBLE) == 1
+    assert StyleSettings().rates[KINDS.index("z_two")] == 0.0  # off unless a recipe asks for it
+
+
 def test_styled_digits_are_framed_like_mnist():
     images, _ = styled([1, 7, 0, 7, 1, 0] * 6, seed=2)
     rows, cols = np.indices((28, 28))
@@ -157,7 +176,7 @@ def test_a_recipe_from_before_open_nines_existed_never_draws_them():
     recipe = TrainConfig("cnn").resolved().augmentation
     recipe["styles"]["rates"] = recipe["styles"]["rates"][:8]
     rates = AugmentSettings.from_dict(recipe).styles.rates
-    assert len(rates) == len(KINDS) and rates[KINDS.index("open_nine")] == 0.0
+    assert len(rates) == len(KINDS) and rates[KINDS.index("open_nine")] == rates[KINDS.index("z_two")] == 0.0
 
 
 def test_a_recipe_from_before_coarse_scans_existed_reads_them_as_never_drawn():
