@@ -117,7 +117,7 @@ def validate_writer(writer: str) -> str:
 
 def writer_key(writer: str) -> str:
     """What two spellings of one writer share: "Ana", "ana" and "ANA" label as one person."""
-    return validate_writer(writer).casefold()
+    return _stored_key(validate_writer(writer))
 
 
 def picture_to_png(picture: Image.Image | np.ndarray) -> bytes:
