@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages.common import counted, get_store, logged_for_visitors, predictor_or_error
-from digitlab.digits_db import DEFAULT_WRITER, DigitsDb, DigitsDbError, default_db_path, validate_writer
+from digitlab.digits_db import DEFAULT_WRITER, DigitsDb, DigitsDbError, default_db_path, validate_writer, writer_key
 from digitlab.labelling import label_drawing
 
 WRITER_KEY = "your_writer"  # survives page switches (a widget's own key does not)
@@ -74,8 +74,8 @@ def own_writer(writers: list[str]) -> int | None:
     """
     if not st.session_state.get(OWN_KEY):
         return None
-    mine = current_writer().casefold()
-    return next((index for index, name in enumerate(writers) if name.casefold() == mine), None)
+    mine = writer_key(current_writer())
+    return next((index for index, name in enumerate(writers) if writer_key(name) == mine), None)
 
 
 def labelling_ui(answer, entries: dict) -> None:
@@ -173,8 +173,8 @@ def writer_ui(db: DigitsDb) -> None:
     except DigitsDbError as error:
         st.error(f"Your digits cannot be read: {shown(error)}.", icon=":material/database:")
         known = []
-    spelt = {name.casefold() for name in (*known, writer)}
-    options = sorted({*known, writer, *([DEFAULT_WRITER] if DEFAULT_WRITER not in spelt else [])})
+    spelt = {writer_key(name) for name in (*known, writer)}
+    options = sorted({*known, writer, *([DEFAULT_WRITER] if writer_key(DEFAULT_WRITER) not in spelt else [])})
     st.selectbox("Writer", options, index=options.index(writer), key=WRITER_WIDGET, accept_new_options=True,
                  on_change=_remember_writer, args=(db,),
                  help="Whose handwriting this is: pick a name or type a new one (case does not matter).")
